@@ -1,0 +1,200 @@
+// Package skb holds kaidoku's packet buffers, modelled on Linux's struct
+// sk_buff (include/linux/skbuff.h): one contiguous buffer with head, data
+// and tail, offsets of the MAC, network and transport headers, a truesize
+// charged to socket receive memory, and the per-packet state the receive
+// path needs.
+//
+// Buffers come from a Pool of fixed-size buffers whose storage is supplied
+// by the pool's creator: DMA memory in the image, so that the virtio driver
+// can post a buffer to the device and hand the very same buffer up the stack
+// without copying; heap memory in host tests. A buffer is freed exactly once,
+// on every path; the pool counts buffers in use so that tests prove there is
+// no leak, and counts any second free instead of corrupting its free list.
+package skb
+
+// Overhead is the per-buffer metadata charge added to the storage size to
+// make truesize, as SKB_TRUESIZE does on x86_64 Linux:
+// SKB_DATA_ALIGN(sizeof(struct sk_buff)) + SKB_DATA_ALIGN(sizeof(struct
+// skb_shared_info)) = 256 + 320.
+const Overhead = 576
+
+// PacketType is skb->pkt_type, set by eth_type_trans.
+type PacketType uint8
+
+// Packet types (include/uapi/linux/if_packet.h).
+const (
+	PacketHost      PacketType = 0
+	PacketBroadcast PacketType = 1
+	PacketMulticast PacketType = 2
+	PacketOtherHost PacketType = 3
+)
+
+// Checksum is skb->ip_summed.
+type Checksum uint8
+
+// Checksum states (include/linux/skbuff.h).
+const (
+	ChecksumNone        Checksum = 0
+	ChecksumUnnecessary Checksum = 1
+	ChecksumComplete    Checksum = 2
+	ChecksumPartial     Checksum = 3
+)
+
+// Trace carries the latency timestamps of DESIGN.md, in nanoseconds of the
+// board clock: T0 the hard interrupt that led to this packet being polled,
+// T1 the start of that NAPI poll, T2 the enqueue on the socket. Zero means
+// not taken.
+type Trace struct {
+	T0, T1, T2 int64
+}
+
+// Buffer is one packet. Offsets are into Buf; data..tail is the packet.
+type Buffer struct {
+	buf  []byte // the whole storage, head at index 0
+	addr uint64 // bus address of buf[0] (0 for heap-backed pools)
+	data int
+	tail int
+
+	// Header offsets into the storage (skb->mac_header, network_header,
+	// transport_header); -1 when unset.
+	MAC, Network, Transport int
+
+	// Truesize is the memory charged for this buffer (skb->truesize).
+	Truesize int
+
+	PktType  PacketType
+	Protocol uint16 // skb->protocol, host order
+	Ifindex  int    // skb->skb_iif
+
+	IPSummed  Checksum
+	CsumValid bool   // skb->csum_valid
+	Csum      uint32 // skb->csum: a partial (unfolded) sum when set by the stack
+
+	Trace Trace
+
+	// Next links the buffer into one queue at a time (Queue).
+	Next *Buffer
+
+	pool  *Pool
+	state uint8
+}
+
+const (
+	stateFree = iota
+	stateInUse
+)
+
+// Head returns the whole storage.
+func (b *Buffer) Head() []byte { return b.buf }
+
+// Addr returns the bus address of the storage's first byte.
+func (b *Buffer) Addr() uint64 { return b.addr }
+
+// DataAddr returns the bus address of the first packet byte.
+func (b *Buffer) DataAddr() uint64 { return b.addr + uint64(b.data) }
+
+// Data returns the packet bytes, data..tail.
+func (b *Buffer) Data() []byte { return b.buf[b.data:b.tail] }
+
+// Len returns the packet length (skb->len).
+func (b *Buffer) Len() int { return b.tail - b.data }
+
+// Headroom returns the bytes available in front of the packet.
+func (b *Buffer) Headroom() int { return b.data }
+
+// Tailroom returns the bytes available after the packet.
+func (b *Buffer) Tailroom() int { return len(b.buf) - b.tail }
+
+// DataOffset returns the offset of the first packet byte in the storage.
+func (b *Buffer) DataOffset() int { return b.data }
+
+// Reserve moves an empty buffer's data and tail n bytes forward to make
+// headroom (skb_reserve).
+func (b *Buffer) Reserve(n int) {
+	if b.tail != b.data || b.data+n > len(b.buf) || n < 0 {
+		panic("skb: Reserve on a non-empty buffer or beyond its end")
+	}
+	b.data += n
+	b.tail += n
+}
+
+// Put extends the packet by n bytes at the tail and returns them (skb_put).
+// It reports nil if there is not enough tailroom.
+func (b *Buffer) Put(n int) []byte {
+	if n < 0 || b.tail+n > len(b.buf) {
+		return nil
+	}
+	b.tail += n
+	return b.buf[b.tail-n : b.tail]
+}
+
+// Push prepends n bytes and returns them (skb_push), or nil if there is not
+// enough headroom.
+func (b *Buffer) Push(n int) []byte {
+	if n < 0 || n > b.data {
+		return nil
+	}
+	b.data -= n
+	return b.buf[b.data : b.data+n]
+}
+
+// Pull removes n bytes from the front and reports whether they were there
+// (skb_pull / pskb_may_pull on a linear buffer).
+func (b *Buffer) Pull(n int) bool {
+	if n < 0 || n > b.tail-b.data {
+		return false
+	}
+	b.data += n
+	return true
+}
+
+// Trim cuts the packet to n bytes (skb_trim); it does nothing if the packet
+// is already no longer than n.
+func (b *Buffer) Trim(n int) {
+	if n >= 0 && n < b.tail-b.data {
+		b.tail = b.data + n
+	}
+}
+
+// SetLen sets the packet to the first n bytes after data, as a driver does
+// once the device has written them. It reports false if n does not fit.
+func (b *Buffer) SetLen(n int) bool {
+	if n < 0 || b.data+n > len(b.buf) {
+		return false
+	}
+	b.tail = b.data + n
+	return true
+}
+
+// Pool returns the pool the buffer belongs to.
+func (b *Buffer) Pool() *Pool { return b.pool }
+
+// Free returns the buffer to its pool (kfree_skb / consume_skb).
+func (b *Buffer) Free() { b.pool.put(b) }
+
+// reset clears per-packet state for reuse.
+func (b *Buffer) reset() {
+	b.data, b.tail = 0, 0
+	b.MAC, b.Network, b.Transport = -1, -1, -1
+	b.Truesize = len(b.buf) + Overhead
+	b.PktType = PacketHost
+	b.Protocol = 0
+	b.Ifindex = 0
+	b.IPSummed = ChecksumNone
+	b.CsumValid = false
+	b.Csum = 0
+	b.Trace = Trace{}
+	b.Next = nil
+}
+
+// CopyMeta copies the packet metadata of src (not its data or headers'
+// positions) onto b, as skb_clone/skb_copy carry it.
+func (b *Buffer) CopyMeta(src *Buffer) {
+	b.PktType = src.PktType
+	b.Protocol = src.Protocol
+	b.Ifindex = src.Ifindex
+	b.IPSummed = src.IPSummed
+	b.CsumValid = src.CsumValid
+	b.Csum = src.Csum
+	b.Trace = src.Trace
+}
