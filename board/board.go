@@ -115,3 +115,17 @@ func Banner() string {
 func mhz(hz uint64) string {
 	return strconv.FormatFloat(float64(hz)/1e6, 'f', 3, 64)
 }
+
+// HookVector points the IDT gate of vector at entry and returns the gate's
+// previous target, so that entry can do its work and then continue into
+// it. It must be called after InterruptsReady.
+func HookVector(vector int, entry uint64) (prev uint64) {
+	base, _ := sidt()
+	g := base + uint64(vector)*16
+	lo, mid, hi := mmioRead32(g), mmioRead32(g+4), mmioRead32(g+8)
+	prev = uint64(lo&0xffff) | uint64(mid&0xffff0000) | uint64(hi)<<32
+	mmioWrite32(g, lo&0xffff0000|uint32(entry&0xffff))
+	mmioWrite32(g+4, mid&0x0000ffff|uint32(entry&0xffff0000))
+	mmioWrite32(g+8, uint32(entry>>32))
+	return prev
+}

@@ -44,10 +44,11 @@ var cmdline string
 // Cmdline returns the kernel command line passed by the launcher.
 func Cmdline() string { return cmdline }
 
-// Param returns the value of key=value on the command line.
+// Param returns the value of key=value on the command line; a bare key
+// is present with an empty value.
 func Param(key string) (string, bool) {
 	for _, f := range strings.Fields(cmdline) {
-		if k, v, ok := strings.Cut(f, "="); ok && k == key {
+		if k, v, _ := strings.Cut(f, "="); k == key {
 			return v, true
 		}
 	}

@@ -1,0 +1,42 @@
+# kaidoku: a bare-metal Go unikernel network stack for QEMU microvm.
+#
+#   make run     build the image and boot it in QEMU with its UDP services
+#                forwarded to 127.0.0.1 (echo at 127.0.0.1:10007)
+#   make test    host tests, then the end-to-end tests in QEMU where QEMU
+#                and the TamaGo toolchain are present
+#
+# The image is built with `go tool tamago` (the TamaGo Go distribution
+# matching the tamago module pinned in go.mod).
+
+GO      ?= go
+IMAGE   := build/kaidoku.elf
+LDFLAGS := -T 0x10010000 -R 0x1000
+IMAGE_ENV := GOOS=tamago GOARCH=amd64 GOOSPKG=github.com/usbarmory/tamago CGO_ENABLED=0
+# Extra build-time settings, e.g. IMAGE_FLAGS='-X main.defaultAddr=10.0.0.5/24'
+IMAGE_FLAGS ?=
+
+.PHONY: all image run test vet clean FORCE
+
+all: image
+
+image: $(IMAGE)
+
+# Always handed to the go command, whose cache decides what to rebuild.
+$(IMAGE): FORCE
+	@mkdir -p build
+	$(IMAGE_ENV) $$($(GO) tool -n tamago) build -trimpath \
+		-ldflags "$(LDFLAGS) $(IMAGE_FLAGS)" -o $@ ./image/kaidoku
+
+build/kaidoku: FORCE
+	@mkdir -p build
+	$(GO) build -o $@ ./qemu/cmd/kaidoku
+
+run: $(IMAGE) build/kaidoku
+	build/kaidoku run $(IMAGE)
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 25m ./...
+
+clean:
+	rm -rf build results

@@ -1,0 +1,37 @@
+// Command kaidoku boots kaidoku images in QEMU and talks to them.
+//
+//	kaidoku run [flags] [image]   boot an image with its console on stdout
+//
+// run defaults to user-mode networking with the services forwarded to
+// 127.0.0.1 (echo at 127.0.0.1:10007). Ctrl-C stops the VM; QEMU never
+// outlives the command.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = run(os.Args[2:])
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kaidoku:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: kaidoku run [flags] [image]")
+	flag.PrintDefaults()
+	os.Exit(2)
+}

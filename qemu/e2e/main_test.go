@@ -1,0 +1,77 @@
+// Package e2e boots the kaidoku image in QEMU and tests it from the host.
+// Where QEMU or the TamaGo toolchain is missing, TestMain prints one line
+// saying which and runs nothing.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/kaidoku-net/kaidoku/qemu"
+)
+
+// image is the kaidoku image under test, built once by TestMain.
+var image string
+
+func TestMain(m *testing.M) {
+	if why := prerequisites(); why != "" {
+		fmt.Println("end-to-end tests skipped:", why)
+		os.Exit(0)
+	}
+	code := m.Run()
+	os.Exit(code)
+}
+
+func prerequisites() string {
+	if _, err := exec.LookPath(qemu.DefaultBinary); err != nil {
+		return qemu.DefaultBinary + " not found (install Debian's qemu-system-x86 package)"
+	}
+	root, err := qemu.ModuleRoot()
+	if err != nil {
+		return err.Error()
+	}
+	dir, ok, err := qemu.ToolchainDir(root)
+	if err != nil {
+		return err.Error()
+	}
+	if !ok {
+		return "TamaGo toolchain not found at " + dir + " (on a machine with internet, `go tool tamago version` installs it)"
+	}
+	if v := os.Getenv("KAIDOKU_IMAGE"); v != "" {
+		image = v
+		return ""
+	}
+	tmp, err := os.MkdirTemp("", "kaidoku-e2e")
+	if err != nil {
+		return err.Error()
+	}
+	image = filepath.Join(tmp, "kaidoku.elf")
+	if err := qemu.BuildImage(root, "./image/kaidoku", image, ""); err != nil {
+		return "could not build the image: " + err.Error()
+	}
+	return ""
+}
+
+// boot starts the image with cfg's remaining fields, waits for READY and
+// registers the VM's teardown.
+func boot(t *testing.T, cfg qemu.Config) *qemu.VM {
+	t.Helper()
+	cfg.Kernel = image
+	if cfg.Lifetime == 0 {
+		cfg.Lifetime = 2 * 60e9
+	}
+	vm, err := qemu.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vm.Close() })
+	d, err := vm.WaitReady(30e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("accelerator %s (%s); boot to READY %v", vm.Accel, vm.Why, d)
+	return vm
+}

@@ -1,0 +1,220 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DefaultBinary is the QEMU system emulator, from Debian's qemu-system-x86.
+const DefaultBinary = "qemu-system-x86_64"
+
+// ReadyPattern is what the image prints once its services are up.
+var ReadyPattern = regexp.MustCompile(`\bREADY\b`)
+
+// Config describes one VM.
+type Config struct {
+	Binary   string                       // QEMU binary; DefaultBinary when empty
+	Kernel   string                       // the image (ELF)
+	Append   []string                     // kernel command line words (key=value)
+	Accel    Accel                        // "" probes (KVM if it really works, else TCG)
+	MemoryMB int                          // 4096 when 0; the board needs well over 1.5 GiB
+	SMP      int                          // 1 when 0
+	Net      Network                      // nil: no network device
+	MAC      string                       // guest MAC; MACFor(1) when empty
+	Lifetime time.Duration                // the VM is killed after this long; 10 minutes when 0
+	Console  io.Writer                    // optional copy of the console (make run: os.Stdout)
+	Monitor  string                       // optional path for a QEMU HMP monitor unix socket
+	GDBPort  int                          // optional gdbstub on 127.0.0.1 (guest profiling)
+	NoTSC    bool                         // do not pass the host TSC rate under TCG
+	Extra    []string                     // more QEMU arguments
+	Wrap     func(argv []string) []string // e.g. Namespace.Wrap
+}
+
+// VM is a running QEMU.
+type VM struct {
+	Config  Config
+	Accel   Accel
+	Why     string // why the accelerator was chosen
+	Args    []string
+	Console *Console
+	Started time.Time
+
+	cmd      *exec.Cmd
+	done     chan struct{}
+	waitErr  error
+	killOnce sync.Once
+	timer    *time.Timer
+}
+
+// Start launches the VM. The caller must Close it.
+func Start(cfg Config) (*VM, error) {
+	if cfg.Binary == "" {
+		cfg.Binary = DefaultBinary
+	}
+	if _, err := exec.LookPath(cfg.Binary); err != nil {
+		return nil, fmt.Errorf("%s not found: install Debian's qemu-system-x86 package", cfg.Binary)
+	}
+	if _, err := os.Stat(cfg.Kernel); err != nil {
+		return nil, fmt.Errorf("image: %w", err)
+	}
+	if cfg.MemoryMB == 0 {
+		cfg.MemoryMB = 4096
+	}
+	if cfg.SMP == 0 {
+		cfg.SMP = 1
+	}
+	if cfg.MAC == "" {
+		cfg.MAC = MACFor(1)
+	}
+	if cfg.Lifetime == 0 {
+		cfg.Lifetime = 10 * time.Minute
+	}
+	vm := &VM{Config: cfg, done: make(chan struct{})}
+	if cfg.Accel == "" {
+		vm.Accel, vm.Why = ProbeAccel(cfg.Binary)
+	} else {
+		vm.Accel, vm.Why = cfg.Accel, "requested"
+	}
+	vm.Args = vm.buildArgs()
+
+	argv := append([]string{cfg.Binary}, vm.Args...)
+	if cfg.Wrap != nil {
+		argv = cfg.Wrap(argv)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = childAttr()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = cmd.Stdout
+	vm.Started = time.Now()
+	vm.Console = newConsole(vm.Started, cfg.Console)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	vm.cmd = cmd
+	go func() {
+		vm.Console.read(stdout)
+		vm.waitErr = cmd.Wait()
+		close(vm.done)
+	}()
+	vm.timer = time.AfterFunc(cfg.Lifetime, vm.Kill)
+	return vm, nil
+}
+
+func (vm *VM) buildArgs() []string {
+	c := vm.Config
+	cpu := "max"
+	accel := "tcg"
+	if vm.Accel == KVM {
+		cpu, accel = "host,invtsc=on,kvmclock=on", "kvm"
+	}
+	args := []string{
+		"-machine", "microvm,x-option-roms=on,pit=on,pic=off,rtc=on,auto-kernel-cmdline=on",
+		"-global", "virtio-mmio.force-legacy=false",
+		"-accel", accel, "-cpu", cpu,
+		"-m", strconv.Itoa(c.MemoryMB) + "M", "-smp", strconv.Itoa(c.SMP),
+		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+		"-serial", "stdio", "-monitor", "none",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+		"-kernel", c.Kernel,
+	}
+	words := append([]string(nil), c.Append...)
+	// Under TCG the guest TSC ticks at the host's rate: pass it, so the
+	// guest need not calibrate against an emulated timer. Never under KVM,
+	// where the pvclock is right and the TSC may be scaled.
+	if vm.Accel == TCG && !c.NoTSC {
+		if khz, ok := HostTSCkHz(); ok {
+			words = append(words, "tsc_khz="+strconv.FormatUint(khz, 10))
+		}
+	}
+	if len(words) > 0 {
+		args = append(args, "-append", strings.Join(words, " "))
+	}
+	if c.Net != nil {
+		args = append(args, c.Net.args(c.MAC)...)
+	}
+	if c.Monitor != "" {
+		args = append(args, "-monitor", "unix:"+c.Monitor+",server=on,wait=off")
+	}
+	if c.GDBPort != 0 {
+		args = append(args, "-gdb", "tcp:127.0.0.1:"+strconv.Itoa(c.GDBPort))
+	}
+	return append(args, c.Extra...)
+}
+
+// PID returns QEMU's process ID.
+func (vm *VM) PID() int { return vm.cmd.Process.Pid }
+
+// WaitReady waits for the READY line and returns the time from QEMU's
+// start to it: boot-to-READY.
+func (vm *VM) WaitReady(timeout time.Duration) (time.Duration, error) {
+	l, _, err := vm.Console.Expect(ReadyPattern, 0, timeout)
+	if err != nil {
+		return 0, fmt.Errorf("%w\nconsole:\n%s", err, vm.Console.Text())
+	}
+	return l.At, nil
+}
+
+// Done is closed when QEMU has exited.
+func (vm *VM) Done() <-chan struct{} { return vm.done }
+
+// ErrNoExitCode means QEMU ended without the guest writing an exit code
+// (killed, or a triple fault).
+var ErrNoExitCode = errors.New("qemu: the guest did not report an exit code")
+
+// Wait waits for QEMU to exit and returns the guest's exit code, carried
+// out by isa-debug-exit as QEMU status (code<<1)|1.
+func (vm *VM) Wait() (int, error) {
+	<-vm.done
+	var ee *exec.ExitError
+	if errors.As(vm.waitErr, &ee) {
+		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Exited() && st.ExitStatus()&1 == 1 {
+			return st.ExitStatus() >> 1, nil
+		}
+		return -1, fmt.Errorf("%w: %v", ErrNoExitCode, vm.waitErr)
+	}
+	return -1, ErrNoExitCode
+}
+
+// Kill kills QEMU by its PID (and its process group) and waits for it.
+func (vm *VM) Kill() {
+	vm.killOnce.Do(func() {
+		if vm.cmd.Process != nil {
+			syscall.Kill(-vm.cmd.Process.Pid, syscall.SIGKILL)
+			vm.cmd.Process.Kill()
+		}
+	})
+	<-vm.done
+}
+
+// Close stops the VM if it still runs. It is safe to call more than once.
+func (vm *VM) Close() error {
+	if vm.timer != nil {
+		vm.timer.Stop()
+	}
+	vm.Kill()
+	return nil
+}
+
+// WaitContext waits for exit or ctx, whichever is first; on ctx it kills
+// the VM.
+func (vm *VM) WaitContext(ctx context.Context) (int, error) {
+	select {
+	case <-vm.done:
+	case <-ctx.Done():
+		vm.Kill()
+	}
+	return vm.Wait()
+}
