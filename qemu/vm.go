@@ -23,21 +23,42 @@ var ReadyPattern = regexp.MustCompile(`\bREADY\b`)
 
 // Config describes one VM.
 type Config struct {
-	Binary   string                       // QEMU binary; DefaultBinary when empty
-	Kernel   string                       // the image (ELF)
-	Append   []string                     // kernel command line words (key=value)
-	Accel    Accel                        // "" probes (KVM if it really works, else TCG)
-	MemoryMB int                          // 4096 when 0; the board needs well over 1.5 GiB
-	SMP      int                          // 1 when 0
-	Net      Network                      // nil: no network device
-	MAC      string                       // guest MAC; MACFor(1) when empty
-	Lifetime time.Duration                // the VM is killed after this long; 10 minutes when 0
-	Console  io.Writer                    // optional copy of the console (make run: os.Stdout)
-	Monitor  string                       // optional path for a QEMU HMP monitor unix socket
-	GDBPort  int                          // optional gdbstub on 127.0.0.1 (guest profiling)
-	NoTSC    bool                         // do not pass the host TSC rate under TCG
-	Extra    []string                     // more QEMU arguments
-	Wrap     func(argv []string) []string // e.g. Namespace.Wrap
+	// Binary is the QEMU system emulator; DefaultBinary when empty.
+	Binary string
+	// Kernel is the image (ELF), or a Linux kernel.
+	Kernel string
+	// Initrd is an optional initramfs, for Linux guests.
+	Initrd string
+	// Append holds kernel command line words (key=value).
+	Append []string
+	// Accel is the accelerator; empty probes (KVM if it really runs
+	// guests, else TCG).
+	Accel Accel
+	// MemoryMB is the guest memory, 4096 when 0; kaidoku's board needs
+	// well over 1.5 GiB.
+	MemoryMB int
+	// SMP is the number of guest CPUs, 1 when 0.
+	SMP int
+	// Net is the network backend; nil means no network device.
+	Net Network
+	// MAC is the guest's MAC address; MACFor(1) when empty.
+	MAC string
+	// Lifetime bounds the VM: it is killed after this long (10 minutes
+	// when 0).
+	Lifetime time.Duration
+	// Console optionally receives a copy of the console (make run:
+	// os.Stdout).
+	Console io.Writer
+	// Monitor is an optional path for a QEMU HMP monitor unix socket.
+	Monitor string
+	// GDBPort optionally opens a gdbstub on 127.0.0.1 (guest profiling).
+	GDBPort int
+	// NoTSC stops the launcher passing the host TSC rate under TCG.
+	NoTSC bool
+	// Extra holds more QEMU arguments.
+	Extra []string
+	// Wrap optionally wraps QEMU's argv, e.g. Namespace.Wrap.
+	Wrap func(argv []string) []string
 }
 
 // VM is a running QEMU.
@@ -129,6 +150,9 @@ func (vm *VM) buildArgs() []string {
 		"-serial", "stdio", "-monitor", "none",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
 		"-kernel", c.Kernel,
+	}
+	if c.Initrd != "" {
+		args = append(args, "-initrd", c.Initrd)
 	}
 	words := append([]string(nil), c.Append...)
 	// Under TCG the guest TSC ticks at the host's rate: pass it, so the
