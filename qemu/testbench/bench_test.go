@@ -108,3 +108,26 @@ func TestBenchAnswersARP(t *testing.T) {
 		t.Fatal("ARP requests not counted")
 	}
 }
+
+func TestReassembleOutOfOrder(t *testing.T) {
+	payload := make([]byte, 4000)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	src := netip.AddrPortFrom(guest, 161)
+	dst := netip.AddrPortFrom(tester, 5000)
+	u := UDP{Src: src, Dst: dst, Payload: payload}
+	pkt := u.Packet()
+	pkt.ID = 77
+	var frags []Parsed
+	for _, f := range Fragment(pkt, 1480, 1480) {
+		frags = append([]Parsed{Parse(Ether(MAC{}, MAC{}, 0x0800, -1, f.Bytes()))}, frags...)
+	}
+	if _, ok := reassemble(frags[:2], src, dst); ok {
+		t.Fatal("reassembled from two of three fragments")
+	}
+	got, ok := reassemble(frags, src, dst)
+	if !ok || string(got) != string(payload) {
+		t.Fatalf("reassembly ok=%v len=%d", ok, len(got))
+	}
+}

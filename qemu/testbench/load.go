@@ -40,12 +40,24 @@ func (r EchoResult) LossPct() float64 {
 	return float64(r.Lost) / float64(r.Sent) * 100
 }
 
-// Echo drives the guest's UDP echo service at port from src: it keeps
+// Echo drives the guest's UDP echo service at port from src; see run.
+func (b *Bench) Echo(src netip.AddrPort, port uint16, size, inFlight, count int, dur, timeout time.Duration) EchoResult {
+	return b.run(src, port, false, size, inFlight, count, dur, timeout)
+}
+
+// Reflect drives a guest that returns every frame with only its MAC
+// addresses swapped (the driver's reflector): replies keep the request's
+// addresses and ports.
+func (b *Bench) Reflect(src netip.AddrPort, port uint16, size, inFlight, count int, dur, timeout time.Duration) EchoResult {
+	return b.run(src, port, true, size, inFlight, count, dur, timeout)
+}
+
+// run drives the guest's UDP echo service at port from src: it keeps
 // inFlight requests of size bytes outstanding until count requests have
 // been answered or lost, or dur has passed (whichever is set and first).
 // A request unanswered after timeout is lost and replaced. With inFlight 1
 // it measures sequential round-trip time; with more, throughput.
-func (b *Bench) Echo(src netip.AddrPort, port uint16, size, inFlight, count int, dur, timeout time.Duration) EchoResult {
+func (b *Bench) run(src netip.AddrPort, port uint16, reflected bool, size, inFlight, count int, dur, timeout time.Duration) EchoResult {
 	if size < 8 {
 		size = 8
 	}
@@ -59,7 +71,14 @@ func (b *Bench) Echo(src netip.AddrPort, port uint16, size, inFlight, count int,
 	)
 	dst := netip.AddrPortFrom(b.GuestIP, port)
 	b.SetSink(func(p Parsed) bool {
-		if p.Proto != 17 || p.SrcPort != port || p.DstPort != src.Port() || len(p.UDPData) < 8 {
+		if p.Proto != 17 || len(p.UDPData) < 8 {
+			return false
+		}
+		if reflected {
+			if p.SrcPort != src.Port() || p.DstPort != port {
+				return false
+			}
+		} else if p.SrcPort != port || p.DstPort != src.Port() {
 			return false
 		}
 		s := binary.BigEndian.Uint64(p.UDPData)

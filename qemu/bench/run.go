@@ -1,0 +1,173 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/kaidoku-net/kaidoku/qemu"
+	"github.com/kaidoku-net/kaidoku/qemu/testbench"
+)
+
+// Peer is one guest in the comparison.
+type Peer struct {
+	Name string
+	// Config returns the QEMU configuration of the peer; the runner fills
+	// in the network (a datagram backend to the bench) and the lifetime.
+	Config func() (qemu.Config, error)
+	// Files make up the image, for its size.
+	Files []string
+	// GuestIP and GuestMAC address the guest; the MAC must match
+	// Config's (qemu.MACFor(1) when empty).
+	GuestIP  netip.Addr
+	GuestMAC string
+	// EchoPort is the UDP echo port; StatsPort the stats service (0: none).
+	EchoPort, StatsPort uint16
+	// Reflected means the guest returns frames unchanged but for the MAC
+	// addresses (the driver's reflector): replies keep the request's ports.
+	Reflected bool
+}
+
+// Options sets the workload. Zero values take the defaults.
+type Options struct {
+	Size      int           // echo payload bytes (64)
+	RTTCount  int           // sequential round trips (2000)
+	InFlight  int           // requests outstanding for throughput (32)
+	LoadTime  time.Duration // throughput run length (10 s)
+	Timeout   time.Duration // a request unanswered this long is lost (200 ms)
+	WarmUp    int           // echoes before measuring (200)
+	BootLimit time.Duration // READY must come within this (60 s)
+	Log       io.Writer     // progress (os.Stderr)
+}
+
+func (o *Options) defaults() {
+	if o.Size == 0 {
+		o.Size = 64
+	}
+	if o.RTTCount == 0 {
+		o.RTTCount = 2000
+	}
+	if o.InFlight == 0 {
+		o.InFlight = 32
+	}
+	if o.LoadTime == 0 {
+		o.LoadTime = 10 * time.Second
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 200 * time.Millisecond
+	}
+	if o.WarmUp == 0 {
+		o.WarmUp = 200
+	}
+	if o.BootLimit == 0 {
+		o.BootLimit = 60 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = os.Stderr
+	}
+}
+
+// Result is one peer's measurements.
+type Result struct {
+	Peer       string
+	Accel      qemu.Accel
+	BootReady  time.Duration
+	RTT        testbench.EchoResult // sequential, one in flight
+	Load       testbench.EchoResult // InFlight outstanding
+	Latency    map[string]*Latency  // from the guest's stats, if it measures
+	MemInUse   int64                // bytes, -1 if unknown
+	ImageBytes int64
+	Err        error
+}
+
+// benchSource is the bench's address and port for echo requests.
+var benchSource = netip.AddrPortFrom(netip.MustParseAddr("10.0.2.2"), 40000)
+
+// Run measures each peer in turn.
+func Run(peers []Peer, o Options) []Result {
+	o.defaults()
+	var out []Result
+	for _, p := range peers {
+		fmt.Fprintf(o.Log, "bench: %s\n", p.Name)
+		r := runPeer(p, o)
+		if r.Err != nil {
+			fmt.Fprintf(o.Log, "bench: %s: %v\n", p.Name, r.Err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func runPeer(p Peer, o Options) (r Result) {
+	r = Result{Peer: p.Name, MemInUse: -1}
+	for _, f := range p.Files {
+		if st, err := os.Stat(f); err == nil {
+			r.ImageBytes += st.Size()
+		}
+	}
+	cfg, err := p.Config()
+	if err != nil {
+		r.Err = err
+		return
+	}
+	mac := p.GuestMAC
+	if mac == "" {
+		mac = qemu.MACFor(1)
+	}
+	gm, ok := testbench.ParseMAC(mac)
+	if !ok {
+		r.Err = fmt.Errorf("bad MAC %q", mac)
+		return
+	}
+	b, nd, err := testbench.Listen(gm, p.GuestIP)
+	if err != nil {
+		r.Err = err
+		return
+	}
+	defer b.Close()
+	cfg.Net = nd
+	cfg.MAC = mac
+	cfg.Lifetime = o.BootLimit + o.LoadTime + 5*time.Minute
+	vm, err := qemu.Start(cfg)
+	if err != nil {
+		r.Err = err
+		return
+	}
+	defer vm.Close()
+	r.Accel = vm.Accel
+	if r.BootReady, err = vm.WaitReady(o.BootLimit); err != nil {
+		r.Err = err
+		return
+	}
+	echo := func(inFlight, count int, dur time.Duration) testbench.EchoResult {
+		if p.Reflected {
+			return b.Reflect(benchSource, p.EchoPort, o.Size, inFlight, count, dur, o.Timeout)
+		}
+		return b.Echo(benchSource, p.EchoPort, o.Size, inFlight, count, dur, o.Timeout)
+	}
+	warm := echo(4, o.WarmUp, 0)
+	if warm.Received == 0 {
+		r.Err = fmt.Errorf("no echo reply during warm-up (sent %d)\nconsole:\n%s", warm.Sent, vm.Console.Text())
+		return
+	}
+	if p.StatsPort != 0 {
+		b.Request(benchSource, p.StatsPort, []byte(SectionReset), 5*time.Second)
+	}
+	r.RTT = echo(1, o.RTTCount, 0)
+	if p.StatsPort != 0 {
+		if text, err := b.Request(benchSource, p.StatsPort, []byte(SectionLatency), 5*time.Second); err == nil {
+			r.Latency = ParseLatency(string(text))
+		}
+	}
+	r.Load = echo(o.InFlight, 0, o.LoadTime)
+	if p.StatsPort != 0 {
+		if text, err := b.Request(benchSource, p.StatsPort, []byte(SectionMem), 5*time.Second); err == nil {
+			if m, err := ParseMem(string(text)); err == nil {
+				r.MemInUse = m
+			}
+		}
+	}
+	return r
+}

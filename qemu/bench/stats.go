@@ -1,0 +1,111 @@
+// Package bench runs kaidoku's side-by-side benchmark: every peer (the
+// kaidoku echo, the gVisor netstack on kaidoku's driver, a Linux guest,
+// the driver's reflector) is booted in turn on the same QEMU settings with
+// a datagram backend and measured by the same host client — boot-to-READY,
+// sequential round-trip time, echoes per second with a window of requests
+// in flight, interrupt-to-wakeup latency where the guest measures it,
+// image size and guest memory in use — and the results are written as a
+// markdown table and PNG plots.
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The stats service protocol. A guest's stats port answers a datagram
+// naming a section with text. Lines the benchmark reads:
+//
+//	mem_in_use_bytes <n>
+//	latency <part> count=<n> p50=<ns> p90=<ns> p99=<ns> p999=<ns> max=<ns>
+//	buckets <part> <upper_ns>:<count> ...
+//
+// <part> is total (T3−T0, interrupt to wakeup), irq_to_poll (T1−T0),
+// stack (T2−T1) or wakeup (T3−T2).
+const (
+	SectionMem     = "mem"
+	SectionLatency = "latency"
+	SectionReset   = "latency-reset"
+)
+
+// Latency is one latency histogram as the guest reports it.
+type Latency struct {
+	Count                    uint64
+	P50, P90, P99, P999, Max time.Duration
+	Buckets                  []Bucket
+}
+
+// Bucket is one histogram bucket: Count samples no larger than Upper.
+type Bucket struct {
+	Upper time.Duration
+	Count uint64
+}
+
+// ParseLatency reads the latency and buckets lines of a stats reply.
+func ParseLatency(text string) map[string]*Latency {
+	out := map[string]*Latency{}
+	get := func(part string) *Latency {
+		if out[part] == nil {
+			out[part] = &Latency{}
+		}
+		return out[part]
+	}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 3 {
+			continue
+		}
+		switch f[0] {
+		case "latency":
+			l := get(f[1])
+			for _, kv := range f[2:] {
+				k, v, ok := strings.Cut(kv, "=")
+				n, err := strconv.ParseUint(v, 10, 64)
+				if !ok || err != nil {
+					continue
+				}
+				switch k {
+				case "count":
+					l.Count = n
+				case "p50":
+					l.P50 = time.Duration(n)
+				case "p90":
+					l.P90 = time.Duration(n)
+				case "p99":
+					l.P99 = time.Duration(n)
+				case "p999":
+					l.P999 = time.Duration(n)
+				case "max":
+					l.Max = time.Duration(n)
+				}
+			}
+		case "buckets":
+			l := get(f[1])
+			for _, kv := range f[2:] {
+				u, c, ok := strings.Cut(kv, ":")
+				un, err1 := strconv.ParseUint(u, 10, 64)
+				cn, err2 := strconv.ParseUint(c, 10, 64)
+				if ok && err1 == nil && err2 == nil {
+					l.Buckets = append(l.Buckets, Bucket{time.Duration(un), cn})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ParseMem reads mem_in_use_bytes from a stats reply.
+func ParseMem(text string) (int64, error) {
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == "mem_in_use_bytes" {
+			return strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no mem_in_use_bytes in stats reply")
+}
