@@ -40,3 +40,11 @@ test:
 
 clean:
 	rm -rf build results
+
+# The Linux guest peer of the benchmarks (qemu/linuxguest) boots Debian's
+# kernel; xz-utils unpacks it so QEMU boots the uncompressed kernel (much
+# faster under TCG). Run as root.
+.PHONY: linux-guest-deps
+linux-guest-deps:
+	apt-get update
+	apt-get install -y --no-install-recommends linux-image-amd64 xz-utils
