@@ -72,6 +72,23 @@ type Buffer struct {
 
 	Trace Trace
 
+	// VlanTCI and VlanPresent hold an 802.1Q tag taken out of the frame
+	// by skb_vlan_untag (skb->vlan_tci, skb->vlan_present).
+	VlanTCI     uint16
+	VlanPresent bool
+
+	// Rt is the route the receive path attached (skb_dst): the result of
+	// ip_route_input. Zero means no route.
+	Rt Route
+
+	// Sk is the socket early demux attached to the packet (skb->sk). It is
+	// opaque here: the protocol that set it owns its meaning.
+	Sk any
+
+	// CB is the per-layer scratch area (skb->cb): IPCB, FRAG_CB,
+	// UDP_SKB_CB and SOCK_SKB_CB in Linux.
+	CB ControlBlock
+
 	// Next links the buffer into one queue at a time (Queue).
 	Next *Buffer
 
@@ -83,6 +100,59 @@ const (
 	stateFree = iota
 	stateInUse
 )
+
+// Route is the part of struct rtable the receive path consults after
+// ip_route_input: the route type (RTN_*), the RTCF_* flags, the error an
+// unreachable route carries (for ip_error), and the preferred source
+// address (fib_compute_spec_dst for local routes is the destination).
+type Route struct {
+	Type  uint8
+	Flags uint16
+	Err   int32
+	Valid bool
+}
+
+// IPOptions is struct ip_options as ip_options_compile leaves it in IPCB:
+// offsets from the start of the IP header of each option seen (0 = absent).
+type IPOptions struct {
+	Optlen      uint8
+	SRR         uint8
+	RR          uint8
+	TS          uint8
+	RouterAlert uint8
+	CIPSO       uint8
+	IsStrict    bool
+	RRNeedAddr  bool
+	TSNeedTime  bool
+	TSNeedAddr  bool
+}
+
+// ControlBlock is skb->cb: each layer's private per-packet state.
+type ControlBlock struct {
+	// IPCB (struct inet_skb_parm).
+	Iif         int
+	Opt         IPOptions
+	FragMaxSize uint16
+
+	// FRAG_CB (struct ipfrag_skb_cb) while queued for reassembly.
+	FragOffset int
+	FragRunLen int
+	FragRunEnd *Buffer // last buffer of the run this buffer heads
+	NextFrag   *Buffer
+
+	// UDP_SKB_CB / dev_scratch, stashed at enqueue.
+	CsumUnnecessary bool
+
+	// SOCK_SKB_CB: sk_drops sampled at enqueue when SO_RXQ_OVFL is on.
+	DropCount uint32
+
+	// ipv4_pktinfo_prepare: IP_PKTINFO data.
+	PktinfoIfindex int
+	SpecDst        uint32
+
+	// Peeked is skb->peeked.
+	Peeked bool
+}
 
 // Head returns the whole storage.
 func (b *Buffer) Head() []byte { return b.buf }
@@ -184,6 +254,11 @@ func (b *Buffer) reset() {
 	b.CsumValid = false
 	b.Csum = 0
 	b.Trace = Trace{}
+	b.VlanTCI = 0
+	b.VlanPresent = false
+	b.Rt = Route{}
+	b.Sk = nil
+	b.CB = ControlBlock{}
 	b.Next = nil
 }
 
@@ -197,4 +272,74 @@ func (b *Buffer) CopyMeta(src *Buffer) {
 	b.CsumValid = src.CsumValid
 	b.Csum = src.Csum
 	b.Trace = src.Trace
+	b.VlanTCI = src.VlanTCI
+	b.VlanPresent = src.VlanPresent
+	b.Rt = src.Rt
+	b.CB = src.CB
+	b.CB.NextFrag = nil
+	b.CB.FragRunEnd = nil
+}
+
+// Copy returns a private copy of b from b's own pool (skb_copy, used
+// where Linux would skb_clone: the copy keeps the data offsets, header
+// offsets, metadata and truesize), or nil if the pool is exhausted.
+func (b *Buffer) Copy() *Buffer {
+	return b.CopyFrom(b.pool)
+}
+
+// CopyFrom is Copy with the copy taken from pool p, which must hold
+// buffers at least as large as the bytes in use in b (head to tail).
+// It returns nil if p is exhausted or too small.
+func (b *Buffer) CopyFrom(p *Pool) *Buffer {
+	if p == nil || p.size < b.tail {
+		return nil
+	}
+	c := p.Get()
+	if c == nil {
+		return nil
+	}
+	copy(c.buf[:b.tail], b.buf[:b.tail])
+	c.data, c.tail = b.data, b.tail
+	c.MAC, c.Network, c.Transport = b.MAC, b.Network, b.Transport
+	c.CopyMeta(b)
+	c.Truesize = b.Truesize
+	return c
+}
+
+// SetData sets the packet to storage[off:off+n], keeping header offsets;
+// it reports false if that does not fit. It is used to move back to a
+// header that an earlier Pull went past (e.g. to quote a datagram from
+// its IP header).
+func (b *Buffer) SetData(off, n int) bool {
+	if off < 0 || n < 0 || off+n > len(b.buf) {
+		return false
+	}
+	b.data, b.tail = off, off+n
+	return true
+}
+
+// NetworkHeader returns the bytes from the network header to the tail,
+// or nil if the network header is unset or past the tail.
+func (b *Buffer) NetworkHeader() []byte {
+	if b.Network < 0 || b.Network > b.tail {
+		return nil
+	}
+	return b.buf[b.Network:b.tail]
+}
+
+// TransportHeader returns the bytes from the transport header to the
+// tail, or nil if unset.
+func (b *Buffer) TransportHeader() []byte {
+	if b.Transport < 0 || b.Transport > b.tail {
+		return nil
+	}
+	return b.buf[b.Transport:b.tail]
+}
+
+// MACHeader returns the bytes from the MAC header to the tail, or nil.
+func (b *Buffer) MACHeader() []byte {
+	if b.MAC < 0 || b.MAC > b.tail {
+		return nil
+	}
+	return b.buf[b.MAC:b.tail]
 }

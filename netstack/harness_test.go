@@ -1,0 +1,481 @@
+package netstack
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kaidoku-net/kaidoku/netstack/clock"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/netstack/socket"
+	"github.com/kaidoku-net/kaidoku/netstack/wire"
+)
+
+// Test topology of spec §9.1: the guest 10.0.0.5/24 with MAC M, the
+// tester 10.0.0.9 with MAC T.
+var (
+	macM   = wire.MAC{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
+	macT   = wire.MAC{0x02, 0x00, 0x00, 0x00, 0x00, 0x09}
+	ipM    = wire.AddrOf(10, 0, 0, 5)
+	ipT    = wire.AddrOf(10, 0, 0, 9)
+	ipBcst = wire.AddrOf(10, 0, 0, 255)
+)
+
+const virtioHeadroom = 12
+
+// fakeLink captures transmitted frames.
+type fakeLink struct {
+	mu     sync.Mutex
+	frames [][]byte
+	fail   bool
+}
+
+func (l *fakeLink) Transmit(b *skb.Buffer) error {
+	if b.Headroom() < virtioHeadroom {
+		panic("transmit without driver headroom")
+	}
+	l.mu.Lock()
+	if !l.fail {
+		l.frames = append(l.frames, append([]byte(nil), b.Data()...))
+	}
+	l.mu.Unlock()
+	b.Free()
+	return nil
+}
+func (l *fakeLink) MAC() [6]byte  { return macM }
+func (l *fakeLink) MTU() int      { return 1500 }
+func (l *fakeLink) Headroom() int { return virtioHeadroom }
+
+func (l *fakeLink) take() [][]byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.frames
+	l.frames = nil
+	return f
+}
+
+type env struct {
+	t       testing.TB
+	s       *Stack
+	link    *fakeLink
+	clk     *clock.Fake
+	frames  *skb.Pool
+	large   *skb.Pool
+	rng     *rand.Rand
+	base    map[string]uint64
+	socks   []*socket.Socket
+	noCheck bool
+}
+
+type envOpt func(*Config)
+
+func newEnv(t testing.TB, opts ...envOpt) *env {
+	t.Helper()
+	frames, err := skb.NewPool("frames", 2048, 512, skb.HeapMemory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	large, _ := skb.NewPool("large", 65536+128, 16, skb.HeapMemory)
+	e := &env{t: t, link: &fakeLink{}, clk: &clock.Fake{}, frames: frames, large: large,
+		rng: rand.New(rand.NewPCG(1, 2))}
+	e.clk.Set(int64(1000 * time.Second))
+	cfg := Config{Link: e.link, FramePool: frames, LargePool: large, Addr: ipM.As4(), PrefixLen: 24,
+		Now: e.clk.Now, Rand: e.rng.Uint32, ManualTimers: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.frames = cfg.FramePool
+	e.s, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.cleanup)
+	e.mark()
+	return e
+}
+
+// cleanup closes sockets, expires reassembly queues, flushes the
+// neighbour table and checks that every buffer went back to its pool.
+func (e *env) cleanup() {
+	for _, s := range e.socks {
+		s.Close()
+	}
+	e.advance(61 * time.Second)
+	e.s.Neigh.Flush()
+	e.link.take()
+	if e.noCheck {
+		return
+	}
+	if n := e.frames.InUse(); n != 0 {
+		e.t.Errorf("leak: %d frame buffers still in use", n)
+	}
+	if n := e.large.InUse(); n != 0 {
+		e.t.Errorf("leak: %d large buffers still in use", n)
+	}
+	if d := e.frames.Stats().DoubleFree + e.large.Stats().DoubleFree; d != 0 {
+		e.t.Errorf("%d double frees", d)
+	}
+}
+
+func (e *env) advance(d time.Duration) {
+	e.clk.Advance(d)
+	e.s.RunTimers()
+}
+
+func (e *env) mark() { e.base = e.s.MIB.Snapshot() }
+
+// delta returns a counter's change since mark.
+func (e *env) delta(name string) int64 {
+	v, ok := e.s.MIB.Value(name)
+	if !ok {
+		e.t.Fatalf("unknown counter %s", name)
+	}
+	return int64(v) - int64(e.base[name])
+}
+
+// expect checks the listed counter deltas.
+func (e *env) expect(want map[string]int64) {
+	e.t.Helper()
+	var bad []string
+	for k, v := range want {
+		if d := e.delta(k); d != v {
+			bad = append(bad, fmt.Sprintf("%s %+d (want %+d)", k, d, v))
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		e.t.Errorf("counters: %s", strings.Join(bad, ", "))
+	}
+}
+
+// ignoredInOnly are counters that move with every packet and are not
+// part of "only X changed" statements.
+func ignoredInOnly(k string) bool {
+	return strings.HasPrefix(k, "Drop.") || strings.Contains(k, "Octets") ||
+		strings.Contains(k, "ECT") || strings.Contains(k, "CEPkts") || k == "IpExt.InNoECTPkts"
+}
+
+// expectOnly checks the listed deltas and that every other Ip, IpExt,
+// Icmp and Udp counter is unchanged.
+func (e *env) expectOnly(want map[string]int64) {
+	e.t.Helper()
+	e.expect(want)
+	now := e.s.MIB.Snapshot()
+	var bad []string
+	for k, v := range now {
+		if _, listed := want[k]; listed || ignoredInOnly(k) {
+			continue
+		}
+		if v != e.base[k] {
+			bad = append(bad, fmt.Sprintf("%s %+d", k, int64(v)-int64(e.base[k])))
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		e.t.Errorf("unexpected counter changes: %s", strings.Join(bad, ", "))
+	}
+}
+
+// pkt describes a test frame. Zero fields take the defaults of spec §9.1:
+// from T/10.0.0.9 to M/10.0.0.5, UDP, correct checksums.
+type pkt struct {
+	dstMAC, srcMAC wire.MAC
+	tagged         bool   // add an 802.1Q tag
+	vid            uint16 // its VID
+	srcZero        bool   // send from 0.0.0.0
+	ttl0           bool   // send TTL 0
+	ethType        uint16
+	src, dst       wire.Addr
+	proto          uint8
+	tos, ttl       uint8
+	id             uint16
+	fragOff        uint16 // flags|offset field as sent
+	ipOpts         []byte
+	totLen         int  // override when > 0
+	ihl            int  // override when > 0
+	version        int  // override when > 0
+	badIPCsum      bool // corrupt the header checksum
+	sport, dport   uint16
+	payload        []byte
+	udpLen         int  // override when > 0
+	udpCsum        int  // -1: compute; else the literal field value
+	badUDPCsum     bool // corrupt the UDP checksum
+	l4             []byte
+	trailer        []byte // bytes after the IP packet (padding/garbage)
+	rawIP          []byte // use these bytes as the IP packet as-is
+}
+
+func udpPkt(dport uint16, payload []byte) pkt {
+	return pkt{sport: 40000, dport: dport, payload: payload, udpCsum: -1}
+}
+
+// l4bytes builds the transport part (UDP unless l4 is set).
+func (p *pkt) l4bytes(src, dst wire.Addr) []byte {
+	if p.l4 != nil {
+		return p.l4
+	}
+	u := make([]byte, 8+len(p.payload))
+	ulen := len(u)
+	if p.udpLen > 0 {
+		ulen = p.udpLen
+	}
+	wire.PutUDP(u, p.sport, p.dport, ulen)
+	copy(u[8:], p.payload)
+	switch {
+	case p.udpCsum >= 0:
+		binary.BigEndian.PutUint16(u[6:], uint16(p.udpCsum))
+	default:
+		cov := u
+		if ulen <= len(u) {
+			cov = u[:ulen]
+		}
+		c := wire.UDPChecksum(cov, src, dst)
+		if p.badUDPCsum {
+			c ^= 0x5a5a
+		}
+		binary.BigEndian.PutUint16(u[6:], c)
+	}
+	return u
+}
+
+func (p *pkt) ipBytes() []byte {
+	if p.rawIP != nil {
+		return p.rawIP
+	}
+	src, dst := p.src, p.dst
+	if src == 0 && dst == 0 {
+		src, dst = ipT, ipM
+	} else if src == 0 {
+		src = ipT
+	} else if dst == 0 {
+		dst = ipM
+	}
+	if p.srcZero {
+		src = 0
+	}
+	proto := p.proto
+	if proto == 0 {
+		proto = wire.ProtoUDP
+	}
+	l4 := p.l4bytes(src, dst)
+	hl := 20 + len(p.ipOpts)
+	b := make([]byte, hl+len(l4))
+	ttl := p.ttl
+	if ttl == 0 && !p.ttl0 {
+		ttl = 64
+	}
+	wire.PutIPv4(b, p.tos, len(b), p.id, p.fragOff, ttl, proto, src, dst)
+	copy(b[20:], p.ipOpts)
+	ihl := hl / 4
+	if p.ihl > 0 {
+		ihl = p.ihl
+	}
+	ver := 4
+	if p.version > 0 {
+		ver = p.version
+	}
+	b[0] = byte(ver<<4 | ihl&15)
+	if p.totLen > 0 {
+		binary.BigEndian.PutUint16(b[2:], uint16(p.totLen))
+	}
+	copy(b[hl:], l4)
+	b[10], b[11] = 0, 0
+	csumLen := min(hl, ihl*4, len(b))
+	c := wire.IPHeaderChecksum(b[:csumLen])
+	if p.badIPCsum {
+		c ^= 0x1111
+	}
+	binary.BigEndian.PutUint16(b[10:], c)
+	return b
+}
+
+func (p *pkt) frame() []byte {
+	dst, src := p.dstMAC, p.srcMAC
+	if dst.IsZero() {
+		dst = macM
+	}
+	if src.IsZero() {
+		src = macT
+	}
+	typ := p.ethType
+	if typ == 0 {
+		typ = wire.EthPIP
+	}
+	ip := p.ipBytes()
+	var f []byte
+	if p.tagged {
+		f = make([]byte, 18)
+		wire.PutEth(f, dst, src, wire.EthP8021Q)
+		binary.BigEndian.PutUint16(f[14:], p.vid)
+		binary.BigEndian.PutUint16(f[16:], typ)
+	} else {
+		f = make([]byte, 14)
+		wire.PutEth(f, dst, src, typ)
+	}
+	f = append(f, ip...)
+	return append(f, p.trailer...)
+}
+
+// inject feeds a raw frame through Stack.Receive like the driver does.
+func (e *env) inject(frame []byte) {
+	e.injectMod(frame, nil)
+}
+
+func (e *env) injectMod(frame []byte, mod func(*skb.Buffer)) {
+	e.t.Helper()
+	b := e.frames.Get()
+	if b == nil {
+		e.t.Fatal("frame pool exhausted")
+	}
+	b.Reserve(virtioHeadroom)
+	if b.Put(len(frame)) == nil {
+		e.t.Fatalf("frame of %d bytes does not fit", len(frame))
+	}
+	copy(b.Data(), frame)
+	b.Ifindex = 2
+	if mod != nil {
+		mod(b)
+	}
+	e.s.Receive(b)
+}
+
+func (e *env) send(p pkt) { e.t.Helper(); e.inject(p.frame()) }
+
+// sent returns the frames the stack transmitted, answering its ARP
+// requests (each address gets a MAC derived from it) so that queued
+// packets go out; ARP frames are not returned.
+func (e *env) sent() [][]byte {
+	var out [][]byte
+	for round := 0; round < 4; round++ {
+		fs := e.link.take()
+		if len(fs) == 0 {
+			break
+		}
+		for _, f := range fs {
+			eth := wire.Eth(f)
+			if eth.Type() == wire.EthPARP {
+				a := wire.ARP(f[14:])
+				if a.Op() == wire.ARPOpRequest && a.TPA() != a.SPA() {
+					e.arpReply(a.TPA())
+				}
+				continue
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func macOf(a wire.Addr) wire.MAC {
+	b := a.As4()
+	return wire.MAC{0x02, 0xaa, b[0], b[1], b[2], b[3]}
+}
+
+// arpReply answers a request for ip.
+func (e *env) arpReply(ip wire.Addr) {
+	f := make([]byte, 42)
+	wire.PutEth(f, macM, macOf(ip), wire.EthPARP)
+	wire.PutARP(f[14:], wire.ARPOpReply, macOf(ip), ip, macM, ipM)
+	e.inject(f)
+}
+
+// icmpOut parses the ICMP messages in frames.
+type icmpMsg struct {
+	ip   wire.IPv4
+	typ  uint8
+	code uint8
+	rest uint32
+	body []byte // after the 8-byte ICMP header
+	eth  wire.Eth
+}
+
+func icmpsIn(frames [][]byte) []icmpMsg {
+	var out []icmpMsg
+	for _, f := range frames {
+		if wire.Eth(f).Type() != wire.EthPIP {
+			continue
+		}
+		ip := wire.IPv4(f[14:])
+		if ip.Protocol() != wire.ProtoICMP {
+			continue
+		}
+		c := f[14+ip.HeaderLen():]
+		out = append(out, icmpMsg{ip: ip, typ: c[0], code: c[1], rest: binary.BigEndian.Uint32(c[4:]), body: c[8:], eth: wire.Eth(f)})
+	}
+	return out
+}
+
+// socket opens a UDP socket closed at cleanup.
+func (e *env) socket() *socket.Socket {
+	e.t.Helper()
+	s, err := e.s.Socket(socket.AFInet, socket.SockDgram, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.socks = append(e.socks, s)
+	return s
+}
+
+func sa(a wire.Addr, port uint16) *socket.Sockaddr {
+	return &socket.Sockaddr{Family: socket.AFInet, Port: port, Addr: a.As4()}
+}
+
+// bound opens a socket bound to a:port with the given SOL_SOCKET options on.
+func (e *env) bound(a wire.Addr, port uint16, opts ...int) *socket.Socket {
+	e.t.Helper()
+	s := e.socket()
+	for _, o := range opts {
+		if err := s.SetsockoptInt(socket.SolSocket, o, 1); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := s.Bind(sa(a, port)); err != nil {
+		e.t.Fatalf("bind %v:%d: %v", a, port, err)
+	}
+	return s
+}
+
+// recv reads one datagram without blocking.
+func recvNB(t testing.TB, s *socket.Socket, n int) ([]byte, socket.Sockaddr, error) {
+	t.Helper()
+	buf := make([]byte, n)
+	var from socket.Sockaddr
+	k, err := s.RecvFrom(buf, socket.MsgDontwait, &from)
+	if err != nil {
+		return nil, from, err
+	}
+	return buf[:k], from, nil
+}
+
+func mustRecv(t testing.TB, s *socket.Socket, want []byte) {
+	t.Helper()
+	got, _, err := recvNB(t, s, 65536)
+	if err != nil {
+		t.Fatalf("recv: %v", err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("recv %q, want %q", got, want)
+	}
+}
+
+func mustEmpty(t testing.TB, s *socket.Socket) {
+	t.Helper()
+	if got, _, err := recvNB(t, s, 65536); err == nil {
+		t.Fatalf("unexpected datagram %q", got)
+	}
+}
+
+// newEnvPool is newEnv with a frame pool of n buffers.
+func newEnvPool(t testing.TB, n int) *env {
+	t.Helper()
+	frames, err := skb.NewPool("frames", 2048, n, skb.HeapMemory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newEnv(t, func(c *Config) { c.FramePool = frames })
+}

@@ -1,0 +1,295 @@
+// Package ipv4 is kaidoku's IPv4 layer and ICMP, mirroring net/ipv4:
+// ip_rcv and its header checks (ip_input.c), input and output routing for
+// a host with one Ethernet interface (route.c, fib_frontend.c), option
+// parsing (ip_options.c), reassembly (ip_fragment.c, inet_fragment.c),
+// the inet_peer cache (inetpeer.c), local delivery with raw and protocol
+// dispatch (inet_protos), ICMP receive, errors, echo and rate limits
+// (icmp.c), device multicast membership (igmp.c, without IGMP messages)
+// and output with fragmentation (ip_output.c).
+//
+// Everything that runs in Linux's softirq context — the receive path,
+// the reassembly timer, ICMP generation, and socket-table changes made by
+// applications — runs with the stack's BH lock held (the lock passed in
+// Config.BH); that single lock stands in for local_bh_disable plus the
+// per-structure spinlocks of a multi-CPU kernel.
+package ipv4
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/kaidoku-net/kaidoku/netstack/arp"
+	"github.com/kaidoku-net/kaidoku/netstack/clock"
+	"github.com/kaidoku-net/kaidoku/netstack/ether"
+	"github.com/kaidoku-net/kaidoku/netstack/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/netstack/wire"
+)
+
+// Route types (RTN_*, include/uapi/linux/rtnetlink.h).
+const (
+	RtnUnspec      = 0
+	RtnUnicast     = 1
+	RtnLocal       = 2
+	RtnBroadcast   = 3
+	RtnMulticast   = 5
+	RtnUnreachable = 7
+)
+
+// Route flags, the RTCF_* bits the receive path tests.
+const (
+	RtcfLocal     = 1 << 0
+	RtcfBroadcast = 1 << 1
+	RtcfMulticast = 1 << 2
+)
+
+// Errno values used inside the layer (Linux numbers).
+const (
+	EINVAL       = 22
+	EXDEV        = 18
+	EHOSTUNREACH = 113
+	ENETUNREACH  = 101
+	ENOBUFS      = 105
+	EMSGSIZE     = 90
+	EACCES       = 13
+	EPERM        = 1
+	EAFNOSUPPORT = 97
+)
+
+// Sysctl holds the net.ipv4 settings this layer reads, with Linux's
+// defaults from NewSysctl. Times are in ns; IcmpRatelimit is in jiffies
+// (ms), as the sysctl stores it.
+type Sysctl struct {
+	DefaultTTL                    uint8
+	IcmpRatelimit                 uint32
+	IcmpRatemask                  uint32
+	IcmpMsgsPerSec                uint32
+	IcmpMsgsBurst                 uint32
+	IcmpEchoIgnoreBroadcasts      bool
+	IcmpEchoIgnoreAll             bool
+	IcmpIgnoreBogusErrorResponses bool
+	IcmpErrorsUseInboundIfaddr    bool
+	IpfragTime                    int64
+	IpfragHighThresh              int
+	IpfragMaxDist                 uint32
+	AcceptSourceRoute             bool
+	RouteLocalnet                 bool
+	AcceptLocal                   bool
+	IPEarlyDemux                  bool
+	UDPEarlyDemux                 bool
+	DropUnicastInL2Multicast      bool
+	LocalPortLow, LocalPortHigh   int
+	UnprivilegedPortStart         int
+}
+
+// NewSysctl returns v6.8's defaults (spec §0.4).
+func NewSysctl() Sysctl {
+	return Sysctl{
+		DefaultTTL:                    64,
+		IcmpRatelimit:                 1000,
+		IcmpRatemask:                  0x1818,
+		IcmpMsgsPerSec:                1000,
+		IcmpMsgsBurst:                 50,
+		IcmpEchoIgnoreBroadcasts:      true,
+		IcmpIgnoreBogusErrorResponses: true,
+		IpfragTime:                    30e9,
+		IpfragHighThresh:              4 << 20,
+		IpfragMaxDist:                 64,
+		IPEarlyDemux:                  true,
+		UDPEarlyDemux:                 true,
+		LocalPortLow:                  32768,
+		LocalPortHigh:                 60999,
+		UnprivilegedPortStart:         1024,
+	}
+}
+
+// Protocol is a struct net_protocol registered in inet_protos.
+type Protocol struct {
+	// Handler receives a datagram with b.Data() at the transport header
+	// and owns it. It returns 0, or -proto to resubmit (encapsulation).
+	Handler func(b *skb.Buffer) int
+	// ErrHandler receives an ICMP error with b.Data() at the quoted IP
+	// header (which is followed by at least 8 bytes) and b.Transport at
+	// the ICMP header. It must not keep or free b.
+	ErrHandler func(b *skb.Buffer, info uint32)
+	// EarlyDemux may attach a socket (b.Sk) before routing; it returns a
+	// negative errno to drop the packet.
+	EarlyDemux func(b *skb.Buffer) int
+}
+
+// RawHandler is the raw_local_deliver hook: it sees every locally
+// delivered datagram (b.Data() at the transport header), must not keep
+// or free b, and reports whether a raw socket took a copy.
+type RawHandler func(b *skb.Buffer, proto uint8) bool
+
+// Config wires the IPv4 layer.
+type Config struct {
+	Dev       *ether.Device
+	MIB       *mib.MIB
+	Clock     *clock.Clock
+	Neigh     *arp.Table
+	FramePool *skb.Pool
+	// LargePool holds reassembled datagrams that do not fit a frame.
+	LargePool *skb.Pool
+	// BH is the softirq lock (see the package doc); timers take it.
+	BH   *sync.Mutex
+	Rand func() uint32
+
+	Addr      wire.Addr
+	PrefixLen int
+	Gateway   wire.Addr // 0: no default route
+	Sysctl    Sysctl
+}
+
+// IPv4 is the per-namespace IPv4 state.
+type IPv4 struct {
+	cfg    Config
+	Sysctl Sysctl
+	dev    *ether.Device
+	mib    *mib.MIB
+	clk    *clock.Clock
+
+	addr, mask, bcast, gw wire.Addr
+
+	protos [256]*Protocol
+	raw    RawHandler
+
+	// mc is the device's joined-group list (in_dev->mc_list) with
+	// reference counts; 224.0.0.1 is always joined (ip_mc_up).
+	mc map[wire.Addr]int
+
+	frags fqdir
+	peers peerTable
+	icmpG icmpGlobal
+
+	identSecret uint32
+	identCnt    [2048]atomic.Uint32
+	identTS     [2048]atomic.Uint32
+}
+
+// New builds the IPv4 layer and registers ip_rcv for ETH_P_IP.
+func New(cfg Config) *IPv4 {
+	ip := &IPv4{cfg: cfg, Sysctl: cfg.Sysctl, dev: cfg.Dev, mib: cfg.MIB, clk: cfg.Clock}
+	ip.addr = cfg.Addr
+	if cfg.PrefixLen > 0 && cfg.PrefixLen <= 32 {
+		ip.mask = wire.Addr(^uint32(0) << (32 - cfg.PrefixLen))
+	} else if cfg.PrefixLen == 0 {
+		ip.mask = 0
+	}
+	ip.bcast = ip.addr | ^ip.mask
+	ip.gw = cfg.Gateway
+	ip.mc = map[wire.Addr]int{wire.AddrOf(224, 0, 0, 1): 1}
+	ip.frags.init(ip)
+	ip.peers.init()
+	if cfg.Rand != nil {
+		ip.identSecret = cfg.Rand()
+	}
+	ip.Register(wire.ProtoICMP, &Protocol{Handler: ip.icmpRcv})
+	// IGMP is registered as Linux does with CONFIG_IP_MULTICAST, so that
+	// queries are consumed rather than answered with protocol
+	// unreachable; kaidoku sends no IGMP reports.
+	ip.Register(wire.ProtoIGMP, &Protocol{Handler: ip.igmpRcv})
+	cfg.Dev.AddPack(wire.EthPIP, ip.Rcv)
+	return ip
+}
+
+// Register sets inet_protos[proto] (inet_add_protocol).
+func (ip *IPv4) Register(proto uint8, p *Protocol) { ip.protos[proto] = p }
+
+// SetRawHandler installs the raw_local_deliver hook.
+func (ip *IPv4) SetRawHandler(h RawHandler) { ip.raw = h }
+
+// Addr returns the interface address.
+func (ip *IPv4) Addr() wire.Addr { return ip.addr }
+
+// Broadcast returns the subnet broadcast address.
+func (ip *IPv4) Broadcast() wire.Addr { return ip.bcast }
+
+// Dev returns the Ethernet device.
+func (ip *IPv4) Dev() *ether.Device { return ip.dev }
+
+// MIB returns the counters.
+func (ip *IPv4) MIB() *mib.MIB { return ip.mib }
+
+// Clock returns the stack clock.
+func (ip *IPv4) Clock() *clock.Clock { return ip.clk }
+
+// Rand returns a random number from the configured source.
+func (ip *IPv4) Rand() uint32 {
+	if ip.cfg.Rand == nil {
+		return 0
+	}
+	return ip.cfg.Rand()
+}
+
+// randBelow returns a uniform value in [0, n) (get_random_u32_below).
+func (ip *IPv4) randBelow(n uint32) uint32 {
+	return uint32((uint64(ip.Rand()) * uint64(n)) >> 32)
+}
+
+// FramePool returns the pool transmit frames come from.
+func (ip *IPv4) FramePool() *skb.Pool { return ip.cfg.FramePool }
+
+// JoinGroup adds a reference to group on the device (ip_mc_inc_group).
+// Callers hold the BH lock.
+func (ip *IPv4) JoinGroup(group wire.Addr) { ip.mc[group]++ }
+
+// LeaveGroup drops a reference (ip_mc_dec_group).
+func (ip *IPv4) LeaveGroup(group wire.Addr) {
+	if n := ip.mc[group]; n > 1 {
+		ip.mc[group] = n - 1
+	} else {
+		delete(ip.mc, group)
+	}
+}
+
+// Joined returns the device's groups and their reference counts.
+func (ip *IPv4) Joined() map[wire.Addr]int {
+	out := make(map[wire.Addr]int, len(ip.mc))
+	for k, v := range ip.mc {
+		out[k] = v
+	}
+	return out
+}
+
+// ipCheckMc reports membership of group on the device
+// (igmp.c: ip_check_mc_rcu, no source filters).
+func (ip *IPv4) ipCheckMc(group, src wire.Addr, proto uint8) bool {
+	return ip.mc[group] > 0
+}
+
+// IsLocalAddr reports whether a is an address of this host in the local
+// table (our interface address, or 127/8 on lo).
+func (ip *IPv4) IsLocalAddr(a wire.Addr) bool {
+	return (a == ip.addr && a != 0) || a.IsLoopback()
+}
+
+// InetAddrType mirrors fib_frontend.c: inet_addr_type_table against the
+// local and main tables of a host with one address: 0/8 and
+// 255.255.255.255 are BROADCAST, 224/4 MULTICAST, our address and 127/8
+// LOCAL, the subnet broadcast (and 127.255.255.255) BROADCAST, anything
+// else UNICAST.
+func (ip *IPv4) InetAddrType(a wire.Addr) int {
+	switch {
+	case a.IsZeronet() || a.IsLbcast():
+		return RtnBroadcast
+	case a.IsMulticast():
+		return RtnMulticast
+	case ip.IsLocalAddr(a):
+		if a == 0x7fffffff {
+			return RtnBroadcast
+		}
+		return RtnLocal
+	case ip.mask != 0xffffffff && ip.mask != 0xfffffffe && a == ip.bcast:
+		return RtnBroadcast
+	}
+	return RtnUnicast
+}
+
+func (ip *IPv4) igmpRcv(b *skb.Buffer) int {
+	ip.mib.ConsumeSkb(b)
+	return 0
+}
+
+// IsJoined reports whether group is joined on the device.
+func (ip *IPv4) IsJoined(group wire.Addr) bool { return ip.mc[group] > 0 }

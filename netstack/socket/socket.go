@@ -1,0 +1,672 @@
+// Package socket is the BSD socket API of kaidoku for programs in the
+// image: the syscall layer of net/socket.c and the inet/UDP option
+// handling of net/core/sock.c, net/ipv4/af_inet.c and
+// net/ipv4/ip_sockglue.c, over the udp package's protocol operations.
+//
+// Calls return Linux errnos as syscall.Errno (under GOOS=tamago the
+// syscall package has the same numbers). Blocking calls park the
+// goroutine on the socket's wait queue and wake on sk_data_ready; there
+// is no polling. A Socket also implements net.PacketConn and net.Conn,
+// so the image can hand it to the standard library through net.SocketFunc.
+package socket
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/kaidoku-net/kaidoku/netstack/udp"
+	"github.com/kaidoku-net/kaidoku/netstack/wire"
+)
+
+// Linux socket constants (numbers as on x86_64).
+const (
+	AFUnspec = 0
+	AFInet   = 2
+	AFInet6  = 10
+
+	SockStream   = 1
+	SockDgram    = 2
+	SockRaw      = 3
+	SockNonblock = 0x800
+	SockCloexec  = 0x80000
+
+	IPProtoIP  = 0
+	IPProtoUDP = 17
+
+	SolSocket = 1
+	SolIP     = 0
+
+	SoReuseaddr    = 2
+	SoType         = 3
+	SoError        = 4
+	SoBroadcast    = 6
+	SoSndbuf       = 7
+	SoRcvbuf       = 8
+	SoReuseport    = 15
+	SoRcvtimeo     = 20
+	SoSndtimeo     = 21
+	SoBindtodevice = 25
+	SoRcvbufforce  = 33
+	SoRxqOvfl      = 40
+	SoPeekOff      = 42
+	SoProtocol     = 38
+	SoDomain       = 39
+
+	IPTos               = 1
+	IPTTL               = 2
+	IPPktinfo           = 8
+	IPMTUDiscover       = 10
+	IPRecverr           = 11
+	IPFreebind          = 15
+	IPMulticastIf       = 32
+	IPMulticastTTL      = 33
+	IPAddMembership     = 35
+	IPDropMembership    = 36
+	IPMulticastAll      = 49
+	IPBindAddressNoPort = 24
+
+	MsgPeek     = udp.MsgPeek
+	MsgCtrunc   = udp.MsgCtrunc
+	MsgTrunc    = udp.MsgTrunc
+	MsgDontwait = udp.MsgDontwait
+	MsgErrqueue = udp.MsgErrqueue
+
+	ShutRd   = 0
+	ShutWr   = 1
+	ShutRdwr = 2
+
+	FIONREAD = 0x541b
+	SIOCINQ  = FIONREAD
+	SIOCOUTQ = 0x5411
+
+	PollIn     = udp.PollIn
+	PollPri    = udp.PollPri
+	PollOut    = udp.PollOut
+	PollErr    = udp.PollErr
+	PollHup    = udp.PollHup
+	PollRdnorm = udp.PollRdnorm
+	PollWrnorm = udp.PollWrnorm
+	PollRdhup  = udp.PollRdhup
+)
+
+// Sockaddr is struct sockaddr_in: family, port and address in host
+// terms. Family AF_UNSPEC in Connect disconnects.
+type Sockaddr struct {
+	Family uint16
+	Port   uint16
+	Addr   [4]byte
+}
+
+// SockaddrLen is sizeof(struct sockaddr_in), the addrlen recvfrom stores.
+const SockaddrLen = 16
+
+// Timeval is struct timeval (SO_RCVTIMEO).
+type Timeval struct {
+	Sec  int64
+	Usec int64
+}
+
+// IPMreqn is struct ip_mreqn (IP_ADD_MEMBERSHIP/IP_DROP_MEMBERSHIP; an
+// ip_mreq is the same with Ifindex 0).
+type IPMreqn struct {
+	Multiaddr [4]byte
+	Address   [4]byte
+	Ifindex   int
+}
+
+// Msghdr is what RecvMsg fills besides the data: msg_name, msg_namelen,
+// msg_flags and the control messages this stack produces, typed.
+type Msghdr struct {
+	Name    Sockaddr
+	Namelen int
+	Flags   int
+	// SO_RXQ_OVFL: present only when the drop count sampled at enqueue
+	// was non-zero.
+	HasRxqOvfl bool
+	RxqOvfl    uint32
+	// IP_PKTINFO.
+	HasPktinfo bool
+	Pktinfo    udp.Pktinfo
+}
+
+// Socket is one open UDP socket (a struct socket + file).
+type Socket struct {
+	sk       *udp.Sock
+	u        *udp.UDP
+	nonblock atomic.Bool
+	rcvtimeo atomic.Int64 // ns; −1 infinite (MAX_SCHEDULE_TIMEOUT)
+	sndtimeo atomic.Int64
+	rdl      atomic.Int64 // read deadline, UnixNano of time.Time; 0 none
+	wdl      atomic.Int64
+	closed   atomic.Bool
+}
+
+func errno(rc int) error {
+	if rc >= 0 {
+		return nil
+	}
+	return syscall.Errno(-rc)
+}
+
+// New is socket(2): only AF_INET datagram sockets with protocol 0 or
+// IPPROTO_UDP exist. SOCK_NONBLOCK in typ sets O_NONBLOCK.
+func New(u *udp.UDP, domain, typ, proto int, uid uint32) (*Socket, error) {
+	if domain != AFInet {
+		return nil, syscall.EAFNOSUPPORT
+	}
+	nb := typ&SockNonblock != 0
+	typ &^= SockNonblock | SockCloexec
+	switch typ {
+	case SockDgram:
+	case SockStream:
+		return nil, ErrTCPNotSupported
+	default:
+		return nil, syscall.ESOCKTNOSUPPORT
+	}
+	if proto != 0 && proto != IPProtoUDP {
+		return nil, syscall.EPROTONOSUPPORT
+	}
+	s := &Socket{sk: u.NewSock(uid), u: u}
+	s.sk.ReadDeadline = s.goReadDeadline
+	s.rcvtimeo.Store(-1)
+	s.sndtimeo.Store(-1)
+	s.nonblock.Store(nb)
+	return s, nil
+}
+
+// ErrTCPNotSupported is returned for stream sockets: kaidoku has no TCP.
+var ErrTCPNotSupported = &notSupported{}
+
+type notSupported struct{}
+
+// Error implements error.
+func (*notSupported) Error() string { return "kaidoku: TCP is not supported (UDP only)" }
+
+// Unwrap makes errors.Is(err, syscall.EPROTONOSUPPORT) hold.
+func (*notSupported) Unwrap() error { return syscall.EPROTONOSUPPORT }
+
+// Sock returns the protocol socket (for statistics and tests).
+func (s *Socket) Sock() *udp.Sock { return s.sk }
+
+// SetNonblock sets O_NONBLOCK.
+func (s *Socket) SetNonblock(on bool) { s.nonblock.Store(on) }
+
+// Bind is bind(2).
+func (s *Socket) Bind(sa *Sockaddr) error {
+	if sa == nil {
+		return syscall.EINVAL
+	}
+	return errno(s.sk.Bind(int(sa.Family), wire.AddrFrom4(sa.Addr), sa.Port))
+}
+
+// Connect is connect(2); Family AF_UNSPEC dissolves the association.
+func (s *Socket) Connect(sa *Sockaddr) error {
+	if sa == nil {
+		return syscall.EINVAL
+	}
+	return errno(s.sk.Connect(int(sa.Family), wire.AddrFrom4(sa.Addr), sa.Port))
+}
+
+// deadline turns O_NONBLOCK/MSG_DONTWAIT and SO_RCVTIMEO into the
+// receive's non-blocking flag and absolute stack-clock deadline (the
+// timeout is measured from the start of the call, like the jiffies
+// countdown of __skb_recv_udp). Go's read deadline is applied by the
+// udp layer through Sock.ReadDeadline, so that a change unblocks a
+// sleeping reader.
+func (s *Socket) deadline(flags int, tmo *atomic.Int64) (nonblock bool, deadline int64) {
+	if flags&MsgDontwait != 0 || s.nonblock.Load() {
+		return true, -1
+	}
+	switch t := tmo.Load(); {
+	case t == 0:
+		return true, -1
+	case t > 0:
+		return false, s.u.IP().Clock().Now() + t
+	}
+	return false, -1
+}
+
+// goReadDeadline converts the Go read deadline to the stack clock.
+func (s *Socket) goReadDeadline() int64 {
+	d := s.rdl.Load()
+	if d == 0 {
+		return -1
+	}
+	return s.u.IP().Clock().Now() + int64(time.Until(time.Unix(0, d)))
+}
+
+// RecvFrom is recvfrom(2). from, if non-nil, receives the source address
+// (sin_zero zero). It returns the byte count (the full datagram length
+// when flags has MSG_TRUNC).
+func (s *Socket) RecvFrom(p []byte, flags int, from *Sockaddr) (int, error) {
+	n, _, err := s.recv(p, flags, from, nil)
+	return n, err
+}
+
+// RecvMsg is recvmsg(2) with typed control data.
+func (s *Socket) RecvMsg(p []byte, flags int, m *Msghdr) (int, error) {
+	var from *Sockaddr
+	if m != nil {
+		from = &m.Name
+	}
+	n, _, err := s.recv(p, flags, from, m)
+	return n, err
+}
+
+func (s *Socket) recv(p []byte, flags int, from *Sockaddr, m *Msghdr) (int, bool, error) {
+	if s.closed.Load() {
+		return 0, false, syscall.EBADF
+	}
+	if d := s.rdl.Load(); d != 0 && time.Now().UnixNano() >= d {
+		return 0, true, os.ErrDeadlineExceeded
+	}
+	nb, dl := s.deadline(flags, &s.rcvtimeo)
+	var msg udp.Msg
+	rc := s.sk.Recvmsg(p, flags, nb, dl, &msg)
+	if rc < 0 {
+		if rc == -udp.ETIMEDOUT {
+			return 0, true, os.ErrDeadlineExceeded
+		}
+		return 0, false, syscall.Errno(-rc)
+	}
+	if from != nil {
+		*from = Sockaddr{Family: AFInet, Port: msg.FromPort, Addr: msg.From.As4()}
+	}
+	if m != nil {
+		m.Namelen = SockaddrLen
+		m.Flags = msg.Flags
+		m.HasRxqOvfl, m.RxqOvfl = msg.HasRxqOvfl, msg.RxqOvfl
+		m.HasPktinfo, m.Pktinfo = msg.HasPktinfo, msg.Pktinfo
+	}
+	return rc, false, nil
+}
+
+// SendTo is sendto(2); to nil sends to the connected peer.
+func (s *Socket) SendTo(p []byte, flags int, to *Sockaddr) (int, error) {
+	var rc int
+	if to == nil {
+		rc = s.sk.Sendmsg(p, false, 0, 0, 0)
+	} else {
+		rc = s.sk.Sendmsg(p, true, int(to.Family), wire.AddrFrom4(to.Addr), to.Port)
+	}
+	if rc < 0 {
+		return 0, syscall.Errno(-rc)
+	}
+	return rc, nil
+}
+
+// Send is send(2) on a connected socket.
+func (s *Socket) Send(p []byte, flags int) (int, error) { return s.SendTo(p, flags, nil) }
+
+// Shutdown is shutdown(2).
+func (s *Socket) Shutdown(how int) error { return errno(s.sk.Shutdown(how)) }
+
+// Close is close(2).
+func (s *Socket) Close() error {
+	if s.closed.Swap(true) {
+		return syscall.EBADF
+	}
+	s.sk.Close()
+	return nil
+}
+
+// Interrupt delivers a signal without SA_RESTART to the goroutines
+// blocked in this socket's calls: they return EINTR.
+func (s *Socket) Interrupt() { s.sk.Interrupt() }
+
+// Ioctl handles FIONREAD/SIOCINQ (the first good datagram's length) and
+// SIOCOUTQ (always 0: sends complete synchronously).
+func (s *Socket) Ioctl(req int) (int, error) {
+	switch req {
+	case FIONREAD:
+		return s.sk.Inq(), nil
+	case SIOCOUTQ:
+		return 0, nil
+	}
+	return 0, syscall.ENOTTY
+}
+
+// Poll is poll(2) on this socket: events is a POLL* mask; timeout < 0
+// waits forever, 0 does not wait. The returned mask follows udp_poll,
+// including the blocking-file rule for bad-checksum datagrams.
+func (s *Socket) Poll(events int, timeout time.Duration) (int, error) {
+	dl := int64(-1)
+	if timeout >= 0 {
+		dl = s.u.IP().Clock().Now() + int64(timeout)
+	}
+	mask, rc := s.sk.Poll(events, !s.nonblock.Load(), dl, timeout != 0)
+	if rc < 0 {
+		return 0, syscall.Errno(-rc)
+	}
+	return mask, nil
+}
+
+// Waiters returns the number of goroutines blocked on the socket.
+func (s *Socket) Waiters() int { return s.sk.Waiters() }
+
+// SetsockoptInt is setsockopt(2) for integer options.
+func (s *Socket) SetsockoptInt(level, name, v int) error {
+	sk := s.sk
+	on := v != 0
+	switch level {
+	case SolSocket:
+		switch name {
+		case SoReuseaddr:
+			sk.SetReuseAddr(on)
+		case SoReuseport:
+			sk.SetReusePort(on)
+		case SoBroadcast:
+			sk.SetBroadcast(on)
+		case SoRcvbuf:
+			return errno(sk.SetRcvbuf(int32(v), false))
+		case SoRcvbufforce:
+			return errno(sk.SetRcvbuf(int32(v), true))
+		case SoRxqOvfl:
+			sk.SetRxqOvfl(on)
+		case SoPeekOff:
+			sk.SetPeekOff(int32(v))
+		case SoSndbuf:
+		default:
+			return syscall.ENOPROTOOPT
+		}
+		return nil
+	case SolIP:
+		switch name {
+		case IPPktinfo:
+			sk.SetPktinfo(on)
+		case IPRecverr:
+			sk.SetRecvErr(on)
+		case IPFreebind:
+			sk.SetFreebind(on)
+		case IPMulticastAll:
+			sk.SetMulticastAll(on)
+		case IPTTL:
+			return errno(sk.SetTTL(v))
+		case IPTos:
+			sk.SetTOS(uint8(v))
+		case IPMulticastTTL:
+			return errno(sk.SetMulticastTTL(v))
+		case IPMulticastIf:
+			sk.SetMulticastIf(v)
+		case IPMTUDiscover:
+			return errno(sk.SetPMTUDisc(v))
+		case IPBindAddressNoPort:
+			sk.SetBindAddressNoPort(on)
+		default:
+			return syscall.ENOPROTOOPT
+		}
+		return nil
+	}
+	return syscall.ENOPROTOOPT
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// GetsockoptInt is getsockopt(2) for integer options. SO_ERROR returns
+// and clears the pending error.
+func (s *Socket) GetsockoptInt(level, name int) (int, error) {
+	sk := s.sk
+	switch level {
+	case SolSocket:
+		switch name {
+		case SoReuseaddr:
+			return b2i(sk.ReuseAddr()), nil
+		case SoReuseport:
+			return b2i(sk.ReusePort()), nil
+		case SoBroadcast:
+			return b2i(sk.Broadcast()), nil
+		case SoRcvbuf:
+			return sk.Rcvbuf(), nil
+		case SoRxqOvfl:
+			return b2i(sk.RxqOvfl()), nil
+		case SoPeekOff:
+			return int(sk.PeekOff()), nil
+		case SoType:
+			return SockDgram, nil
+		case SoProtocol:
+			return IPProtoUDP, nil
+		case SoDomain:
+			return AFInet, nil
+		case SoError:
+			return sk.TakeError(), nil
+		case SoBindtodevice:
+			return sk.BoundDev(), nil
+		}
+	case SolIP:
+		switch name {
+		case IPPktinfo:
+			return b2i(sk.Pktinfo()), nil
+		case IPRecverr:
+			return b2i(sk.RecvErr()), nil
+		case IPFreebind:
+			return b2i(sk.Freebind()), nil
+		case IPMulticastAll:
+			return b2i(sk.MulticastAll()), nil
+		case IPTTL:
+			return sk.TTL(), nil
+		}
+	}
+	return 0, syscall.ENOPROTOOPT
+}
+
+// SetsockoptTimeval sets SO_RCVTIMEO or SO_SNDTIMEO with Linux's
+// conversion (sock.c: sock_set_timeout): tv_usec outside [0, 10⁶) is
+// EDOM, a negative tv_sec means non-blocking (0), {0, 0} means forever,
+// anything else is rounded up to whole jiffies (ms).
+func (s *Socket) SetsockoptTimeval(level, name int, tv Timeval) error {
+	if level != SolSocket || (name != SoRcvtimeo && name != SoSndtimeo) {
+		return syscall.ENOPROTOOPT
+	}
+	v, err := TimevalToTimeout(tv)
+	if err != nil {
+		return err
+	}
+	if name == SoRcvtimeo {
+		s.rcvtimeo.Store(v)
+	} else {
+		s.sndtimeo.Store(v)
+	}
+	return nil
+}
+
+// GetsockoptTimeval reads SO_RCVTIMEO/SO_SNDTIMEO back (sock_get_timeout).
+func (s *Socket) GetsockoptTimeval(level, name int) (Timeval, error) {
+	if level != SolSocket || (name != SoRcvtimeo && name != SoSndtimeo) {
+		return Timeval{}, syscall.ENOPROTOOPT
+	}
+	v := s.rcvtimeo.Load()
+	if name == SoSndtimeo {
+		v = s.sndtimeo.Load()
+	}
+	if v < 0 {
+		return Timeval{}, nil
+	}
+	j := v / 1e6
+	return Timeval{Sec: j / 1000, Usec: j % 1000 * 1000}, nil
+}
+
+// TimevalToTimeout is sock_set_timeout at HZ=1000: the timeout in ns
+// (−1 for MAX_SCHEDULE_TIMEOUT, 0 for non-blocking) or EDOM.
+func TimevalToTimeout(tv Timeval) (int64, error) {
+	if tv.Usec < 0 || tv.Usec >= 1e6 {
+		return 0, syscall.EDOM
+	}
+	if tv.Sec < 0 {
+		return 0, nil
+	}
+	const maxSched = 1<<63 - 1
+	if (tv.Sec == 0 && tv.Usec == 0) || tv.Sec >= maxSched/1000-1 {
+		return -1, nil
+	}
+	j := tv.Sec*1000 + (tv.Usec+999)/1000
+	if j > maxSched/1000000 {
+		return -1, nil
+	}
+	return j * 1e6, nil
+}
+
+// SetsockoptString sets SO_BINDTODEVICE by name ("" unbinds, "lo" is 1,
+// "eth0" is 2; others ENODEV).
+func (s *Socket) SetsockoptString(level, name int, v string) error {
+	if level != SolSocket || name != SoBindtodevice {
+		return syscall.ENOPROTOOPT
+	}
+	idx := 0
+	switch v {
+	case "":
+	case "lo":
+		idx = 1
+	case "eth0":
+		idx = 2
+	default:
+		return syscall.ENODEV
+	}
+	return errno(s.sk.SetBoundDev(idx))
+}
+
+// SetsockoptIPMreqn handles IP_ADD_MEMBERSHIP and IP_DROP_MEMBERSHIP.
+func (s *Socket) SetsockoptIPMreqn(level, name int, m *IPMreqn) error {
+	if level != SolIP || m == nil {
+		return syscall.ENOPROTOOPT
+	}
+	g, a := wire.AddrFrom4(m.Multiaddr), wire.AddrFrom4(m.Address)
+	switch name {
+	case IPAddMembership:
+		return errno(s.sk.JoinGroup(g, a, m.Ifindex))
+	case IPDropMembership:
+		return errno(s.sk.LeaveGroup(g, a, m.Ifindex))
+	}
+	return syscall.ENOPROTOOPT
+}
+
+// net.PacketConn and net.Conn.
+
+// ReadFrom implements net.PacketConn. A passed read deadline returns
+// os.ErrDeadlineExceeded.
+func (s *Socket) ReadFrom(p []byte) (int, net.Addr, error) {
+	var from Sockaddr
+	n, _, err := s.recv(p, 0, &from, nil)
+	if err != nil {
+		return 0, nil, s.opErr("read", err)
+	}
+	return n, &net.UDPAddr{IP: net.IPv4(from.Addr[0], from.Addr[1], from.Addr[2], from.Addr[3]).To4(), Port: int(from.Port)}, nil
+}
+
+// Read implements net.Conn.
+func (s *Socket) Read(p []byte) (int, error) {
+	n, _, err := s.recv(p, 0, nil, nil)
+	if err != nil {
+		return 0, s.opErr("read", err)
+	}
+	return n, nil
+}
+
+func udpAddrToSockaddr(a net.Addr) (*Sockaddr, error) {
+	ua, ok := a.(*net.UDPAddr)
+	if !ok || ua == nil {
+		return nil, syscall.EINVAL
+	}
+	sa := &Sockaddr{Family: AFInet, Port: uint16(ua.Port)}
+	if len(ua.IP) != 0 {
+		ip4 := ua.IP.To4()
+		if ip4 == nil {
+			return nil, syscall.EAFNOSUPPORT
+		}
+		copy(sa.Addr[:], ip4)
+	}
+	return sa, nil
+}
+
+// WriteTo implements net.PacketConn.
+func (s *Socket) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if d := s.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
+		return 0, s.opErr("write", os.ErrDeadlineExceeded)
+	}
+	sa, err := udpAddrToSockaddr(addr)
+	if err != nil {
+		return 0, s.opErr("write", err)
+	}
+	n, err := s.SendTo(p, 0, sa)
+	if err != nil {
+		return 0, s.opErr("write", err)
+	}
+	return n, nil
+}
+
+// Write implements net.Conn (connected sockets).
+func (s *Socket) Write(p []byte) (int, error) {
+	if d := s.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
+		return 0, s.opErr("write", os.ErrDeadlineExceeded)
+	}
+	n, err := s.SendTo(p, 0, nil)
+	if err != nil {
+		return 0, s.opErr("write", err)
+	}
+	return n, nil
+}
+
+func (s *Socket) opErr(op string, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	if s.closed.Load() {
+		err = net.ErrClosed
+	}
+	return &net.OpError{Op: op, Net: "udp", Source: s.LocalAddr(), Err: err}
+}
+
+// LocalAddr implements net.PacketConn.
+func (s *Socket) LocalAddr() net.Addr {
+	a, p := s.sk.LocalAddr()
+	b := a.As4()
+	return &net.UDPAddr{IP: net.IPv4(b[0], b[1], b[2], b[3]).To4(), Port: int(p)}
+}
+
+// RemoteAddr implements net.Conn; nil when not connected.
+func (s *Socket) RemoteAddr() net.Addr {
+	a, p, ok := s.sk.RemoteAddr()
+	if !ok {
+		return nil
+	}
+	b := a.As4()
+	return &net.UDPAddr{IP: net.IPv4(b[0], b[1], b[2], b[3]).To4(), Port: int(p)}
+}
+
+func dlNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// SetDeadline implements net.PacketConn.
+func (s *Socket) SetDeadline(t time.Time) error {
+	s.rdl.Store(dlNanos(t))
+	s.wdl.Store(dlNanos(t))
+	s.sk.WakeAll()
+	return nil
+}
+
+// SetReadDeadline implements net.PacketConn; it also wakes blocked
+// readers so they see a deadline already past.
+func (s *Socket) SetReadDeadline(t time.Time) error {
+	s.rdl.Store(dlNanos(t))
+	s.sk.WakeAll()
+	return nil
+}
+
+// SetWriteDeadline implements net.PacketConn (sends never block; only a
+// deadline already past fails them).
+func (s *Socket) SetWriteDeadline(t time.Time) error {
+	s.wdl.Store(dlNanos(t))
+	return nil
+}

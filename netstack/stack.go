@@ -1,0 +1,329 @@
+// Package netstack is kaidoku's network stack: a Linux v6.8-faithful
+// IPv4/UDP receive path with the transmit side services need, for one
+// virtio-net interface in a TamaGo unikernel. This package wires the
+// layers together; each sub-package mirrors one part of Linux:
+//
+//	skb      struct sk_buff: pooled packet buffers, queues
+//	wire     header formats, checksums
+//	ether    net_device, eth_type_trans, __netif_receive_skb_core, taps, pcap
+//	arp      arp_rcv, the neighbour table and its pending queue
+//	ipv4     ip_rcv … ip_local_deliver, routing, options, reassembly, ICMP, output
+//	udp      udp_table, lookup, reuseport, queues, recvmsg, bind/connect, sendmsg
+//	socket   the socket API, net.PacketConn, net.SocketFunc
+//	mib      counters, drop reasons, /proc formats
+//	latency  T0…T3 histograms
+//	clock    jiffies and timers
+//
+// # Wiring
+//
+// The image creates the pools and the stack, then lets the driver feed
+// it:
+//
+//	frames, _ := skb.NewPool("frames", 2048, 1024, dmaMemory)
+//	large, _ := skb.NewPool("reasm", 65536+64, 8, skb.HeapMemory)
+//	st, _ := netstack.New(netstack.Config{
+//		Link: dev, FramePool: frames, LargePool: large,
+//		Addr: [4]byte{10, 0, 0, 5}, PrefixLen: 24,
+//		Now: board.Nanotime,
+//	})
+//	st.Up()                            // gratuitous ARP
+//	netstack.InstallSocketFunc(st)     // GOOS=tamago: net.ListenUDP works
+//	// in the NAPI poll goroutine, per frame:
+//	st.Receive(b)                      // b.Data() = Ethernet frame; st owns b
+//
+// Receive is netif_receive_skb: the driver passes a buffer whose data is
+// the Ethernet frame, with Ifindex (2), IPSummed (ChecksumUnnecessary
+// when the device set VIRTIO_NET_HDR_F_DATA_VALID) and Trace.T0/T1 set;
+// the stack owns it from then on and frees it exactly once. Transmit goes
+// through the Link the stack was given (Link.Transmit takes ownership,
+// from any goroutine, and frees on error); frames are taken from the
+// frame pool with Link.Headroom bytes of headroom.
+//
+// # Truesize
+//
+// A received frame is charged its buffer's truesize: storage plus
+// skb.Overhead (576, SKB_TRUESIZE's overhead on x86_64), 2624 for a
+// 2048-byte frame. A reassembled datagram is copied into one buffer (a
+// frame if it fits, else one from LargePool) and charged the sum of its
+// fragments' truesize, as Linux charges the coalesced skb. Broadcast and
+// multicast copies carry the original's truesize, as skb_clone does.
+//
+// # Time
+//
+// Now is a monotonic nanosecond clock. Where Linux counts jiffies,
+// kaidoku behaves as a HZ=1000 kernel (jiffies are milliseconds): the
+// 30 s reassembly timer, the ICMP limiters (HZ/50 = 20 ms refill,
+// icmp_ratelimit 1000) and SO_RCVTIMEO rounding. Timers run from one
+// runtime timer armed for the earliest deadline (the CPU halts in
+// between); with ManualTimers a test drives them with RunTimers after
+// advancing a fake clock.
+//
+// # Concurrency
+//
+// Receive runs on the NAPI goroutine; socket calls run on application
+// goroutines; timers run on the runtime timer's goroutine. The BH lock
+// (softirq context) serialises the receive path, timers that touch
+// receive state and socket-table changes; socket queues have their own
+// locks (sk_receive_queue, reader_queue) and a blocked receive parks on
+// the socket's wait queue until sk_data_ready wakes exactly one reader.
+package netstack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"syscall"
+	"time"
+
+	"sync"
+
+	"github.com/kaidoku-net/kaidoku/netstack/arp"
+	"github.com/kaidoku-net/kaidoku/netstack/clock"
+	"github.com/kaidoku-net/kaidoku/netstack/ether"
+	"github.com/kaidoku-net/kaidoku/netstack/ipv4"
+	"github.com/kaidoku-net/kaidoku/netstack/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/netstack/socket"
+	"github.com/kaidoku-net/kaidoku/netstack/udp"
+	"github.com/kaidoku-net/kaidoku/netstack/wire"
+)
+
+// Link is the driver interface the stack transmits through (see
+// ether.Link).
+type Link = ether.Link
+
+// Config configures a Stack.
+type Config struct {
+	// Link is the device; its MAC, MTU and headroom are read once.
+	Link Link
+	// Ifindex and Name identify the interface (defaults 2, "eth0").
+	Ifindex int
+	Name    string
+	// Addr/PrefixLen is the interface address; Gateway, if non-zero,
+	// the default route.
+	Addr      [4]byte
+	PrefixLen int
+	Gateway   [4]byte
+	// FramePool supplies transmit frames and copies (2048-byte DMA
+	// buffers in the image). Required.
+	FramePool *skb.Pool
+	// LargePool holds reassembled datagrams larger than a frame.
+	// Without it such datagrams fail reassembly (ReasmFails).
+	LargePool *skb.Pool
+	// Now is the monotonic clock in ns (nil: time since New).
+	Now func() int64
+	// Rand is the random source (nil: math/rand/v2).
+	Rand func() uint32
+	// ManualTimers disables the runtime timer: call RunTimers.
+	ManualTimers bool
+	// Sysctl overrides the net.ipv4 defaults when non-nil.
+	Sysctl *ipv4.Sysctl
+	// UDP sizes the UDP table and udp_mem.
+	UDP udp.Config
+	// ArpQueueLenBytes overrides unres_qlen_bytes when > 0.
+	ArpQueueLenBytes int
+}
+
+// Stack is one network namespace with one Ethernet interface.
+type Stack struct {
+	bh    sync.Mutex
+	Clock *clock.Clock
+	MIB   *mib.MIB
+	Dev   *ether.Device
+	Neigh *arp.Table
+	IP    *ipv4.IPv4
+	UDP   *udp.UDP
+	cfg   Config
+}
+
+// New builds the stack.
+func New(cfg Config) (*Stack, error) {
+	if cfg.Link == nil || cfg.FramePool == nil {
+		return nil, fmt.Errorf("netstack: Link and FramePool are required")
+	}
+	if cfg.Ifindex == 0 {
+		cfg.Ifindex = ether.EthIfindex
+	}
+	if cfg.Name == "" {
+		cfg.Name = "eth0"
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Uint32
+	}
+	s := &Stack{cfg: cfg, MIB: new(mib.MIB)}
+	s.Clock = clock.New(cfg.Now, cfg.ManualTimers)
+	s.Dev = ether.NewDevice(cfg.Link, cfg.Ifindex, cfg.Name, s.MIB)
+	sys := ipv4.NewSysctl()
+	if cfg.Sysctl != nil {
+		sys = *cfg.Sysctl
+	}
+	addr := wire.AddrFrom4(cfg.Addr)
+	var ip *ipv4.IPv4
+	s.Neigh = arp.New(arp.Config{
+		Dev: s.Dev, MIB: s.MIB, Clock: s.Clock, Pool: cfg.FramePool, Rand: cfg.Rand,
+		Addr:          func() wire.Addr { return addr },
+		IsLocal:       func(a wire.Addr) bool { return ip.InetAddrType(a) == ipv4.RtnLocal },
+		RouteLocal:    func(tip, sip wire.Addr) bool { return ip.RouteInputLocal(tip, sip) },
+		QueueLenBytes: cfg.ArpQueueLenBytes,
+	})
+	ip = ipv4.New(ipv4.Config{
+		Dev: s.Dev, MIB: s.MIB, Clock: s.Clock, Neigh: s.Neigh, FramePool: cfg.FramePool,
+		LargePool: cfg.LargePool, BH: &s.bh, Rand: cfg.Rand,
+		Addr: addr, PrefixLen: cfg.PrefixLen, Gateway: wire.AddrFrom4(cfg.Gateway), Sysctl: sys,
+	})
+	s.IP = ip
+	s.Dev.AddPack(wire.EthPARP, s.Neigh.Rcv)
+	s.UDP = udp.New(ip, &s.bh, cfg.UDP)
+	return s, nil
+}
+
+// Receive is netif_receive_skb for the driver: b.Data() is an Ethernet
+// frame. The stack owns b from now on.
+func (s *Stack) Receive(b *skb.Buffer) {
+	s.bh.Lock()
+	s.Dev.Receive(b)
+	s.bh.Unlock()
+}
+
+// Up announces the interface address with a gratuitous ARP, as Linux
+// does when an address is configured on an up interface.
+func (s *Stack) Up() { s.Neigh.Announce(s.IP.Addr()) }
+
+// RunTimers runs the timers that are due (for ManualTimers).
+func (s *Stack) RunTimers() int { return s.Clock.Run() }
+
+// Socket is socket(2) for programs in the image (AF_INET, SOCK_DGRAM).
+func (s *Stack) Socket(domain, typ, proto int) (*socket.Socket, error) {
+	return socket.New(s.UDP, domain, typ, proto, 0)
+}
+
+// SocketFunc has the signature of TamaGo's net.SocketFunc hook: UDP
+// sockets bound to laddr and connected to raddr when given; TCP and
+// other types fail with a clear error.
+func (s *Stack) SocketFunc(ctx context.Context, network string, family, sotype int, laddr, raddr net.Addr) (interface{}, error) {
+	if sotype != syscall.SOCK_DGRAM {
+		if sotype == syscall.SOCK_STREAM {
+			return nil, socket.ErrTCPNotSupported
+		}
+		return nil, syscall.EPROTONOSUPPORT
+	}
+	if family != syscall.AF_INET && family != syscall.AF_INET6 {
+		return nil, syscall.EAFNOSUPPORT
+	}
+	sk, err := s.Socket(socket.AFInet, socket.SockDgram, 0)
+	if err != nil {
+		return nil, err
+	}
+	toSA := func(a net.Addr) (*socket.Sockaddr, error) {
+		ua, ok := a.(*net.UDPAddr)
+		if !ok {
+			return nil, syscall.EAFNOSUPPORT
+		}
+		sa := &socket.Sockaddr{Family: socket.AFInet, Port: uint16(ua.Port)}
+		if len(ua.IP) != 0 && !ua.IP.IsUnspecified() {
+			v4 := ua.IP.To4()
+			if v4 == nil {
+				return nil, syscall.EAFNOSUPPORT
+			}
+			copy(sa.Addr[:], v4)
+		}
+		return sa, nil
+	}
+	if laddr != nil {
+		sa, err := toSA(laddr)
+		if err == nil {
+			err = sk.Bind(sa)
+		}
+		if err != nil {
+			sk.Close()
+			return nil, err
+		}
+	}
+	if raddr != nil {
+		sa, err := toSA(raddr)
+		if err == nil {
+			err = sk.Connect(sa)
+		}
+		if err != nil {
+			sk.Close()
+			return nil, err
+		}
+	}
+	return sk, nil
+}
+
+// AddPcap records every frame received and transmitted to w in libpcap
+// format; the returned function stops recording.
+func (s *Stack) AddPcap(w io.Writer) (stop func(), err error) {
+	p, err := ether.NewPcapWriter(w, s.Clock.Now, 0)
+	if err != nil {
+		return nil, err
+	}
+	return s.Dev.AddTap(p.Tap), nil
+}
+
+// WriteSNMP prints /proc/net/snmp.
+func (s *Stack) WriteSNMP(w io.Writer) error { return s.MIB.WriteSNMP(w) }
+
+// WriteNetstat prints /proc/net/netstat.
+func (s *Stack) WriteNetstat(w io.Writer) error { return s.MIB.WriteNetstat(w) }
+
+// WriteSoftnetStat prints /proc/net/softnet_stat.
+func (s *Stack) WriteSoftnetStat(w io.Writer) error { return s.MIB.WriteSoftnetStat(w) }
+
+// WriteProcNetUDP prints /proc/net/udp.
+func (s *Stack) WriteProcNetUDP(w io.Writer) error { return s.UDP.WriteProcNetUDP(w) }
+
+// WriteSockstat prints /proc/net/sockstat's UDP and FRAG lines.
+func (s *Stack) WriteSockstat(w io.Writer) error {
+	s.bh.Lock()
+	q, mem := s.IP.FragMem()
+	s.bh.Unlock()
+	_, err := fmt.Fprintf(w, "UDP: inuse %d mem %d\nUDPLITE: inuse 0\nRAW: inuse 0\nFRAG: inuse %d memory %d\n",
+		s.UDP.InUse(), s.UDP.MemAllocated(), q, mem)
+	return err
+}
+
+// WriteDevStats prints the device counters in the layout of
+// `ip -s -s link` (RX and TX lines) plus otherhost drops.
+func (s *Stack) WriteDevStats(w io.Writer) error {
+	st := &s.Dev.Stats
+	_, err := fmt.Fprintf(w, "%d: %s: mtu %d\n    link/ether %s\n"+
+		"    RX:  bytes packets errors dropped  missed   mcast\n    %d %d %d %d 0 0\n"+
+		"    RX errors:  length    crc   frame    fifo overrun otherhost\n    %d 0 0 0 0 %d\n"+
+		"    TX:  bytes packets errors dropped carrier collsns\n    %d %d 0 %d 0 0\n",
+		s.Dev.Ifindex, s.Dev.Name, s.Dev.MTU, s.Dev.MAC,
+		st.RxBytes.Load(), st.RxPackets.Load(), st.RxLengthErrors.Load(), st.RxDropped.Load(),
+		st.RxLengthErrors.Load(), st.RxOtherhostDropped.Load(),
+		st.TxBytes.Load(), st.TxPackets.Load(), st.TxDropped.Load())
+	return err
+}
+
+// Softnet returns the softnet counters: the stack counts Processed; the
+// image stores the NAPI layer's Dropped and TimeSqueeze (and the RPS and
+// flow-limit columns, 0 here) for /proc/net/softnet_stat.
+func (s *Stack) Softnet() *mib.Softnet { return &s.MIB.Softnet }
+
+// WriteLatency prints the receive-path latency histograms.
+func (s *Stack) WriteLatency(w io.Writer) error { return s.UDP.Latency.WriteText(w) }
+
+// WriteDrops prints the per-reason drop counters.
+func (s *Stack) WriteDrops(w io.Writer) error { return s.MIB.WriteDrops(w) }
+
+// Counter returns a counter by /proc name (mib.MIB.Value).
+func (s *Stack) Counter(name string) uint64 {
+	v, _ := s.MIB.Value(name)
+	return v
+}
+
+// BH runs f with the BH lock held (for diagnostics that walk tables).
+func (s *Stack) BH(f func()) {
+	s.bh.Lock()
+	defer s.bh.Unlock()
+	f()
+}
+
+// Since is a helper for images: the stack clock's elapsed time since t0.
+func (s *Stack) Since(t0 int64) time.Duration { return time.Duration(s.Clock.Now() - t0) }

@@ -1,0 +1,94 @@
+package udp
+
+import (
+	"encoding/binary"
+
+	"github.com/kaidoku-net/kaidoku/netstack/ether"
+	"github.com/kaidoku-net/kaidoku/netstack/ipv4"
+	"github.com/kaidoku-net/kaidoku/netstack/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/wire"
+)
+
+// Sendmsg mirrors udp.c: udp_sendmsg for the uncorked path: destination
+// from the arguments or the connected peer (EDESTADDRREQ), autobind,
+// route (ENETUNREACH counts Ip.OutNoRoutes), broadcast needs SO_BROADCAST
+// (EACCES), checksum in software, then ip output. It counts
+// Udp.OutDatagrams on success and Udp.SndbufErrors on ENOBUFS. hasDst
+// false means no address was given.
+func (sk *Sock) Sendmsg(p []byte, hasDst bool, family int, daddr wire.Addr, dport uint16) int {
+	u := sk.u
+	m := u.mib
+	if len(p) > 0xffff-wire.UDPHLen-wire.IPv4MinHLen {
+		return -EMSGSIZE
+	}
+	sk.Lock.Lock()
+	defer sk.Lock.Unlock()
+	if sk.shutdown.Load()&SendShutdown != 0 {
+		return -EPIPE
+	}
+	connected := false
+	if hasDst {
+		if family != AFInet {
+			if family != AFUnspec {
+				return -EAFNOSUPPORT
+			}
+		}
+		if dport == 0 {
+			return -EINVAL
+		}
+	} else {
+		if sk.state != StateEstablished {
+			return -EDESTADDRREQ
+		}
+		daddr, dport = sk.daddr, sk.dport
+		connected = true
+	}
+	if err := sk.inetAutobind(); err != 0 {
+		return err
+	}
+	saddr := sk.saddr
+	oif := sk.boundDevIf
+	if daddr.IsMulticast() && oif == 0 {
+		oif = sk.mcIndex
+	}
+	rt, err := u.ip.RouteOutput(daddr, saddr, oif)
+	if err != 0 {
+		if err == -ENETUNREACH {
+			m.IPInc(mib.IpOutNoRoutes)
+		}
+		return err
+	}
+	if rt.Flags&ipv4.RtcfBroadcast != 0 && !sk.broadcast.Load() {
+		return -EACCES
+	}
+	if rt.Oif == ether.LoopbackIfindex && oif == 0 {
+		// Destination is this host: no loopback device in kaidoku.
+		return -ENETUNREACH
+	}
+	saddr = rt.Src
+	var th [wire.UDPHLen]byte
+	wire.PutUDP(th[:], sk.sport, dport, wire.UDPHLen+len(p))
+	c := wire.CsumFold(wire.Checksum(p, wire.Checksum(th[:], wire.PseudoSum(saddr, daddr, wire.ProtoUDP, wire.UDPHLen+len(p)))))
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(th[6:], c)
+	ttl := uint8(u.ip.Sysctl.DefaultTTL)
+	if daddr.IsMulticast() {
+		ttl = sk.mcTTL
+	} else if sk.ttl >= 0 {
+		ttl = uint8(sk.ttl)
+	}
+	d := ipv4.Datagram{Src: saddr, Dst: daddr, Proto: wire.ProtoUDP, TOS: sk.tos, TTL: ttl, PMTUDisc: sk.pmtudisc}
+	if connected || sk.daddr != 0 {
+		d.SockID = &sk.inetID
+	}
+	if e := u.ip.Output(&rt, &d, th[:], p); e != 0 {
+		if e == -ENOBUFS {
+			m.UDPInc(mib.UdpSndbufErrors)
+		}
+		return e
+	}
+	m.UDPInc(mib.UdpOutDatagrams)
+	return len(p)
+}

@@ -1,0 +1,143 @@
+package udp
+
+import (
+	"testing"
+
+	"github.com/kaidoku-net/kaidoku/netstack/wire"
+)
+
+func TestComputeScore(t *testing.T) {
+	saddr, daddr := wire.AddrOf(10, 0, 0, 9), wire.AddrOf(10, 0, 0, 5)
+	const sport, hnum = 9000, 7000
+	base := func() *Sock { return &Sock{portHash: hnum, rcvSaddr: 0, incomingCPU: -1} }
+	for _, c := range []struct {
+		name  string
+		mod   func(*Sock)
+		match wire.Addr
+		dif   int
+		want  int
+	}{
+		{"wildcard", func(*Sock) {}, 0, 2, 2},
+		{"other port", func(s *Sock) { s.portHash = 1 }, 0, 2, -1},
+		{"address mismatch", func(s *Sock) { s.rcvSaddr = daddr }, 0, 2, -1},
+		{"specific address", func(s *Sock) { s.rcvSaddr = daddr }, daddr, 2, 2},
+		{"connected addr", func(s *Sock) { s.daddr = saddr }, 0, 2, 6},
+		{"connected addr mismatch", func(s *Sock) { s.daddr = wire.AddrOf(1, 2, 3, 4) }, 0, 2, -1},
+		{"connected port", func(s *Sock) { s.dport = sport }, 0, 2, 6},
+		{"connected port mismatch", func(s *Sock) { s.dport = 1 }, 0, 2, -1},
+		{"connected both", func(s *Sock) { s.daddr, s.dport = saddr, sport }, 0, 2, 10},
+		{"bound device", func(s *Sock) { s.boundDevIf = 2 }, 0, 2, 6},
+		{"bound other device", func(s *Sock) { s.boundDevIf = 1 }, 0, 2, -1},
+		{"incoming cpu", func(s *Sock) { s.incomingCPU = 0 }, 0, 2, 3},
+		{"all", func(s *Sock) { s.daddr, s.dport, s.boundDevIf, s.incomingCPU = saddr, sport, 2, 0 }, 0, 2, 15},
+	} {
+		sk := base()
+		c.mod(sk)
+		if got := computeScore(sk, saddr, sport, c.match, hnum, c.dif, 0); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+func TestLookup2TieGoesToChainHead(t *testing.T) {
+	u := &UDP{}
+	a := &Sock{portHash: 7000, incomingCPU: -1}
+	b := &Sock{portHash: 7000, incomingCPU: -1}
+	var slot hslot
+	hlistAddHead2(&slot, a)
+	hlistAddHead2(&slot, b) // b is the most recently hashed: chain head
+	if got := u.udp4LibLookup2(1, 2, 0, 7000, 2, 0, &slot); got != b {
+		t.Fatal("tie did not go to the chain head")
+	}
+	a.incomingCPU = 0 // a now scores 3 > 2
+	if got := u.udp4LibLookup2(1, 2, 0, 7000, 2, 0, &slot); got != a {
+		t.Fatal("higher score lost")
+	}
+}
+
+func TestReuseportSelectByHash(t *testing.T) {
+	mk := func(n int) (*reuseportGroup, []*Sock) {
+		g := &reuseportGroup{}
+		var s []*Sock
+		for i := 0; i < n; i++ {
+			sk := &Sock{state: StateClose, incomingCPU: -1}
+			s = append(s, sk)
+			g.socks = append(g.socks, sk)
+		}
+		return g, s
+	}
+	g, s := mk(4)
+	// reciprocal_scale(h, 4) picks index h>>30.
+	for i := 0; i < 4; i++ {
+		if got := reuseportSelectSockByHash(g, uint32(i)<<30|12345); got != s[i] {
+			t.Fatalf("hash to %d picked another member", i)
+		}
+	}
+	s[2].state = StateEstablished
+	if got := reuseportSelectSockByHash(g, 2<<30); got != s[3] {
+		t.Fatal("connected member not skipped forward")
+	}
+	s[3].state = StateEstablished
+	if got := reuseportSelectSockByHash(g, 2<<30); got != s[0] {
+		t.Fatal("walk did not wrap")
+	}
+	for _, x := range s {
+		x.state = StateEstablished
+	}
+	if reuseportSelectSockByHash(g, 0) != nil {
+		t.Fatal("all connected should select nothing")
+	}
+	// Removal moves the last member into the hole.
+	g2, t2 := mk(4)
+	for _, x := range t2 {
+		x.reuseportCb = g2
+	}
+	reuseportDetachSock(t2[1])
+	if len(g2.socks) != 3 || g2.socks[1] != t2[3] || g2.socks[2] != t2[2] {
+		t.Fatal("detach order")
+	}
+}
+
+func TestReuseportSpreadUniform(t *testing.T) {
+	u := &UDP{hashMix: 0x1234567, ehash: 0x89abcdef}
+	g := &reuseportGroup{}
+	for i := 0; i < 4; i++ {
+		g.socks = append(g.socks, &Sock{state: StateClose, incomingCPU: -1})
+	}
+	count := map[*Sock]int{}
+	for p := 0; p < 4000; p++ {
+		h := u.udpEhashfn(wire.AddrOf(10, 0, 0, 5), 7000, wire.AddrOf(10, 0, 0, 9), uint16(20000+p))
+		count[reuseportSelectSockByHash(g, h)]++
+	}
+	for _, sk := range g.socks {
+		if n := count[sk]; n < 800 || n > 1200 {
+			t.Fatalf("member got %d of 4000", n)
+		}
+	}
+}
+
+func TestSetRcvbuf(t *testing.T) {
+	u := &UDP{}
+	for _, c := range []struct {
+		v     int32
+		force bool
+		want  int32
+		priv  bool
+	}{
+		{1000, false, 2304, true}, {0, false, 2304, true}, {100000, false, 200000, true},
+		{1000000, false, 425984, true}, {-1, false, 425984, true},
+		{1000000, true, 2000000, true}, {-1, true, 2304, true}, {1 << 30, true, 1<<31 - 2, true},
+	} {
+		sk := &Sock{u: u}
+		if rc := sk.SetRcvbuf(c.v, c.force); rc != 0 {
+			t.Fatalf("%d: rc %d", c.v, rc)
+		}
+		if got := sk.rcvbuf.Load(); got != c.want || sk.forwardThreshold.Load() != got>>2 {
+			t.Errorf("SO_RCVBUF%s %d -> %d, want %d", map[bool]string{true: "FORCE"}[c.force], c.v, got, c.want)
+		}
+	}
+	u.cfg.Unprivileged = true
+	if rc := (&Sock{u: u}).SetRcvbuf(1, true); rc != -EPERM {
+		t.Fatalf("unprivileged RCVBUFFORCE: %d", rc)
+	}
+}
