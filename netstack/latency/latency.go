@@ -68,6 +68,16 @@ func (h *Histogram) Record(v int64) {
 // Count returns the number of values recorded.
 func (h *Histogram) Count() uint64 { return h.count.Load() }
 
+// Buckets calls f for every non-empty bucket in increasing order with the
+// largest value the bucket holds and its count.
+func (h *Histogram) Buckets(f func(upper int64, count uint64)) {
+	for i := range h.counts {
+		if c := h.counts[i].Load(); c != 0 {
+			f(int64(bucketHigh(i)), c)
+		}
+	}
+}
+
 // Max returns the largest value recorded.
 func (h *Histogram) Max() int64 { return h.max.Load() }
 
@@ -177,4 +187,42 @@ func (t *Trace) WriteText(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// WriteStats prints the histograms in the stats service's protocol (read
+// by qemu/bench): per part a summary line
+//
+//	latency <part> count=<n> p50=<ns> p90=<ns> p99=<ns> p999=<ns> max=<ns>
+//
+// and a line of its non-empty buckets, buckets <part> <upper_ns>:<count> ….
+// The parts are total (T3−T0), irq_to_poll (T1−T0), stack (T2−T1) and
+// wakeup (T3−T2).
+func (t *Trace) WriteStats(w io.Writer) error {
+	parts := []struct {
+		name string
+		h    *Histogram
+	}{{"total", &t.Total}, {"irq_to_poll", &t.IRQ}, {"stack", &t.Stack}, {"wakeup", &t.Wakeup}}
+	for _, p := range parts {
+		if err := p.h.WriteStats(w, p.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteStats prints one histogram under name in the stats service's
+// protocol (see Trace.WriteStats).
+func (h *Histogram) WriteStats(w io.Writer, name string) error {
+	s := h.Summary()
+	if _, err := fmt.Fprintf(w, "latency %s count=%d p50=%d p90=%d p99=%d p999=%d max=%d\n",
+		name, s.Count, s.P50, s.P90, s.P99, s.P999, s.Max); err != nil {
+		return err
+	}
+	line := []byte("buckets " + name)
+	h.Buckets(func(upper int64, count uint64) {
+		line = fmt.Appendf(line, " %d:%d", upper, count)
+	})
+	line = append(line, '\n')
+	_, err := w.Write(line)
+	return err
 }

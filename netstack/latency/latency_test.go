@@ -56,3 +56,23 @@ func TestRecordNoAlloc(t *testing.T) {
 		t.Fatalf("allocs %v", n)
 	}
 }
+
+func TestBucketsCoverRecords(t *testing.T) {
+	var h Histogram
+	vals := []int64{0, 3, 17, 17, 1000, 123456, 9e9}
+	for _, v := range vals {
+		h.Record(v)
+	}
+	var total uint64
+	prev := int64(-1)
+	h.Buckets(func(upper int64, count uint64) {
+		if upper <= prev {
+			t.Fatalf("buckets out of order: %d after %d", upper, prev)
+		}
+		prev = upper
+		total += count
+	})
+	if total != uint64(len(vals)) || prev < 9e9 {
+		t.Fatalf("buckets hold %d values, last upper %d", total, prev)
+	}
+}

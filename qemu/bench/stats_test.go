@@ -1,6 +1,9 @@
 package bench
 
 import (
+	"bytes"
+
+	"github.com/kaidoku-net/kaidoku/netstack/latency"
 	"testing"
 	"time"
 )
@@ -37,6 +40,36 @@ func TestParseMem(t *testing.T) {
 		got, err := ParseMem(tc.text)
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("%q: %d %v", tc.text, got, err)
+		}
+	}
+}
+
+// The guest's histogram writer and the bench's parser agree.
+func TestLatencyProtocolRoundTrip(t *testing.T) {
+	var tr latency.Trace
+	for i := int64(1); i <= 1000; i++ {
+		tr.Record(1000, 1000+i*100, 1000+i*150, 1000+i*1000)
+	}
+	var buf bytes.Buffer
+	if err := tr.WriteStats(&buf); err != nil {
+		t.Fatal(err)
+	}
+	m := ParseLatency(buf.String())
+	for _, part := range []struct {
+		name string
+		h    *latency.Histogram
+	}{{"total", &tr.Total}, {"irq_to_poll", &tr.IRQ}, {"stack", &tr.Stack}, {"wakeup", &tr.Wakeup}} {
+		l := m[part.name]
+		s := part.h.Summary()
+		if l == nil || l.Count != s.Count || int64(l.P99) != s.P99 || int64(l.Max) != s.Max {
+			t.Fatalf("%s: parsed %+v, histogram %+v", part.name, l, s)
+		}
+		var n uint64
+		for _, b := range l.Buckets {
+			n += b.Count
+		}
+		if n != s.Count {
+			t.Fatalf("%s: buckets hold %d of %d", part.name, n, s.Count)
 		}
 	}
 }

@@ -1,0 +1,75 @@
+package agent
+
+import (
+	"net/netip"
+	"syscall"
+	"testing"
+
+	"github.com/kaidoku-net/kaidoku/netstack"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/netstack/socket"
+)
+
+type nullLink struct{}
+
+func (nullLink) Transmit(b *skb.Buffer) error { b.Free(); return nil }
+func (nullLink) MAC() [6]byte                 { return [6]byte{2, 0, 0, 0, 0, 1} }
+func (nullLink) MTU() int                     { return 1500 }
+func (nullLink) Headroom() int                { return 12 }
+
+func newServer(t *testing.T) *Server {
+	t.Helper()
+	pool, err := skb.NewPool("frames", 2048, 64, skb.HeapMemory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := netstack.New(netstack.Config{Link: nullLink{}, FramePool: pool,
+		Addr: [4]byte{10, 0, 2, 15}, PrefixLen: 24, Gateway: [4]byte{10, 0, 2, 2}, ManualTimers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewServer(st, netip.MustParsePrefix("10.0.2.2/32"))
+}
+
+func TestHandle(t *testing.T) {
+	s := newServer(t)
+	fd := s.Handle(&Request{Op: OpSocket}).FD
+	fd2 := s.Handle(&Request{Op: OpSocket}).FD
+	tests := []struct {
+		name      string
+		req       Request
+		wantErrno syscall.Errno
+		check     func(*Response) bool
+	}{
+		{"rcvbuf default", Request{Op: OpGetInt, FD: fd, Level: socket.SolSocket, Name: syscall.SO_RCVBUF}, 0,
+			func(r *Response) bool { return r.Value == 212992 }},
+		{"rcvbuf doubled", Request{Op: OpSetInt, FD: fd, Level: socket.SolSocket, Name: syscall.SO_RCVBUF, Value: 1000}, 0, nil},
+		{"rcvbuf minimum", Request{Op: OpGetInt, FD: fd, Level: socket.SolSocket, Name: syscall.SO_RCVBUF}, 0,
+			func(r *Response) bool { return r.Value == 2304 }},
+		{"bind", Request{Op: OpBind, FD: fd, Addr: "0.0.0.0:7000"}, 0, nil},
+		{"bind again", Request{Op: OpBind, FD: fd, Addr: "0.0.0.0:7001"}, syscall.EINVAL, nil},
+		{"bind in use", Request{Op: OpBind, FD: fd2, Addr: "0.0.0.0:7000"}, syscall.EADDRINUSE, nil},
+		{"bind not local", Request{Op: OpBind, FD: fd2, Addr: "10.0.2.77:7000"}, syscall.EADDRNOTAVAIL, nil},
+		{"recv dontwait", Request{Op: OpRecv, FD: fd, Len: 10, Flags: socket.MsgDontwait}, syscall.EAGAIN, nil},
+		{"timeval EDOM", Request{Op: OpSetTimeval, FD: fd, Level: socket.SolSocket, Name: syscall.SO_RCVTIMEO, Usec: 1000000}, syscall.EDOM, nil},
+		{"fionread empty", Request{Op: OpIoctl, FD: fd, Name: socket.FIONREAD}, 0, func(r *Response) bool { return r.Value == 0 }},
+		{"bad fd", Request{Op: OpClose, FD: 99}, syscall.EBADF, nil},
+		{"bad op", Request{Op: "frobnicate", FD: fd}, syscall.EINVAL, nil},
+		{"bad addr", Request{Op: OpConnect, FD: fd, Addr: "nonsense"}, syscall.EINVAL, nil},
+		{"counters", Request{Op: OpCounters, Names: []string{"Udp.NoPorts"}}, 0,
+			func(r *Response) bool { v, ok := r.Counters["Udp.NoPorts"]; return ok && v == 0 }},
+		{"close", Request{Op: OpClose, FD: fd}, 0, nil},
+		{"closed fd", Request{Op: OpClose, FD: fd}, syscall.EBADF, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.Handle(&tc.req)
+			if syscall.Errno(r.Errno) != tc.wantErrno {
+				t.Fatalf("errno %d (%s), want %d", r.Errno, r.Err, tc.wantErrno)
+			}
+			if tc.check != nil && !tc.check(r) {
+				t.Fatalf("response %+v", r)
+			}
+		})
+	}
+}
