@@ -135,7 +135,11 @@ func (s *Server) do(req *Request, r *Response) error {
 	if req.Op == OpCounters {
 		r.Counters = map[string]uint64{}
 		for _, n := range req.Names {
-			r.Counters[n] = s.stack.Counter(n)
+			v, ok := s.stack.MIB.Value(n)
+			if !ok {
+				return fmt.Errorf("%w: unknown counter %q", syscall.EINVAL, n)
+			}
+			r.Counters[n] = v
 		}
 		return nil
 	}

@@ -58,6 +58,7 @@ func TestHandle(t *testing.T) {
 		{"bad addr", Request{Op: OpConnect, FD: fd, Addr: "nonsense"}, syscall.EINVAL, nil},
 		{"counters", Request{Op: OpCounters, Names: []string{"Udp.NoPorts"}}, 0,
 			func(r *Response) bool { v, ok := r.Counters["Udp.NoPorts"]; return ok && v == 0 }},
+		{"unknown counter", Request{Op: OpCounters, Names: []string{"Udp.NoSuchThing"}}, syscall.EINVAL, nil},
 		{"close", Request{Op: OpClose, FD: fd}, 0, nil},
 		{"closed fd", Request{Op: OpClose, FD: fd}, syscall.EBADF, nil},
 	}
