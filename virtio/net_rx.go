@@ -1,0 +1,299 @@
+package virtio
+
+import (
+	"encoding/binary"
+
+	"github.com/kaidoku-net/kaidoku/napi"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
+)
+
+// netHdr is a parsed virtio_net_hdr_v1.
+type netHdr struct {
+	flags, gsoType        uint8
+	csumStart, csumOffset uint16
+	numBuffers            uint16
+}
+
+func parseNetHdr(b []byte) netHdr {
+	return netHdr{
+		flags:      b[0],
+		gsoType:    b[1],
+		csumStart:  binary.LittleEndian.Uint16(b[6:]),
+		csumOffset: binary.LittleEndian.Uint16(b[8:]),
+		numBuffers: binary.LittleEndian.Uint16(b[10:]),
+	}
+}
+
+// rqStats is virtnet_rq_stats: one poll's counts, added to the queue's
+// once at the end.
+type rqStats struct {
+	bytes, drops uint64
+}
+
+// virtnetPoll is virtnet_poll, the receive NAPI's poll function: reclaim
+// transmit completions, receive up to budget frames, and complete NAPI
+// (re-arming the interrupt) if the ring ran dry first. Frames to reflect
+// are sent after completion, as XDP_TX frames are flushed.
+func (d *Net) virtnetPoll(n *napi.NAPI, budget int) int {
+	d.virtnetPollCleantx()
+	received := d.virtnetReceive(n, budget)
+	if received < budget {
+		d.virtqueueNapiComplete(n, d.rx.vq, received)
+	}
+	if !d.reflectQ.Empty() {
+		d.reflectFlush()
+	}
+	return received
+}
+
+// virtqueueNapiComplete is virtqueue_napi_complete: re-enable callbacks,
+// complete NAPI, and close the race with an entry that arrived in
+// between by scheduling again.
+func (d *Net) virtqueueNapiComplete(n *napi.NAPI, vq *virtqueue, processed int) bool {
+	opaque := vq.virtqueueEnableCbPrepare()
+	if n.CompleteDone(processed) {
+		if vq.virtqueuePoll(opaque) {
+			virtqueueNapiSchedule(n, vq, 0)
+			return false
+		}
+		return true
+	}
+	vq.virtqueueDisableCb()
+	return false
+}
+
+// virtnetReceive is virtnet_receive: take used buffers until budget, then
+// refill the ring if more than half of min(budget, size) slots are free.
+func (d *Net) virtnetReceive(n *napi.NAPI, budget int) int {
+	rq := &d.rx
+	vq := rq.vq
+	var st rqStats
+	t0, t1 := n.T0(), n.T1()
+	packets := 0
+	for packets < budget {
+		b, length, posted := vq.virtqueueGetBufCtxSplit()
+		if b == nil {
+			break
+		}
+		d.receiveBuf(b, length, posted, &st, t0, t1)
+		packets++
+	}
+	if vq.numFree > min(budget, int(vq.num))/2 {
+		if !d.tryFillRecv() {
+			d.scheduleRefill(0)
+		}
+	}
+	vq.publishInFlight()
+	rq.packets.Add(uint64(packets))
+	rq.bytes.Add(st.bytes)
+	if st.drops != 0 {
+		rq.drops.Add(st.drops)
+	}
+	return packets
+}
+
+// receiveBuf is receive_buf: validate one frame, build its buffer, set
+// the checksum state from the header and hand it up (or reflect it).
+func (d *Net) receiveBuf(b *skb.Buffer, length, posted uint32, st *rqStats, t0, t1 int64) {
+	hdrLen := uint32(d.hdrLen)
+	if length < hdrLen+ethHlen {
+		d.c.rxLengthErrors.Add(1)
+		b.Free()
+		return
+	}
+	hdr := parseNetHdr(b.Head())
+	if d.mergeable {
+		b = d.receiveMergeable(b, length, posted, hdr.numBuffers, st)
+	} else {
+		b = d.receiveSmall(b, length, posted, st)
+	}
+	if b == nil {
+		return
+	}
+	if hdr.flags&NetHdrFDataValid != 0 {
+		b.IPSummed = skb.ChecksumUnnecessary
+	}
+	// virtio_net_hdr_to_skb. No GSO feature was negotiated, so any GSO
+	// type is an inconsistent header.
+	if hdr.gsoType&^NetHdrGSOECN != NetHdrGSONone {
+		d.c.rxFrameErrors.Add(1)
+		b.Free()
+		return
+	}
+	if hdr.flags&NetHdrFNeedsCsum != 0 {
+		// skb_partial_csum_set: the checksum field must lie in the frame.
+		if int(hdr.csumStart)+int(hdr.csumOffset)+2 > b.Len() {
+			d.c.rxFrameErrors.Add(1)
+			b.Free()
+			return
+		}
+		b.IPSummed = skb.ChecksumPartial
+	}
+	b.Ifindex = d.cfg.Ifindex
+	b.Trace.T0, b.Trace.T1 = t0, t1
+	if d.cfg.Reflect {
+		data := b.Data()
+		var tmp [6]byte
+		copy(tmp[:], data[0:6])
+		copy(data[0:6], data[6:12])
+		copy(data[6:12], tmp[:])
+		d.reflectQ.PushBack(b)
+		return
+	}
+	d.cfg.Deliver(b)
+}
+
+// receiveSmall is receive_small, for a device without MRG_RXBUF: one
+// buffer per frame, at most GOOD_PACKET_LEN bytes.
+func (d *Net) receiveSmall(b *skb.Buffer, length, posted uint32, st *rqStats) *skb.Buffer {
+	frame := length - uint32(d.hdrLen)
+	st.bytes += uint64(frame)
+	if length > posted {
+		d.usedLenFault(length, posted)
+	}
+	if frame > goodPacketLen || length > posted {
+		d.c.rxLengthErrors.Add(1)
+		st.drops++
+		b.Free()
+		return nil
+	}
+	b.SetLen(int(length))
+	b.Pull(d.hdrLen)
+	return b
+}
+
+// receiveMergeable is receive_mergeable: a frame of num_buffers buffers.
+// One buffer is handed up as it is; more are copied into a LargePool
+// buffer (Linux would chain them as fragments) or the frame is dropped.
+// A buffer whose used length exceeds it, or a chain that ends early,
+// drops the frame (rx_length_errors, drops).
+func (d *Net) receiveMergeable(b *skb.Buffer, length, posted uint32, numBuf uint16, st *rqStats) *skb.Buffer {
+	st.bytes += uint64(length) - uint64(d.hdrLen)
+	if length > posted {
+		d.usedLenFault(length, posted)
+		d.c.rxLengthErrors.Add(1)
+		d.mergeableBufFree(int(numBuf), st)
+		st.drops++
+		b.Free()
+		return nil
+	}
+	b.SetLen(int(length))
+	b.Pull(d.hdrLen)
+	if numBuf == 1 {
+		return b
+	}
+	if numBuf == 0 {
+		// Not a valid header; Linux would consume the whole used ring.
+		d.c.rxLengthErrors.Add(1)
+		st.drops++
+		b.Free()
+		return nil
+	}
+	var large *skb.Buffer
+	ok := false
+	if d.cfg.LargePool != nil {
+		if large = d.cfg.LargePool.Get(); large != nil {
+			if dst := large.Put(b.Len()); dst != nil {
+				copy(dst, b.Data())
+				ok = true
+			} else {
+				d.c.rxLengthErrors.Add(1) // frame larger than LargePool buffers
+			}
+		}
+	} else {
+		d.c.rxLengthErrors.Add(1) // nowhere to put a multi-buffer frame
+	}
+	b.Free()
+	for i := 1; i < int(numBuf); i++ {
+		nb, nlen, nposted := d.rx.vq.virtqueueGetBufCtxSplit()
+		if nb == nil {
+			d.c.rxLengthErrors.Add(1) // buffers missing
+			return d.dropLarge(large, st)
+		}
+		st.bytes += uint64(nlen)
+		if nlen > nposted {
+			d.usedLenFault(nlen, nposted)
+			d.c.rxLengthErrors.Add(1)
+			nb.Free()
+			d.mergeableBufFree(int(numBuf)-i, st)
+			return d.dropLarge(large, st)
+		}
+		if ok {
+			if dst := large.Put(int(nlen)); dst != nil {
+				copy(dst, nb.Head()[:nlen])
+			} else {
+				ok = false
+				d.c.rxLengthErrors.Add(1) // frame larger than LargePool buffers
+			}
+		}
+		nb.Free()
+	}
+	if !ok {
+		return d.dropLarge(large, st)
+	}
+	return large
+}
+
+func (d *Net) dropLarge(large *skb.Buffer, st *rqStats) *skb.Buffer {
+	st.drops++
+	if large != nil {
+		large.Free()
+	}
+	return nil
+}
+
+// mergeableBufFree is mergeable_buf_free: consume and free the rest of a
+// dropped frame's buffers (numBuf-1 of them).
+func (d *Net) mergeableBufFree(numBuf int, st *rqStats) {
+	for ; numBuf > 1; numBuf-- {
+		b, length, _ := d.rx.vq.virtqueueGetBufCtxSplit()
+		if b == nil {
+			d.c.rxLengthErrors.Add(1)
+			return
+		}
+		st.bytes += uint64(length)
+		b.Free()
+	}
+}
+
+func (d *Net) usedLenFault(length, posted uint32) {
+	d.fault(&Fault{Kind: FaultUsedLen, Queue: "rx", Len: length, Posted: posted})
+}
+
+// tryFillRecv is try_fill_recv with add_recvbuf_mergeable: post pool
+// buffers until the ring is full or the pool is empty, then kick if the
+// device asked to be told. It returns false if the pool ran dry.
+func (d *Net) tryFillRecv() bool {
+	vq := d.rx.vq
+	pool := d.cfg.RxPool
+	oom := false
+	for vq.numFree > 0 {
+		b := pool.Get()
+		if b == nil {
+			oom = true
+			break
+		}
+		if err := vq.virtqueueAddSplit(b.Addr(), uint32(len(b.Head())), true, b); err != nil {
+			b.Free()
+			break
+		}
+	}
+	if vq.virtqueueKickPrepare() && vq.virtqueueNotify() {
+		d.rx.kicks.Add(1)
+	}
+	vq.publishInFlight()
+	return !oom
+}
+
+// reflectFlush transmits the frames the poll reflected, kicking once at
+// the end (the XDP_TX flush of virtnet_poll).
+func (d *Net) reflectFlush() {
+	q := &d.tx
+	n := uint64(d.reflectQ.Len())
+	q.mu.Lock()
+	for b := d.reflectQ.PopFront(); b != nil; b = d.reflectQ.PopFront() {
+		_ = d.devQueueXmit(b, !d.reflectQ.Empty())
+	}
+	q.mu.Unlock()
+	d.c.reflected.Add(n)
+}

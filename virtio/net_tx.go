@@ -1,0 +1,214 @@
+package virtio
+
+import (
+	"github.com/kaidoku-net/kaidoku/napi"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
+)
+
+// Transmit sends the Ethernet frame in b (Data() from the destination
+// MAC), which needs Headroom() bytes of headroom and DMA storage. It takes
+// ownership of b in every case: the buffer is freed when the device has
+// sent it, or at once on error. While the ring is full, frames wait in a
+// backlog of TxQueueLen (a pfifo qdisc); beyond that, or with the link
+// down, they are dropped and counted. Safe for concurrent use, including
+// from the softnet goroutine (Deliver).
+func (d *Net) Transmit(b *skb.Buffer) error {
+	if b == nil {
+		return nil
+	}
+	d.tx.mu.Lock()
+	if d.closed.Load() { // under the lock: Close purges the backlog under it
+		d.tx.mu.Unlock()
+		d.c.txDropped.Add(1)
+		b.Free()
+		return ErrClosed
+	}
+	err := d.devQueueXmit(b, false)
+	d.tx.mu.Unlock()
+	return err
+}
+
+// devQueueXmit is __dev_xmit_skb over a pfifo qdisc: send directly when
+// the qdisc is empty and the queue running (TCQ_F_CAN_BYPASS), else
+// enqueue (or drop at txqueuelen) and run the qdisc. more is xmit_more:
+// defer the kick to a later frame. tx.mu held.
+func (d *Net) devQueueXmit(b *skb.Buffer, more bool) error {
+	q := &d.tx
+	if q.stopped&stopLink != 0 {
+		// The carrier is off: Linux has swapped in the noop qdisc.
+		q.linkDrops++
+		b.Free()
+		return ErrLinkDown
+	}
+	if q.stopped == 0 && q.backlog.Empty() {
+		return d.startXmit(b, more)
+	}
+	if q.backlog.Len() >= d.cfg.TxQueueLen {
+		q.backlogDrops++
+		b.Free()
+		return ErrTxQueueFull
+	}
+	q.backlog.PushBack(b)
+	d.qdiscRun()
+	return nil
+}
+
+// qdiscRun is __qdisc_run: hand queued frames to the driver while the
+// queue runs. tx.mu held.
+func (d *Net) qdiscRun() {
+	q := &d.tx
+	for q.stopped == 0 {
+		b := q.backlog.PopFront()
+		if b == nil {
+			return
+		}
+		_ = d.startXmit(b, !q.backlog.Empty())
+	}
+}
+
+// startXmit is start_xmit: reclaim completions, post the frame, stop the
+// queue if the ring is now full, and kick unless more frames follow.
+// tx.mu held.
+func (d *Net) startXmit(b *skb.Buffer, more bool) error {
+	q := &d.tx
+	vq := q.vq
+	kick := !more
+	for {
+		vq.virtqueueDisableCb()
+		d.freeOldXmit()
+		if !kick || vq.virtqueueEnableCbDelayed() {
+			break
+		}
+	}
+	if err := d.xmitSkb(b); err != nil {
+		d.c.txFifoErrors.Add(1)
+		d.c.txDropped.Add(1)
+		b.Free()
+		return err
+	}
+	d.checkSqFullAndDisable()
+	if kick || q.stopped&stopXoff != 0 {
+		if vq.virtqueueKickPrepare() && vq.virtqueueNotify() {
+			q.kicks++
+		}
+	}
+	return nil
+}
+
+// xmitSkb is xmit_skb: a zeroed virtio_net_hdr_v1 (no offloads) in the
+// headroom, header and frame posted as one descriptor.
+func (d *Net) xmitSkb(b *skb.Buffer) error {
+	if b.Addr() == 0 {
+		return ErrNotDMA
+	}
+	h := b.Push(d.hdrLen)
+	if h == nil {
+		return ErrNoHeadroom
+	}
+	clear(h)
+	addr, length := b.DataAddr(), uint32(b.Len())
+	b.Pull(d.hdrLen) // keep the header out of the byte counts
+	return d.tx.vq.virtqueueAddSplit(addr, length, false, b)
+}
+
+// checkSqFullAndDisable is check_sq_full_and_disable: stop the queue when
+// no descriptor is left, and ask for an interrupt once three quarters of
+// the ring is sent, so that the TX NAPI wakes it.
+func (d *Net) checkSqFullAndDisable() {
+	q := &d.tx
+	if q.vq.numFree >= txStopThreshold {
+		return
+	}
+	q.stopped |= stopXoff
+	q.stops++
+	if !q.vq.virtqueueEnableCbDelayed() {
+		virtqueueNapiSchedule(q.napi, q.vq, 0)
+	}
+}
+
+// freeOldXmit is free_old_xmit_skbs: free every frame the device has sent.
+// tx.mu held.
+func (d *Net) freeOldXmit() {
+	q := &d.tx
+	var packets, bytes uint64
+	for {
+		b, _, _ := q.vq.virtqueueGetBufCtxSplit()
+		if b == nil {
+			break
+		}
+		packets++
+		bytes += uint64(b.Len())
+		b.Free()
+	}
+	q.packets += packets
+	q.bytes += bytes
+	q.vq.publishInFlight()
+}
+
+// netifTxWakeQueue is netif_tx_wake_queue for a full ring that has room
+// again: restart the queue and run the qdisc. tx.mu held.
+func (d *Net) netifTxWakeQueue() {
+	q := &d.tx
+	if q.stopped&stopXoff == 0 {
+		return
+	}
+	q.stopped &^= stopXoff
+	q.wakes++
+	d.qdiscRun()
+}
+
+// virtnetPollCleantx is virtnet_poll_cleantx: from the receive poll, if
+// the transmit lock is free, reclaim completions and wake the queue.
+func (d *Net) virtnetPollCleantx() {
+	q := &d.tx
+	if !q.mu.TryLock() {
+		return
+	}
+	if q.stopped&stopDetach == 0 {
+		for {
+			q.vq.virtqueueDisableCb()
+			d.freeOldXmit()
+			if q.vq.virtqueueEnableCbDelayed() {
+				break
+			}
+		}
+		if q.vq.numFree >= txStopThreshold {
+			d.netifTxWakeQueue()
+		}
+	}
+	q.mu.Unlock()
+}
+
+// virtnetPollTx is virtnet_poll_tx, the transmit NAPI's poll function:
+// reclaim, wake the queue, re-arm the interrupt and complete.
+func (d *Net) virtnetPollTx(n *napi.NAPI, budget int) int {
+	q := &d.tx
+	vq := q.vq
+	q.mu.Lock()
+	vq.virtqueueDisableCb()
+	d.freeOldXmit()
+	if vq.numFree >= txStopThreshold {
+		d.netifTxWakeQueue()
+	}
+	opaque := vq.virtqueueEnableCbPrepare()
+	done := n.CompleteDone(0)
+	if !done {
+		vq.virtqueueDisableCb()
+	}
+	q.mu.Unlock()
+	if done && vq.virtqueuePoll(opaque) && n.SchedulePrep(0) {
+		q.mu.Lock()
+		vq.virtqueueDisableCb()
+		q.mu.Unlock()
+		n.SchedulePrepared()
+	}
+	return 0
+}
+
+// skbXmitDone is skb_xmit_done, the transmit queue's interrupt callback:
+// interrupts off, TX NAPI on.
+func (d *Net) skbXmitDone(t0 int64) {
+	d.tx.calls.Add(1)
+	d.tx.vq.virtqueueDisableCb()
+	virtqueueNapiSchedule(d.tx.napi, d.tx.vq, t0)
+}

@@ -1,0 +1,136 @@
+package virtio
+
+import (
+	"fmt"
+	"strings"
+)
+
+// RxQueueStats are the receive queue's counters (ethtool -S
+// rx_queue_0_*).
+type RxQueueStats struct {
+	Packets uint64 // frames taken from the ring, drops included
+	Bytes   uint64 // frame bytes the device reported, without headers
+	Drops   uint64 // frames dropped by receive_mergeable/receive_small
+	Kicks   uint64 // notifications sent after refills
+	Calls   uint64 // interrupts that found used buffers (skb_recv_done)
+	Posted  int    // buffers in the ring now
+	Size    int    // ring size
+}
+
+// TxQueueStats are the transmit queue's counters (ethtool -S
+// tx_queue_0_*, plus the qdisc's).
+type TxQueueStats struct {
+	Packets      uint64 // frames the device has sent (counted on reclaim)
+	Bytes        uint64
+	Kicks        uint64
+	Calls        uint64 // interrupts that found completions (skb_xmit_done)
+	Stops        uint64 // ring full: queue stopped
+	Wakes        uint64 // queue restarted after a stop
+	BacklogDrops uint64 // dropped with txqueuelen frames already queued
+	LinkDrops    uint64 // dropped or purged with the carrier off
+	Backlog      int    // frames waiting in the qdisc now
+	InFlight     int    // frames in the ring now
+	Stopped      bool
+	Size         int
+}
+
+// Stats are a device's counters, mirroring Linux's.
+type Stats struct {
+	RX RxQueueStats
+	TX TxQueueStats
+	// Device counters of rtnl_link_stats64.
+	RxLengthErrors uint64
+	RxFrameErrors  uint64
+	RxDropped      uint64 // counted by the stack (AddRxDropped)
+	TxDropped      uint64
+	TxFifoErrors   uint64
+	// Interrupts counts handler runs; Spurious those with no cause.
+	Interrupts, Spurious uint64
+	ConfigChanges        uint64
+	// Faults counts device faults by FaultKind.
+	Faults     [NumFaultKinds]uint64
+	Resets     uint64
+	RefillRuns uint64 // refill_work runs (the pool had run dry)
+	Reflected  uint64
+	LinkUp     bool
+}
+
+// Stats returns a snapshot of the device's counters.
+func (d *Net) Stats() Stats {
+	s := Stats{
+		RX: RxQueueStats{
+			Packets: d.rx.packets.Load(),
+			Bytes:   d.rx.bytes.Load(),
+			Drops:   d.rx.drops.Load(),
+			Kicks:   d.rx.kicks.Load(),
+			Calls:   d.rx.calls.Load(),
+			Posted:  int(d.rx.vq.inFlight.Load()),
+			Size:    int(d.rx.vq.num),
+		},
+		RxLengthErrors: d.c.rxLengthErrors.Load(),
+		RxFrameErrors:  d.c.rxFrameErrors.Load(),
+		RxDropped:      d.c.rxDropped.Load(),
+		TxDropped:      d.c.txDropped.Load(),
+		TxFifoErrors:   d.c.txFifoErrors.Load(),
+		Interrupts:     d.c.interrupts.Load(),
+		Spurious:       d.c.spurious.Load(),
+		ConfigChanges:  d.c.configChanges.Load(),
+		Resets:         d.c.resets.Load(),
+		RefillRuns:     d.c.refillRuns.Load(),
+		Reflected:      d.c.reflected.Load(),
+		LinkUp:         d.link.Load(),
+	}
+	for i := range s.Faults {
+		s.Faults[i] = d.c.faults[i].Load()
+	}
+	q := &d.tx
+	q.mu.Lock()
+	s.TX = TxQueueStats{
+		Packets:      q.packets,
+		Bytes:        q.bytes,
+		Kicks:        q.kicks,
+		Calls:        q.calls.Load(),
+		Stops:        q.stops,
+		Wakes:        q.wakes,
+		BacklogDrops: q.backlogDrops,
+		LinkDrops:    q.linkDrops,
+		Backlog:      q.backlog.Len(),
+		InFlight:     int(q.vq.num) - q.vq.numFree,
+		Stopped:      q.stopped != 0,
+		Size:         int(q.vq.num),
+	}
+	q.mu.Unlock()
+	return s
+}
+
+// FaultCount returns the total of all fault counters.
+func (s Stats) FaultCount() uint64 {
+	var n uint64
+	for _, v := range s.Faults {
+		n += v
+	}
+	return n
+}
+
+// String renders the counters as ethtool -S and ip -s link name them.
+func (s Stats) String() string {
+	var b strings.Builder
+	link := "down"
+	if s.LinkUp {
+		link = "up"
+	}
+	fmt.Fprintf(&b, "link %s interrupts %d spurious %d config_changes %d resets %d refill_runs %d reflected %d\n",
+		link, s.Interrupts, s.Spurious, s.ConfigChanges, s.Resets, s.RefillRuns, s.Reflected)
+	fmt.Fprintf(&b, "rx_queue_0: packets %d bytes %d drops %d kicks %d calls %d posted %d/%d\n",
+		s.RX.Packets, s.RX.Bytes, s.RX.Drops, s.RX.Kicks, s.RX.Calls, s.RX.Posted, s.RX.Size)
+	fmt.Fprintf(&b, "tx_queue_0: packets %d bytes %d kicks %d calls %d stops %d wakes %d in_flight %d/%d backlog %d backlog_drops %d link_drops %d\n",
+		s.TX.Packets, s.TX.Bytes, s.TX.Kicks, s.TX.Calls, s.TX.Stops, s.TX.Wakes, s.TX.InFlight, s.TX.Size, s.TX.Backlog, s.TX.BacklogDrops, s.TX.LinkDrops)
+	fmt.Fprintf(&b, "rx_length_errors %d rx_frame_errors %d rx_dropped %d tx_dropped %d tx_fifo_errors %d\n",
+		s.RxLengthErrors, s.RxFrameErrors, s.RxDropped, s.TxDropped, s.TxFifoErrors)
+	b.WriteString("faults:")
+	for k, v := range s.Faults {
+		fmt.Fprintf(&b, " %s %d", FaultKind(k), v)
+	}
+	b.WriteByte('\n')
+	return b.String()
+}
