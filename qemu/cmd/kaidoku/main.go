@@ -1,6 +1,7 @@
 // Command kaidoku boots kaidoku images in QEMU and talks to them.
 //
 //	kaidoku run [flags] [image]   boot an image with its console on stdout
+//	kaidoku bench [flags]         the side-by-side benchmark (make bench)
 //
 // run defaults to user-mode networking with the services forwarded to
 // 127.0.0.1 (echo at 127.0.0.1:10007). Ctrl-C stops the VM; QEMU never
@@ -21,6 +22,8 @@ func main() {
 	switch os.Args[1] {
 	case "run":
 		err = run(os.Args[2:])
+	case "bench":
+		err = benchCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -31,7 +34,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kaidoku run [flags] [image]")
+	fmt.Fprintln(os.Stderr, "usage: kaidoku run [flags] [image] | kaidoku bench [flags]")
 	flag.PrintDefaults()
 	os.Exit(2)
 }
