@@ -15,7 +15,7 @@ IMAGE_ENV := GOOS=tamago GOARCH=amd64 GOOSPKG=github.com/usbarmory/tamago CGO_EN
 # Extra build-time settings, e.g. IMAGE_FLAGS='-X main.defaultAddr=10.0.0.5/24'
 IMAGE_FLAGS ?=
 
-.PHONY: all image run test vet clean FORCE
+.PHONY: all image run test bench vet clean FORCE
 
 all: image
 
@@ -37,6 +37,14 @@ run: $(IMAGE) build/kaidoku
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
+
+# The side-by-side benchmark: kaidoku, the gVisor netstack on kaidoku's
+# driver, a Linux guest and the driver's reflector, on the same QEMU
+# settings; writes results/bench.md and the plots, and prints the table.
+# The Linux peer needs Debian's kernel (make linux-guest-deps); without it
+# its row says so.
+bench: build/kaidoku
+	build/kaidoku bench -out results
 
 clean:
 	rm -rf build results
