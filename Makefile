@@ -56,3 +56,11 @@ clean:
 linux-guest-deps:
 	apt-get update
 	apt-get install -y --no-install-recommends linux-image-amd64 xz-utils
+
+# The benchmark's gVisor peer: gVisor's netstack on kaidoku's driver and
+# NAPI (image/gvisor-echo). `kaidoku bench` builds it by itself.
+.PHONY: gvisor-image
+gvisor-image:
+	@mkdir -p build
+	$(IMAGE_ENV) $$($(GO) tool -n tamago) build -trimpath \
+		-ldflags "$(LDFLAGS)" -o build/gvisor-echo.elf ./image/gvisor-echo
