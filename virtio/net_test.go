@@ -1,6 +1,7 @@
 package virtio_test
 
 import (
+	"fmt"
 	"bytes"
 	"errors"
 	"strings"
@@ -333,11 +334,20 @@ func TestRefillUnderExhaustion(t *testing.T) {
 	h.checkRxAccounting()
 }
 
+// TestTxBackpressure stops the queue when the ring is full, holds frames
+// in the txqueuelen backlog, drops beyond it, and wakes and drains in
+// order once the device completes, with and without napi_tx.
 func TestTxBackpressure(t *testing.T) {
+	for _, napiTx := range []bool{true, false} {
+		t.Run(fmt.Sprintf("napi_tx=%v", napiTx), func(t *testing.T) { testTxBackpressure(t, napiTx) })
+	}
+}
+
+func testTxBackpressure(t *testing.T, napiTx bool) {
 	const ring, qlen = 16, 50
 	var mu sync.Mutex
 	var sent []int
-	h := newHarness(t, opts{queue: ring, txQueueLen: qlen, onTX: func(f []byte) {
+	h := newHarness(t, opts{queue: ring, txQueueLen: qlen, noNapiTx: !napiTx, onTX: func(f []byte) {
 		mu.Lock()
 		sent = append(sent, seqOf(f))
 		mu.Unlock()
@@ -369,6 +379,11 @@ func TestTxBackpressure(t *testing.T) {
 		defer mu.Unlock()
 		return len(sent) == ring+qlen
 	})
+	if !napiTx {
+		// Nothing reclaims after the last transmit but the next
+		// receive poll.
+		h.send(1000, 1, 1, 64)
+	}
 	waitUntil(t, "completions reclaimed", func() bool { return h.txPool.InUse() == 0 })
 	st = h.net.Stats()
 	if st.TX.Wakes < 1 || st.TX.Stopped || st.TX.Backlog != 0 || st.TX.Packets != ring+qlen {

@@ -68,15 +68,18 @@ func (d *Net) qdiscRun() {
 
 // startXmit is start_xmit: reclaim completions, post the frame, stop the
 // queue if the ring is now full, and kick unless more frames follow.
-// tx.mu held.
+// With napi_tx the transmit interrupt is re-armed (delayed) around the
+// reclaim; without it, it stays off. tx.mu held.
 func (d *Net) startXmit(b *skb.Buffer, more bool) error {
 	q := &d.tx
 	vq := q.vq
 	kick := !more
 	for {
-		vq.virtqueueDisableCb()
+		if q.napi != nil {
+			vq.virtqueueDisableCb()
+		}
 		d.freeOldXmit()
-		if !kick || vq.virtqueueEnableCbDelayed() {
+		if q.napi == nil || !kick || vq.virtqueueEnableCbDelayed() {
 			break
 		}
 	}
@@ -113,7 +116,9 @@ func (d *Net) xmitSkb(b *skb.Buffer) error {
 
 // checkSqFullAndDisable is check_sq_full_and_disable: stop the queue when
 // no descriptor is left, and ask for an interrupt once three quarters of
-// the ring is sent, so that the TX NAPI wakes it.
+// the ring is sent, so that the TX NAPI (napi_tx) or skb_xmit_done wakes
+// it. Without napi_tx, if completions arrived meanwhile, reclaim them and
+// restart at once with the interrupt off again.
 func (d *Net) checkSqFullAndDisable() {
 	q := &d.tx
 	if q.vq.numFree >= txStopThreshold {
@@ -121,8 +126,18 @@ func (d *Net) checkSqFullAndDisable() {
 	}
 	q.stopped |= stopXoff
 	q.stops++
-	if !q.vq.virtqueueEnableCbDelayed() {
+	if q.vq.virtqueueEnableCbDelayed() {
+		return
+	}
+	if q.napi != nil {
 		virtqueueNapiSchedule(q.napi, q.vq, 0)
+		return
+	}
+	d.freeOldXmit()
+	if q.vq.numFree >= txStopThreshold {
+		q.stopped &^= stopXoff
+		q.wakes++
+		q.vq.virtqueueDisableCb()
 	}
 }
 
@@ -159,6 +174,9 @@ func (d *Net) netifTxWakeQueue() {
 
 // virtnetPollCleantx is virtnet_poll_cleantx: from the receive poll, if
 // the transmit lock is free, reclaim completions and wake the queue.
+// Linux does this only with napi_tx; kaidoku also does it without, with
+// the transmit interrupt left off, so that completed frames go back to
+// the pool whenever traffic flows either way.
 func (d *Net) virtnetPollCleantx() {
 	q := &d.tx
 	if !q.mu.TryLock() {
@@ -166,9 +184,11 @@ func (d *Net) virtnetPollCleantx() {
 	}
 	if q.stopped&stopDetach == 0 {
 		for {
-			q.vq.virtqueueDisableCb()
+			if q.napi != nil {
+				q.vq.virtqueueDisableCb()
+			}
 			d.freeOldXmit()
-			if q.vq.virtqueueEnableCbDelayed() {
+			if q.napi == nil || q.vq.virtqueueEnableCbDelayed() {
 				break
 			}
 		}
@@ -206,9 +226,26 @@ func (d *Net) virtnetPollTx(n *napi.NAPI, budget int) int {
 }
 
 // skbXmitDone is skb_xmit_done, the transmit queue's interrupt callback:
-// interrupts off, TX NAPI on.
+// interrupts off, then the TX NAPI (napi_tx) or, without it,
+// netif_wake_subqueue: the ring had filled and has room again, so reclaim
+// and run the qdisc.
 func (d *Net) skbXmitDone(t0 int64) {
-	d.tx.calls.Add(1)
-	d.tx.vq.virtqueueDisableCb()
-	virtqueueNapiSchedule(d.tx.napi, d.tx.vq, t0)
+	q := &d.tx
+	q.calls.Add(1)
+	if q.napi != nil {
+		q.vq.virtqueueDisableCb()
+		virtqueueNapiSchedule(q.napi, q.vq, t0)
+		return
+	}
+	// vm_interrupt runs every queue's callback when it has used
+	// entries; only a stopped queue needs anything done.
+	q.mu.Lock()
+	q.vq.virtqueueDisableCb()
+	if q.stopped&stopXoff != 0 && q.stopped&stopDetach == 0 {
+		d.freeOldXmit()
+		if q.vq.numFree >= txStopThreshold {
+			d.netifTxWakeQueue()
+		}
+	}
+	q.mu.Unlock()
 }
