@@ -1,9 +1,9 @@
 package virtio_test
 
 import (
-	"fmt"
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"

@@ -41,17 +41,17 @@ func TestHandle(t *testing.T) {
 		wantErrno syscall.Errno
 		check     func(*Response) bool
 	}{
-		{"rcvbuf default", Request{Op: OpGetInt, FD: fd, Level: socket.SolSocket, Name: syscall.SO_RCVBUF}, 0,
+		{"rcvbuf default", Request{Op: OpGetInt, FD: fd, Level: socket.SolSocket, Name: socket.SoRcvbuf}, 0,
 			func(r *Response) bool { return r.Value == 212992 }},
-		{"rcvbuf doubled", Request{Op: OpSetInt, FD: fd, Level: socket.SolSocket, Name: syscall.SO_RCVBUF, Value: 1000}, 0, nil},
-		{"rcvbuf minimum", Request{Op: OpGetInt, FD: fd, Level: socket.SolSocket, Name: syscall.SO_RCVBUF}, 0,
+		{"rcvbuf doubled", Request{Op: OpSetInt, FD: fd, Level: socket.SolSocket, Name: socket.SoRcvbuf, Value: 1000}, 0, nil},
+		{"rcvbuf minimum", Request{Op: OpGetInt, FD: fd, Level: socket.SolSocket, Name: socket.SoRcvbuf}, 0,
 			func(r *Response) bool { return r.Value == 2304 }},
 		{"bind", Request{Op: OpBind, FD: fd, Addr: "0.0.0.0:7000"}, 0, nil},
 		{"bind again", Request{Op: OpBind, FD: fd, Addr: "0.0.0.0:7001"}, syscall.EINVAL, nil},
 		{"bind in use", Request{Op: OpBind, FD: fd2, Addr: "0.0.0.0:7000"}, syscall.EADDRINUSE, nil},
 		{"bind not local", Request{Op: OpBind, FD: fd2, Addr: "10.0.2.77:7000"}, syscall.EADDRNOTAVAIL, nil},
 		{"recv dontwait", Request{Op: OpRecv, FD: fd, Len: 10, Flags: socket.MsgDontwait}, syscall.EAGAIN, nil},
-		{"timeval EDOM", Request{Op: OpSetTimeval, FD: fd, Level: socket.SolSocket, Name: syscall.SO_RCVTIMEO, Usec: 1000000}, syscall.EDOM, nil},
+		{"timeval EDOM", Request{Op: OpSetTimeval, FD: fd, Level: socket.SolSocket, Name: socket.SoRcvtimeo, Usec: 1000000}, syscall.EDOM, nil},
 		{"fionread empty", Request{Op: OpIoctl, FD: fd, Name: socket.FIONREAD}, 0, func(r *Response) bool { return r.Value == 0 }},
 		{"bad fd", Request{Op: OpClose, FD: 99}, syscall.EBADF, nil},
 		{"bad op", Request{Op: "frobnicate", FD: fd}, syscall.EINVAL, nil},

@@ -2,6 +2,7 @@
 //
 //	kaidoku run [flags] [image]   boot an image with its console on stdout
 //	kaidoku bench [flags]         the side-by-side benchmark (make bench)
+//	kaidoku load [flags] [image]  drive an image's echo over a datagram bench
 //
 // run defaults to user-mode networking with the services forwarded to
 // 127.0.0.1 (echo at 127.0.0.1:10007). Ctrl-C stops the VM; QEMU never
@@ -24,6 +25,8 @@ func main() {
 		err = run(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
+	case "load":
+		err = loadCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -34,7 +37,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kaidoku run [flags] [image] | kaidoku bench [flags]")
+	fmt.Fprintln(os.Stderr, "usage: kaidoku run [flags] [image] | kaidoku bench [flags] | kaidoku load [flags] [image]")
 	flag.PrintDefaults()
 	os.Exit(2)
 }
