@@ -47,6 +47,7 @@ type Softnet struct {
 	mu       sync.Mutex
 	pollList napiList
 	inAction bool // sd->in_net_rx_action
+	inIRQ    int  // nesting of Interrupt wrappers: in_interrupt()
 	napis    []*NAPI
 
 	doorbell chan struct{}
@@ -59,6 +60,7 @@ type Softnet struct {
 type softnetCounters struct {
 	processed, dropped, timeSqueeze atomic.Uint64
 	actions, wakeups, busyLoops     atomic.Uint64
+	irqExitRuns                     atomic.Uint64
 }
 
 // NewSoftnet creates an idle softnet. Start its goroutine with Run.
@@ -102,13 +104,14 @@ func (s *Softnet) NewNAPI(name string, poll PollFunc, weight int) *NAPI {
 }
 
 // schedule is ____napi_schedule: queue n at the tail of the poll list and
-// raise the softirq unless net_rx_action is running and will see it.
+// raise the softirq unless net_rx_action is running and will see it, or
+// an interrupt handler is running and will run it on irq_exit.
 func (s *Softnet) schedule(n *NAPI) {
 	n.c.schedules.Add(1)
 	s.mu.Lock()
 	s.pollList.pushBack(n)
 	n.onList = true
-	ring := !s.inAction
+	ring := !s.inAction && s.inIRQ == 0
 	s.mu.Unlock()
 	if ring {
 		select {

@@ -76,6 +76,8 @@ type Stats struct {
 	Actions uint64
 	// Wakeups counts times the idle goroutine was woken by the doorbell.
 	Wakeups uint64
+	// IRQExitRuns counts net_rx_action runs on interrupt exit (Interrupt).
+	IRQExitRuns uint64
 	// BusyPollLoops counts iterations of the busy-poll window.
 	BusyPollLoops uint64
 	NAPIs         []NAPIStats
@@ -89,6 +91,7 @@ func (s *Softnet) Stats() Stats {
 		TimeSqueeze:   s.c.timeSqueeze.Load(),
 		Actions:       s.c.actions.Load(),
 		Wakeups:       s.c.wakeups.Load(),
+		IRQExitRuns:   s.c.irqExitRuns.Load(),
 		BusyPollLoops: s.c.busyLoops.Load(),
 	}
 	s.mu.Lock()
@@ -113,8 +116,8 @@ func (st Stats) SoftnetStat() string {
 // NAPI with its packets-per-poll histogram.
 func (st Stats) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "softnet: processed %d dropped %d time_squeeze %d runs %d wakeups %d busy_loops %d\n",
-		st.Processed, st.Dropped, st.TimeSqueeze, st.Actions, st.Wakeups, st.BusyPollLoops)
+	fmt.Fprintf(&b, "softnet: processed %d dropped %d time_squeeze %d runs %d (on irq exit %d) wakeups %d busy_loops %d\n",
+		st.Processed, st.Dropped, st.TimeSqueeze, st.Actions, st.IRQExitRuns, st.Wakeups, st.BusyPollLoops)
 	fmt.Fprintf(&b, "%-10s %6s %10s %10s %8s %10s %12s %8s %10s", "napi", "weight", "irqs", "scheds", "missed", "polls", "packets", "repolls", "busy_pkts")
 	for i := 0; i < HistogramBuckets; i++ {
 		fmt.Fprintf(&b, " %8s", BucketLabel(i))
