@@ -109,3 +109,29 @@ func ParseMem(text string) (int64, error) {
 	}
 	return 0, fmt.Errorf("no mem_in_use_bytes in stats reply")
 }
+
+// Parts are the latency histograms of DESIGN.md, in table order.
+var Parts = []struct{ Name, Span string }{
+	{"total", "T3−T0 interrupt to application wakeup"},
+	{"irq_to_poll", "T1−T0 interrupt to NAPI poll"},
+	{"stack", "T2−T1 poll to socket enqueue"},
+	{"wakeup", "T3−T2 enqueue to reader running"},
+}
+
+// LatencyTable renders the histograms as a table in µs.
+func LatencyTable(parts map[string]*Latency) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-12s %-40s %9s %9s %9s %9s %9s %9s\n", "part", "span", "count", "p50 µs", "p90 µs", "p99 µs", "p999 µs", "max µs")
+	for _, p := range Parts {
+		l := parts[p.Name]
+		if l == nil || l.Count == 0 {
+			fmt.Fprintf(&b, "%-12s %-40s %9s\n", p.Name, p.Span, "-")
+			continue
+		}
+		fmt.Fprintf(&b, "%-12s %-40s %9d %9.1f %9.1f %9.1f %9.1f %9.1f\n", p.Name, p.Span, l.Count,
+			usf(l.P50), usf(l.P90), usf(l.P99), usf(l.P999), usf(l.Max))
+	}
+	return b.String()
+}
+
+func usf(d time.Duration) float64 { return float64(d) / 1e3 }

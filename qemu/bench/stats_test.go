@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/kaidoku-net/kaidoku/netstack/latency"
 	"testing"
@@ -70,6 +71,16 @@ func TestLatencyProtocolRoundTrip(t *testing.T) {
 		}
 		if n != s.Count {
 			t.Fatalf("%s: buckets hold %d of %d", part.name, n, s.Count)
+		}
+	}
+}
+
+func TestLatencyTable(t *testing.T) {
+	m := ParseLatency("latency total count=3 p50=1500 p90=2000 p99=3000 p999=3000 max=4000\n")
+	out := LatencyTable(m)
+	for _, want := range []string{"total", "1.5", "4.0", "irq_to_poll"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
 		}
 	}
 }

@@ -3,6 +3,7 @@
 //	kaidoku run [flags] [image]   boot an image with its console on stdout
 //	kaidoku bench [flags]         the side-by-side benchmark (make bench)
 //	kaidoku load [flags] [image]  drive an image's echo over a datagram bench
+//	kaidoku latency [flags]       interrupt-to-wakeup table and plot from a running image
 //
 // run defaults to user-mode networking with the services forwarded to
 // 127.0.0.1 (echo at 127.0.0.1:10007). Ctrl-C stops the VM; QEMU never
@@ -27,6 +28,8 @@ func main() {
 		err = benchCmd(os.Args[2:])
 	case "load":
 		err = loadCmd(os.Args[2:])
+	case "latency":
+		err = latencyCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -37,7 +40,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kaidoku run [flags] [image] | kaidoku bench [flags] | kaidoku load [flags] [image]")
+	fmt.Fprintln(os.Stderr, "usage: kaidoku run [flags] [image] | bench [flags] | load [flags] [image] | latency [flags]")
 	flag.PrintDefaults()
 	os.Exit(2)
 }
