@@ -24,6 +24,7 @@ const (
 	DefaultQueueSize   = 256
 	DefaultTxQueueLen  = 1000                   // txqueuelen of a pfifo qdisc
 	DefaultRefillRetry = 500 * time.Millisecond // refill_work's HZ/2
+	DefaultTxCleanup   = 10 * time.Millisecond
 )
 
 // Errors returned by NewNet, Transmit and Reset.
@@ -95,6 +96,12 @@ type NetConfig struct {
 	// guest's CPU, half of it for transmit interrupts that found nothing
 	// to do. The image therefore runs with napi_tx=0.
 	NapiTx bool
+	// TxCleanup is how long, without napi_tx, sent frames may wait for
+	// reclaim when no further transmit or receive poll comes to do it: a
+	// timer, armed at most once per period while frames are in flight,
+	// reclaims them (the transmit cleanup timer of drivers that run
+	// without transmit interrupts). Default DefaultTxCleanup.
+	TxCleanup time.Duration
 }
 
 // Net is a virtio-net device on a virtio-mmio transport: drivers/net/
@@ -127,6 +134,8 @@ type Net struct {
 	link          atomic.Bool
 	statusFault   atomic.Bool // a reset/NEEDS_RESET was reported since Reset
 	refillTimer   *time.Timer
+	cleanupTimer  *time.Timer
+	cleanupArmed  atomic.Bool
 	refillPending atomic.Bool
 	refillEnabled atomic.Bool
 
@@ -222,6 +231,9 @@ func newNet(regs Registers, mem Memory, cfg NetConfig, startIdx uint16) (*Net, e
 	if cfg.TxQueueLen <= 0 {
 		cfg.TxQueueLen = DefaultTxQueueLen
 	}
+	if cfg.TxCleanup <= 0 {
+		cfg.TxCleanup = DefaultTxCleanup
+	}
 	if cfg.RefillRetry <= 0 {
 		cfg.RefillRetry = DefaultRefillRetry
 	}
@@ -255,6 +267,8 @@ func newNet(regs Registers, mem Memory, cfg NetConfig, startIdx uint16) (*Net, e
 	}
 	d.refillTimer = time.AfterFunc(time.Hour, d.refillWork)
 	d.refillTimer.Stop()
+	d.cleanupTimer = time.AfterFunc(time.Hour, d.txCleanup)
+	d.cleanupTimer.Stop()
 	if !d.link.Load() {
 		d.tx.stopped |= stopLink
 	}
@@ -499,6 +513,8 @@ func (d *Net) Reset() error {
 	d.c.resets.Add(1)
 	d.refillEnabled.Store(false)
 	d.refillTimer.Stop()
+	d.cleanupTimer.Stop()
+	d.cleanupArmed.Store(false)
 	d.refillPending.Store(false)
 
 	d.tx.mu.Lock()
@@ -573,6 +589,8 @@ func (d *Net) Close() error {
 	}
 	d.refillEnabled.Store(false)
 	d.refillTimer.Stop()
+	d.cleanupTimer.Stop()
+	d.cleanupArmed.Store(false)
 	d.tx.mu.Lock()
 	d.tx.stopped |= stopDetach
 	d.c.txDropped.Add(uint64(d.tx.backlog.Purge()))

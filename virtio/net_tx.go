@@ -90,6 +90,10 @@ func (d *Net) startXmit(b *skb.Buffer, more bool) error {
 		return err
 	}
 	d.checkSqFullAndDisable()
+	if q.napi == nil && !d.cleanupArmed.Load() {
+		d.cleanupArmed.Store(true)
+		d.cleanupTimer.Reset(d.cfg.TxCleanup)
+	}
 	if kick || q.stopped&stopXoff != 0 {
 		if vq.virtqueueKickPrepare() && vq.virtqueueNotify() {
 			q.kicks++
@@ -158,6 +162,28 @@ func (d *Net) freeOldXmit() {
 	q.packets += packets
 	q.bytes += bytes
 	q.vq.publishInFlight()
+}
+
+// txCleanup is the transmit cleanup timer (napi_tx=0): reclaim what the
+// device has sent, wake a stopped queue, and look again later while frames
+// are still in flight.
+func (d *Net) txCleanup() {
+	q := &d.tx
+	q.mu.Lock()
+	d.cleanupArmed.Store(false)
+	if d.closed.Load() || q.stopped&stopDetach != 0 {
+		q.mu.Unlock()
+		return
+	}
+	d.freeOldXmit()
+	if q.stopped&stopXoff != 0 && q.vq.numFree >= txStopThreshold {
+		d.netifTxWakeQueue()
+	}
+	if q.vq.numFree < int(q.vq.num) {
+		d.cleanupArmed.Store(true)
+		d.cleanupTimer.Reset(d.cfg.TxCleanup)
+	}
+	q.mu.Unlock()
 }
 
 // netifTxWakeQueue is netif_tx_wake_queue for a full ring that has room
