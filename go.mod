@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/usbarmory/tamago v1.26.0
+	golang.org/x/sys v0.36.0
 	gonum.org/v1/plot v0.17.0
 	gvisor.dev/gvisor v0.0.0-20260224225140-573d5e7127a8
 )
@@ -18,7 +19,6 @@ require (
 	github.com/google/btree v1.1.2 // indirect
 	golang.org/x/exp v0.0.0-20231110203233-9a3e6036ecaa // indirect
 	golang.org/x/image v0.30.0 // indirect
-	golang.org/x/sys v0.36.0 // indirect
 	golang.org/x/text v0.29.0 // indirect
 	golang.org/x/time v0.12.0 // indirect
 )
