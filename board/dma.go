@@ -4,7 +4,7 @@ package board
 
 import (
 	"fmt"
-	"sync/atomic"
+	"sync"
 )
 
 // DMAMemory hands out zeroed memory from the DMA region, outside the Go
@@ -13,9 +13,18 @@ import (
 // virtio.Memory.
 type DMAMemory struct{}
 
-var dmaReserved atomic.Int64
+var (
+	dmaMu       sync.Mutex
+	dmaReserved int64
+	// dmaHigh is the end of the highest block ever handed out: memory
+	// above it is guest RAM nobody has written since the VM started,
+	// which QEMU provides zeroed.
+	dmaHigh uint
+)
 
 // Alloc returns n zeroed bytes aligned to align and their bus address.
+// Only memory handed out before is cleared: zeroing the pools' 20 MiB at
+// boot would cost milliseconds under TCG for nothing.
 func (DMAMemory) Alloc(n, align int) ([]byte, uint64, error) {
 	if n <= 0 {
 		return nil, 0, fmt.Errorf("board: DMA allocation of %d bytes", n)
@@ -24,10 +33,19 @@ func (DMAMemory) Alloc(n, align int) ([]byte, uint64, error) {
 	if buf == nil || addr == 0 {
 		return nil, 0, fmt.Errorf("board: DMA region cannot fit %d bytes", n)
 	}
-	clear(buf)
-	dmaReserved.Add(int64(n))
+	dmaMu.Lock()
+	if addr < dmaHigh {
+		clear(buf[:min(uint(n), dmaHigh-addr)])
+	}
+	dmaHigh = max(dmaHigh, addr+uint(n))
+	dmaReserved += int64(n)
+	dmaMu.Unlock()
 	return buf, uint64(addr), nil
 }
 
 // DMAReserved returns the bytes handed out from the DMA region.
-func DMAReserved() int64 { return dmaReserved.Load() }
+func DMAReserved() int64 {
+	dmaMu.Lock()
+	defer dmaMu.Unlock()
+	return dmaReserved
+}
