@@ -36,8 +36,8 @@ func Markdown(rs []Result, o Options) string {
 			r.Peer, us(r.RTT.Percentile(0.5)), us(r.RTT.Percentile(0.99)), r.Load.PPS(), r.Load.LossPct(),
 			lp50, lp99, ms(r.BootReady), float64(r.ImageBytes)/(1<<20), mem)
 	}
-	fmt.Fprintf(&b, "\n%d-byte UDP payloads; RTT over %d sequential echoes; throughput over %v with %d requests in flight, a request unanswered after %v counted lost. Accelerator: %s.\n",
-		o.Size, o.RTTCount, o.LoadTime, o.InFlight, o.Timeout, accelOf(rs))
+	fmt.Fprintf(&b, "\n%d-byte UDP payloads; RTT over %d sequential echoes; throughput over %v with %d requests in flight, a request unanswered after %v counted lost; boot to READY is the median of %d boots. Accelerator: %s.\n",
+		o.Size, o.RTTCount, o.LoadTime, o.InFlight, o.Timeout, o.BootRuns, accelOf(rs))
 	return b.String()
 }
 
