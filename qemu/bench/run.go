@@ -78,8 +78,8 @@ func (o *Options) defaults() {
 type Result struct {
 	Peer       string
 	Accel      qemu.Accel
-	BootReady  time.Duration   // median of Boots
-	Boots      []time.Duration // each boot to READY
+	BootReady  time.Duration        // median of Boots
+	Boots      []time.Duration      // each boot to READY
 	RTT        testbench.EchoResult // sequential, one in flight
 	Load       testbench.EchoResult // InFlight outstanding
 	Latency    map[string]*Latency  // from the guest's stats, if it measures
