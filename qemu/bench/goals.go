@@ -20,7 +20,13 @@ func Goals(rs []Result) string {
 		}
 		return nil
 	}
-	k, l, g, r := find("kaidoku"), find("Linux"), find("gVisor"), find("reflector")
+	var k *Result
+	for i := range rs {
+		if rs[i].Peer == "kaidoku" && rs[i].Err == nil {
+			k = &rs[i]
+		}
+	}
+	l, g, r := find("Linux"), find("gVisor"), find("reflector")
 	var b strings.Builder
 	b.WriteString("Goals:\n")
 	line := func(met bool, format string, args ...any) {

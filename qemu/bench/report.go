@@ -17,11 +17,11 @@ import (
 func Markdown(rs []Result, o Options) string {
 	o.defaults()
 	var b strings.Builder
-	fmt.Fprintf(&b, "| peer | RTT p50 | RTT p99 | echoes/s (%d in flight) | loss | irq→wakeup p50 | irq→wakeup p99 | boot to READY | image | memory in use |\n", o.InFlight)
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| peer | RTT p50 | RTT p99 | echoes/s (%d in flight) | loss | irq→wakeup p50 | irq→wakeup p99 | boot to READY | image | memory in use | QEMU CPU (RTT / load) |\n", o.InFlight)
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		if r.Err != nil {
-			fmt.Fprintf(&b, "| %s | failed: %s | | | | | | | | |\n", r.Peer, oneLine(r.Err.Error()))
+			fmt.Fprintf(&b, "| %s | failed: %s | | | | | | | | | |\n", r.Peer, oneLine(r.Err.Error()))
 			continue
 		}
 		lp50, lp99 := "n/a", "n/a"
@@ -32,9 +32,9 @@ func Markdown(rs []Result, o Options) string {
 		if r.MemInUse >= 0 {
 			mem = fmt.Sprintf("%.1f MiB", float64(r.MemInUse)/(1<<20))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.2f %% | %s | %s | %s | %.1f MiB | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.2f %% | %s | %s | %s | %.1f MiB | %s | %s / %s |\n",
 			r.Peer, us(r.RTT.Percentile(0.5)), us(r.RTT.Percentile(0.99)), r.Load.PPS(), r.Load.LossPct(),
-			lp50, lp99, ms(r.BootReady), float64(r.ImageBytes)/(1<<20), mem)
+			lp50, lp99, ms(r.BootReady), float64(r.ImageBytes)/(1<<20), mem, cores(r.CPURTT), cores(r.CPULoad))
 	}
 	fmt.Fprintf(&b, "\n%d-byte UDP payloads; RTT over %d sequential echoes; throughput over %v with %d requests in flight, a request unanswered after %v counted lost; boot to READY is the median of %d boots. Accelerator: %s.\n",
 		o.Size, o.RTTCount, o.LoadTime, o.InFlight, o.Timeout, o.BootRuns, accelOf(rs))
@@ -53,6 +53,13 @@ func accelOf(rs []Result) string {
 func oneLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return strings.ReplaceAll(s, "|", "/")
+}
+
+func cores(c float64) string {
+	if c < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f %%", c*100)
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/1e3) }

@@ -17,7 +17,7 @@ func fakeResults() []Result {
 		rtts[i] = time.Duration(100+i) * time.Microsecond
 	}
 	return []Result{
-		{Peer: "kaidoku", Accel: "tcg", BootReady: 150 * time.Millisecond, ImageBytes: 3 << 20, MemInUse: 5 << 20,
+		{Peer: "kaidoku", Accel: "tcg", BootReady: 150 * time.Millisecond, ImageBytes: 3 << 20, MemInUse: 5 << 20, CPURTT: 0.4, CPULoad: 0.95,
 			RTT:  testbench.EchoResult{Sent: 100, Received: 100, RTTs: rtts},
 			Load: testbench.EchoResult{Sent: 1000, Received: 990, Lost: 10, Duration: time.Second},
 			Latency: map[string]*Latency{"total": {Count: 10, P50: 50 * time.Microsecond, P99: 90 * time.Microsecond,
@@ -28,7 +28,7 @@ func fakeResults() []Result {
 
 func TestMarkdown(t *testing.T) {
 	md := Markdown(fakeResults(), Options{})
-	for _, want := range []string{"| kaidoku | 150 µs | 198 µs | 990 | 1.00 % | 50 µs | 90 µs | 150 ms | 3.0 MiB | 5.0 MiB |", "| broken | failed: boom |", "Accelerator: tcg"} {
+	for _, want := range []string{"| kaidoku | 150 µs | 198 µs | 990 | 1.00 % | 50 µs | 90 µs | 150 ms | 3.0 MiB | 5.0 MiB | 40 % / 95 % |", "| broken | failed: boom |", "Accelerator: tcg"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("missing %q in\n%s", want, md)
 		}

@@ -76,16 +76,32 @@ func (o *Options) defaults() {
 
 // Result is one peer's measurements.
 type Result struct {
-	Peer       string
-	Accel      qemu.Accel
-	BootReady  time.Duration        // median of Boots
-	Boots      []time.Duration      // each boot to READY
-	RTT        testbench.EchoResult // sequential, one in flight
-	Load       testbench.EchoResult // InFlight outstanding
-	Latency    map[string]*Latency  // from the guest's stats, if it measures
-	MemInUse   int64                // bytes, -1 if unknown
-	ImageBytes int64
-	Err        error
+	Peer      string
+	Accel     qemu.Accel
+	BootReady time.Duration        // median of Boots
+	Boots     []time.Duration      // each boot to READY
+	RTT       testbench.EchoResult // sequential, one in flight
+	Load      testbench.EchoResult // InFlight outstanding
+	Latency   map[string]*Latency  // from the guest's stats, if it measures
+	MemInUse  int64                // bytes, -1 if unknown
+	// CPURTT and CPULoad are QEMU's host CPU use during the sequential and
+	// the throughput runs, in cores (1 = one core busy).
+	CPURTT, CPULoad float64
+	ImageBytes      int64
+	Err             error
+}
+
+// measureCPU runs f and returns its result with QEMU's CPU use meanwhile,
+// in cores.
+func measureCPU(vm *qemu.VM, f func() testbench.EchoResult) (testbench.EchoResult, float64) {
+	c0, err0 := vm.CPUTime()
+	t0 := time.Now()
+	r := f()
+	c1, err1 := vm.CPUTime()
+	if err0 != nil || err1 != nil {
+		return r, -1
+	}
+	return r, float64(c1-c0) / float64(time.Since(t0))
 }
 
 // benchSource is the bench's address and port for echo requests.
@@ -174,13 +190,13 @@ func runPeer(p Peer, o Options) (r Result) {
 	if p.StatsPort != 0 {
 		b.Request(benchSource, p.StatsPort, []byte(SectionReset), 5*time.Second)
 	}
-	r.RTT = echo(1, o.RTTCount, 0)
+	r.RTT, r.CPURTT = measureCPU(vm, func() testbench.EchoResult { return echo(1, o.RTTCount, 0) })
 	if p.StatsPort != 0 {
 		if text, err := b.Request(benchSource, p.StatsPort, []byte(SectionLatency), 5*time.Second); err == nil {
 			r.Latency = ParseLatency(string(text))
 		}
 	}
-	r.Load = echo(o.InFlight, 0, o.LoadTime)
+	r.Load, r.CPULoad = measureCPU(vm, func() testbench.EchoResult { return echo(o.InFlight, 0, o.LoadTime) })
 	if p.StatsPort != 0 {
 		if text, err := b.Request(benchSource, p.StatsPort, []byte(SectionMem), 5*time.Second); err == nil {
 			if m, err := ParseMem(string(text)); err == nil {

@@ -85,13 +85,13 @@ func TestIdleHalts(t *testing.T) {
 	if _, err := vm.Console.ExpectString("CLOCK start", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	c0, err := cpuTime(vm.PID())
+	c0, err := vm.CPUTime()
 	if err != nil {
 		t.Fatal(err)
 	}
 	const window = 5 * time.Second
 	time.Sleep(window)
-	c1, err := cpuTime(vm.PID())
+	c1, err := vm.CPUTime()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,22 +126,6 @@ func TestExitCodes(t *testing.T) {
 			}
 		})
 	}
-}
-
-// cpuTime returns the user+system CPU time a process has used.
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the parenthesised command name; utime and stime are
-	// fields 14 and 15 of the whole line.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const hz = 100 // USER_HZ
-	return time.Duration(ut+st) * time.Second / hz, nil
 }
 
 // processGone reports whether pid no longer exists (or is a zombie).

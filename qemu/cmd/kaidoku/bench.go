@@ -18,7 +18,8 @@ import (
 func benchCmd(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	out := fs.String("out", "results", "folder for bench.md and the plots")
-	peersFlag := fs.String("peers", "kaidoku,gvisor,linux,reflector", "peers to measure, in order")
+	peersFlag := fs.String("peers", "kaidoku,gvisor,linux,reflector,kaidoku-busypoll", "peers to measure, in order")
+	busyPoll := fs.Duration("busypoll", 200*time.Microsecond, "NAPI busy-poll window of the kaidoku-busypoll peer")
 	loadTime := fs.Duration("load", 10*time.Second, "throughput run length")
 	rttCount := fs.Int("rtt", 2000, "sequential round trips")
 	inFlight := fs.Int("inflight", 32, "requests in flight for throughput")
@@ -59,6 +60,12 @@ func benchCmd(args []string) error {
 			peers = append(peers, bench.Peer{Name: "Linux " + g.Release, Files: []string{g.Kernel, g.Initrd}, GuestIP: guestIP,
 				EchoPort: linuxguest.EchoPort, StatsPort: linuxguest.StatsPort,
 				Config: func() (qemu.Config, error) { return g.Config(qemu.Config{}), nil }})
+		case "kaidoku-busypoll":
+			if err := qemu.BuildImage(root, "./image/kaidoku", kaidokuImage, ""); err != nil {
+				return err
+			}
+			peers = append(peers, bench.Peer{Name: fmt.Sprintf("kaidoku, busypoll=%v", *busyPoll), Files: []string{kaidokuImage}, GuestIP: guestIP,
+				EchoPort: 7, StatsPort: 161, Config: imageConfig(kaidokuImage, "busypoll="+busyPoll.String())})
 		case "reflector":
 			if err := qemu.BuildImage(root, "./image/kaidoku", kaidokuImage, ""); err != nil {
 				return err
