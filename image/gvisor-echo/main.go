@@ -48,20 +48,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
 	"github.com/kaidoku-net/kaidoku/board"
-	"github.com/kaidoku-net/kaidoku/irq"
-	"github.com/kaidoku-net/kaidoku/napi"
+	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/virtio"
-)
-
-// Packet buffer pools, as image/kaidoku's: DMA buffers the device writes
-// into and the link endpoint transmits from, and large buffers for frames
-// the device spread over several receive buffers.
-const (
-	frameSize  = 2048
-	frameCount = 8192
-	largeSize  = 65536 + 128
-	largeCount = 64
 )
 
 // nicID is the gVisor NIC of the virtio-net device.
@@ -93,71 +81,37 @@ func main() {
 
 // system is what the services need to reach.
 type system struct {
-	dev    *virtio.Net
+	dev    *netdev.Device
 	link   *linkEndpoint
 	stack  *stack.Stack
-	frames *skb.Pool
-	large  *skb.Pool
 	stamps *stampRing
-	vector int
 }
 
-// bringUp finds the device and wires pools, softnet, driver, link
-// endpoint, gVisor stack and interrupt, in image/kaidoku's order.
+// bringUp brings the device up as every image does (package netdev), then
+// wires the link endpoint and the gVisor stack to it and starts it.
 func bringUp(cfg *config) (*system, error) {
-	var slot *board.VirtioSlot
-	for _, s := range board.VirtioDevices() {
-		if s.DeviceID == 1 {
-			slot = &s
-			break
-		}
-	}
-	if slot == nil {
-		return nil, fmt.Errorf("no virtio-net device found")
-	}
-	mem := board.DMAMemory{}
-	frames, err := skb.NewPool("frames", frameSize, frameCount, virtio.PoolMemory(mem))
-	if err != nil {
-		return nil, err
-	}
-	large, err := skb.NewPool("large", largeSize, largeCount, virtio.PoolMemory(mem))
-	if err != nil {
-		return nil, err
-	}
-	sys := &system{frames: frames, large: large, stamps: newStampRing(cfg.echoPort)}
-	sn := napi.NewSoftnet(napi.Config{Now: board.Nanotime, BusyPollNs: cfg.busyPoll.Nanoseconds()})
-	// Deliver runs only in the softnet goroutine, started last, so link
-	// is set by the time it is called; the link endpoint needs the device
-	// (its MAC and headroom), hence the indirection.
+	sys := &system{stamps: newStampRing(cfg.echoPort)}
+	// Frames flow only after Start, by which time link is set; the link
+	// endpoint needs the device (its MAC and headroom), hence the
+	// indirection.
 	var link *linkEndpoint
-	dev, err := virtio.NewNet(board.MMIO{Base: slot.Base}, mem, virtio.NetConfig{
-		RxPool:    frames,
-		LargePool: large,
-		Ifindex:   int(nicID),
-		Softnet:   sn,
-		Now:       board.Nanotime,
-		Name:      "eth0",
-		Deliver:   func(b *skb.Buffer) { link.Deliver(b) },
-		OnFault:   func(err error) { fmt.Println("virtio-net:", err) },
-		OnLink:    func(up bool) { fmt.Println("virtio-net: link up:", up) },
+	dev, err := netdev.Open(netdev.Config{
+		Deliver:  func(b *skb.Buffer) { link.Deliver(b) },
+		Ifindex:  int(nicID),
+		BusyPoll: cfg.busyPoll,
+		OnFault:  func(err error) { fmt.Println("virtio-net:", err) },
+		OnLink:   func(up bool) { fmt.Println("virtio-net: link up:", up) },
 	})
 	if err != nil {
 		return nil, err
 	}
 	sys.dev = dev
-	link = newLinkEndpoint(dev, frames, sys.stamps)
+	link = newLinkEndpoint(dev.Net, dev.Frames, sys.stamps)
 	sys.link = link
-
-	s, err := newStack(cfg, link)
-	if err != nil {
+	if sys.stack, err = newStack(cfg, link); err != nil {
 		return nil, err
 	}
-	sys.stack = s
-	if sys.vector, err = irq.Attach(slot.GSI, "virtio-net", dev.Interrupt); err != nil {
-		return nil, err
-	}
-	go sn.Run()
-	return sys, nil
+	return sys, dev.Start()
 }
 
 // newStack builds the gVisor stack: IPv4, ARP, UDP, ICMP, the NIC over link,

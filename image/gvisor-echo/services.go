@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
-	"runtime"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -18,7 +17,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 
 	"github.com/kaidoku-net/kaidoku/board"
-	"github.com/kaidoku-net/kaidoku/irq"
+	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/netstack/latency"
 )
 
@@ -127,19 +126,13 @@ func writeStats(w *bytes.Buffer, sys *system, section string) {
 		fmt.Fprintf(w, "stamps recorded %d matched %d unmatched %d\n", s.recorded.Load(), s.matched.Load(), s.unmatched.Load())
 		fmt.Fprintf(w, "refused stats %d\n", statsRefused.Load())
 	case "dev":
-		w.WriteString(sys.dev.Stats().String())
+		w.WriteString(sys.dev.Net.Stats().String())
 	case "napi":
-		w.WriteString(sys.dev.Softnet().Stats().String())
+		w.WriteString(sys.dev.Softnet.Stats().String())
 	case "irq":
-		for _, s := range irq.Default.Stats() {
-			fmt.Fprintf(w, "%4d: %10d  %s\n", s.Vector, s.Count, s.Name)
-		}
-		halts, timer := board.IdleStats()
-		fmt.Fprintf(w, "idle halts %d (timer wake-ups %d)\n", halts, timer)
+		netdev.WriteIRQ(w)
 	case "pools":
-		fs, ls := sys.frames.Stats(), sys.large.Stats()
-		fmt.Fprintf(w, "pool frames size %d count %d in_use %d peak %d exhausted %d double_free %d\n", fs.Size, fs.Count, fs.InUse, fs.PeakInUse, fs.Exhausted, fs.DoubleFree)
-		fmt.Fprintf(w, "pool large size %d count %d in_use %d peak %d exhausted %d double_free %d\n", ls.Size, ls.Count, ls.InUse, ls.PeakInUse, ls.Exhausted, ls.DoubleFree)
+		sys.dev.WritePools(w)
 	case "latency":
 		trace.WriteStats(w)
 		// Lines the benchmark does not parse: why two parts are empty.
@@ -150,14 +143,7 @@ func writeStats(w *bytes.Buffer, sys *system, section string) {
 		trace.Reset()
 		w.WriteString("ok\n")
 	case "mem":
-		// As image/kaidoku computes it: what the Go runtime holds from the
-		// board, less what it gave back, plus the DMA region in use.
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		dma := board.DMAReserved()
-		fmt.Fprintf(w, "mem_in_use_bytes %d\n", int64(m.Sys-m.HeapReleased)+dma)
-		fmt.Fprintf(w, "go_heap_inuse %d go_stack_inuse %d go_sys %d dma_reserved %d goroutines %d gc %d\n",
-			m.HeapInuse, m.StackInuse, m.Sys, dma, runtime.NumGoroutine(), m.NumGC)
+		netdev.WriteMem(w)
 	default:
 		fmt.Fprintf(w, "unknown section %q; sections: all %s latency-reset\n", section, strings.Join(sections, " "))
 	}
