@@ -16,5 +16,9 @@ func rdtsc() uint64
 func wrmsr(msr uint32, val uint64)
 func sidt() (base uint64, limit uint16)
 
+// cli masks interrupts; tamago's wfi (CPU.WaitInterrupt) unmasks them
+// with STI immediately before HLT.
+func cli()
+
 // RDTSC returns the CPU's time-stamp counter.
 func RDTSC() uint64 { return rdtsc() }

@@ -91,6 +91,13 @@ func idle(pollUntil int64) {
 		if ticks > math.MaxUint32 {
 			ticks = math.MaxUint32
 		}
+		// With interrupts masked from arming to halting, a timer that
+		// expires early stays pending and ends the HLT at once: unmasked,
+		// it could be taken and acknowledged before the HLT, which would
+		// then sleep past the timer, until some other interrupt (forever
+		// when the device is idle). tamago's wfi executes STI;HLT, and
+		// STI's one-instruction shadow keeps the pair atomic.
+		cli()
 		mmioWrite32(lapicLVTTimer, wakeVector) // one-shot, unmasked
 		mmioWrite32(lapicTimerInit, uint32(ticks))
 		armed = true

@@ -87,7 +87,7 @@ TEXT ·wrmsr(SB),NOSPLIT,$0-16
 	RET
 
 // func sidt() (base uint64, limit uint16)
-TEXT ·sidt(SB),NOSPLIT,$16-16
+TEXT ·sidt(SB),NOSPLIT,$16-10
 	MOVQ	$0, 0(SP)
 	MOVQ	$0, 8(SP)
 	// SIDT m16&64 stores the limit then the base.
@@ -96,4 +96,9 @@ TEXT ·sidt(SB),NOSPLIT,$16-16
 	MOVW	AX, limit+8(FP)
 	MOVQ	2(SP), AX
 	MOVQ	AX, base+0(FP)
+	RET
+
+// func cli()
+TEXT ·cli(SB),NOSPLIT,$0
+	CLI
 	RET
