@@ -38,6 +38,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -96,11 +97,10 @@ func bringUp(cfg *config) (*system, error) {
 	// indirection.
 	var link *linkEndpoint
 	dev, err := netdev.Open(netdev.Config{
-		Deliver:  func(b *skb.Buffer) { link.Deliver(b) },
-		Ifindex:  int(nicID),
-		BusyPoll: cfg.busyPoll,
-		OnFault:  func(err error) { fmt.Println("virtio-net:", err) },
-		OnLink:   func(up bool) { fmt.Println("virtio-net: link up:", up) },
+		Deliver:        func(b *skb.Buffer) { link.Deliver(b) },
+		Ifindex:        int(nicID),
+		BusyPoll:       cfg.busyPoll,
+		SuperviseEvery: time.Second,
 	})
 	if err != nil {
 		return nil, err

@@ -34,6 +34,12 @@ type config struct {
 	allow    map[string]netip.Prefix
 	busyPoll time.Duration
 	pcap     bool
+	// threadedNAPI polls only in the softnet goroutine (napi.threaded).
+	threadedNAPI bool
+	// consoleStats prints counters on the console this often (0: never).
+	consoleStats time.Duration
+	// supervise is the device health check period (0: on faults only).
+	supervise time.Duration
 }
 
 // Default service ports.
@@ -91,5 +97,19 @@ func loadConfig() (*config, error) {
 		}
 	}
 	_, c.pcap = board.Param("pcap")
+	_, c.threadedNAPI = board.Param("napi.threaded")
+	if v, ok := board.Param("stats.console"); ok {
+		if c.consoleStats, err = time.ParseDuration(v); err != nil || c.consoleStats <= 0 {
+			return nil, fmt.Errorf("stats.console=%s: want a positive duration", v)
+		}
+	}
+	c.supervise = time.Second
+	if v, ok := board.Param("supervise"); ok {
+		if v == "off" {
+			c.supervise = 0
+		} else if c.supervise, err = time.ParseDuration(v); err != nil || c.supervise <= 0 {
+			return nil, fmt.Errorf("supervise=%s: want a positive duration or off", v)
+		}
+	}
 	return c, nil
 }

@@ -13,7 +13,10 @@
 //	<service>.port=N              echo 7, discard 9, stats 161, agent 5555
 //	<service>.allow=CIDR|any      who the stats service and the test agent answer
 //	busypoll=<duration>           NAPI busy-poll window before halting (default off)
+//	napi.threaded                 poll only in the softnet goroutine, never on irq exit
+//	stats.console=<duration>      print driver and NAPI counters on the console this often
 //	pcap                          write a pcap of every frame to the console (hex)
+//	supervise=<duration>|off      device health check period (default 1s)
 //	clocktest=<duration>          print CLOCK lines around a sleep (tests)
 //	exit=<code>, panic            end once READY (tests)
 package main
@@ -25,21 +28,10 @@ import (
 	"time"
 
 	"github.com/kaidoku-net/kaidoku/board"
-	"github.com/kaidoku-net/kaidoku/irq"
-	"github.com/kaidoku-net/kaidoku/napi"
+	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/netstack"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/virtio"
-)
-
-// Packet buffer pools. Frames are DMA buffers the device writes into and
-// the stack transmits from; large buffers hold frames the device spread
-// over several receive buffers and reassembled datagrams.
-const (
-	frameSize  = 2048
-	frameCount = 8192
-	largeSize  = 65536 + 128
-	largeCount = 64
 )
 
 func main() {
@@ -57,6 +49,9 @@ func main() {
 		fatal("network", err)
 	}
 	startServices(cfg, sys)
+	if cfg.consoleStats > 0 {
+		go consoleStats(sys, cfg.consoleStats)
+	}
 	fmt.Printf("kaidoku: %s via %s, mode %s, services %v\n", cfg.addr, cfg.gateway, cfg.mode, servicesLine(cfg))
 	fmt.Println("READY")
 	selftest()
@@ -65,59 +60,36 @@ func main() {
 
 // system is what the services need to reach.
 type system struct {
-	dev    *virtio.Net
-	stack  *netstack.Stack // nil in reflector mode
-	frames *skb.Pool
-	large  *skb.Pool
-	vector int
+	nd    *netdev.Device
+	dev   *virtio.Net
+	stack *netstack.Stack // nil in reflector mode
 }
 
+// bringUp brings the device up as every image does (package netdev) and
+// puts the stack on it, or lets the driver reflect every frame.
 func bringUp(cfg *config) (*system, error) {
-	var slot *board.VirtioSlot
-	for _, s := range board.VirtioDevices() {
-		if s.DeviceID == 1 {
-			slot = &s
-			break
-		}
+	sys := &system{}
+	reflect := cfg.mode == "reflector"
+	ncfg := netdev.Config{
+		Reflect:        reflect,
+		BusyPoll:       cfg.busyPoll,
+		Threaded:       cfg.threadedNAPI,
+		SuperviseEvery: cfg.supervise,
 	}
-	if slot == nil {
-		return nil, fmt.Errorf("no virtio-net device found")
-	}
-	mem := board.DMAMemory{}
-	frames, err := skb.NewPool("frames", frameSize, frameCount, virtio.PoolMemory(mem))
-	if err != nil {
-		return nil, err
-	}
-	large, err := skb.NewPool("large", largeSize, largeCount, virtio.PoolMemory(mem))
-	if err != nil {
-		return nil, err
-	}
-	sys := &system{frames: frames, large: large}
-	sn := napi.NewSoftnet(napi.Config{Now: board.Nanotime, BusyPollNs: cfg.busyPoll.Nanoseconds()})
-	ncfg := virtio.NetConfig{
-		RxPool:    frames,
-		LargePool: large,
-		Ifindex:   2,
-		Softnet:   sn,
-		Now:       board.Nanotime,
-		Name:      "eth0",
-		Reflect:   cfg.mode == "reflector",
-		OnFault:   func(err error) { fmt.Println("virtio-net:", err) },
-		OnLink:    func(up bool) { fmt.Println("virtio-net: link up:", up) },
-	}
-	if !ncfg.Reflect {
+	if !reflect {
+		// Frames flow only after Start, by which time the stack exists.
 		ncfg.Deliver = func(b *skb.Buffer) { sys.stack.Receive(b) }
 	}
-	dev, err := virtio.NewNet(board.MMIO{Base: slot.Base}, mem, ncfg)
+	nd, err := netdev.Open(ncfg)
 	if err != nil {
 		return nil, err
 	}
-	sys.dev = dev
-	if !ncfg.Reflect {
-		st, err := netstack.New(netstack.Config{
-			Link:      dev,
-			FramePool: frames,
-			LargePool: large,
+	sys.nd, sys.dev = nd, nd.Net
+	if !reflect {
+		sys.stack, err = netstack.New(netstack.Config{
+			Link:      nd.Net,
+			FramePool: nd.Frames,
+			LargePool: nd.Large,
 			Addr:      cfg.addr.Addr().As4(),
 			PrefixLen: cfg.addr.Bits(),
 			Gateway:   gatewayBytes(cfg),
@@ -126,13 +98,11 @@ func bringUp(cfg *config) (*system, error) {
 		if err != nil {
 			return nil, err
 		}
-		sys.stack = st
-		netstack.InstallSocketFunc(st)
+		netstack.InstallSocketFunc(sys.stack)
 	}
-	if sys.vector, err = irq.Attach(slot.GSI, "virtio-net", dev.Interrupt); err != nil {
+	if err := nd.Start(); err != nil {
 		return nil, err
 	}
-	go sn.Run()
 	if sys.stack != nil {
 		sys.stack.Up()
 	}

@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
 
-	"github.com/kaidoku-net/kaidoku/board"
 	"github.com/kaidoku-net/kaidoku/image/agent"
-	"github.com/kaidoku-net/kaidoku/irq"
+	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
@@ -150,11 +148,7 @@ func writeStats(w *bytes.Buffer, sys *system, section string) {
 	case "napi":
 		w.WriteString(sys.dev.Softnet().Stats().String())
 	case "irq":
-		for _, s := range irq.Default.Stats() {
-			fmt.Fprintf(w, "%4d: %10d  %s\n", s.Vector, s.Count, s.Name)
-		}
-		halts, timer := board.IdleStats()
-		fmt.Fprintf(w, "idle halts %d (timer wake-ups %d)\n", halts, timer)
+		netdev.WriteIRQ(w)
 	case "drops":
 		st.WriteDrops(w)
 		var ar, am uint64
@@ -163,21 +157,14 @@ func writeStats(w *bytes.Buffer, sys *system, section string) {
 		}
 		fmt.Fprintf(w, "refused stats %d agent %d; agent malformed %d\n", statsRefused.Load(), ar, am)
 	case "pools":
-		fs, ls := sys.frames.Stats(), sys.large.Stats()
-		fmt.Fprintf(w, "pool frames size %d count %d in_use %d peak %d exhausted %d double_free %d\n", fs.Size, fs.Count, fs.InUse, fs.PeakInUse, fs.Exhausted, fs.DoubleFree)
-		fmt.Fprintf(w, "pool large size %d count %d in_use %d peak %d exhausted %d double_free %d\n", ls.Size, ls.Count, ls.InUse, ls.PeakInUse, ls.Exhausted, ls.DoubleFree)
+		sys.nd.WritePools(w)
 	case "latency":
 		st.UDP.Latency.WriteStats(w)
 	case "latency-reset":
 		st.UDP.Latency.Reset()
 		w.WriteString("ok\n")
 	case "mem":
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		dma := board.DMAReserved()
-		fmt.Fprintf(w, "mem_in_use_bytes %d\n", int64(m.Sys-m.HeapReleased)+dma)
-		fmt.Fprintf(w, "go_heap_inuse %d go_stack_inuse %d go_sys %d dma_reserved %d goroutines %d gc %d\n",
-			m.HeapInuse, m.StackInuse, m.Sys, dma, runtime.NumGoroutine(), m.NumGC)
+		netdev.WriteMem(w)
 	default:
 		fmt.Fprintf(w, "unknown section %q; sections: all %s latency-reset\n", section, strings.Join(sections, " "))
 	}

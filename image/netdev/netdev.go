@@ -2,7 +2,8 @@
 
 // Package netdev brings up the board's virtio-net device for an image the
 // same way for every image: the DMA packet buffer pools, the softnet, the
-// driver, and its interrupt with NAPI polling on interrupt exit. Images
+// driver with its supervisor, and its interrupt with NAPI polling on
+// interrupt exit. Images
 // differ only in what consumes the frames (kaidoku's stack, the gVisor
 // netstack, or the driver's own reflector), so that benchmarks compare
 // exactly that. It also renders the diagnostics every image's stats
@@ -48,9 +49,11 @@ type Config struct {
 	// Threaded leaves every poll to the softnet goroutine instead of
 	// running it on interrupt exit (Linux's threaded NAPI).
 	Threaded bool
-	// OnFault and OnLink are the driver's callbacks (see virtio.NetConfig).
-	OnFault func(error)
-	OnLink  func(up bool)
+	// SuperviseEvery is the period of the supervisor's device health
+	// check; 0 leaves it to the faults the driver reports.
+	SuperviseEvery time.Duration
+	// OnLink, if set, is called on link changes after the console line.
+	OnLink func(up bool)
 }
 
 // Device is the brought-up device.
@@ -60,6 +63,9 @@ type Device struct {
 	Softnet *napi.Softnet
 	Frames  *skb.Pool
 	Large   *skb.Pool
+	// Supervisor resets the device when it breaks; it and the link
+	// changes report on the console.
+	Supervisor *virtio.Supervisor
 	// Vector is the interrupt vector, once Start has run.
 	Vector int
 	cfg    Config
@@ -92,6 +98,10 @@ func Open(cfg Config) (*Device, error) {
 	if d.Large, err = skb.NewPool("large", LargeSize, LargeCount, virtio.PoolMemory(mem)); err != nil {
 		return nil, err
 	}
+	d.Supervisor = virtio.NewSupervisor(virtio.SupervisorConfig{
+		Every: cfg.SuperviseEvery,
+		Logf:  func(format string, args ...any) { fmt.Printf(format+"\n", args...) },
+	})
 	d.Softnet = napi.NewSoftnet(napi.Config{Now: board.Nanotime, BusyPollNs: cfg.BusyPoll.Nanoseconds()})
 	d.Net, err = virtio.NewNet(board.MMIO{Base: d.Slot.Base}, mem, virtio.NetConfig{
 		RxPool:    d.Frames,
@@ -102,8 +112,13 @@ func Open(cfg Config) (*Device, error) {
 		Softnet:   d.Softnet,
 		Now:       board.Nanotime,
 		Name:      "eth0",
-		OnFault:   cfg.OnFault,
-		OnLink:    cfg.OnLink,
+		OnFault:   d.Supervisor.Fault,
+		OnLink: func(up bool) {
+			fmt.Println("virtio-net: link up:", up)
+			if cfg.OnLink != nil {
+				cfg.OnLink(up)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -113,7 +128,7 @@ func Open(cfg Config) (*Device, error) {
 
 // Start routes the device's interrupt, with NAPI polling on interrupt exit
 // as Linux runs softirqs on irq_exit (or only in the softnet goroutine
-// with Threaded), and starts the softnet goroutine.
+// with Threaded), and starts the softnet and supervisor goroutines.
 func (d *Device) Start() error {
 	handler := d.Softnet.Interrupt(d.Net.Interrupt)
 	if d.cfg.Threaded {
@@ -125,6 +140,7 @@ func (d *Device) Start() error {
 	}
 	d.Vector = v
 	go d.Softnet.Run()
+	go d.Supervisor.Run(d.Net)
 	return nil
 }
 
