@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"strings"
+
+	"github.com/kaidoku-net/kaidoku/qemu/testbench"
 )
 
 // Goals checks the results against the goals of the benchmark issue and
@@ -55,7 +57,7 @@ func Goals(rs []Result) string {
 	} else {
 		b.WriteString("- the reflector was not measured\n")
 	}
-	kl, gl := k.Latency["total"], (*Latency)(nil)
+	kl, gl := k.Latency["total"], (*testbench.Latency)(nil)
 	if g != nil {
 		gl = g.Latency["total"]
 	}

@@ -20,8 +20,8 @@ func fakeResults() []Result {
 		{Peer: "kaidoku", Accel: "tcg", BootReady: 150 * time.Millisecond, ImageBytes: 3 << 20, MemInUse: 5 << 20, CPURTT: 0.4, CPULoad: 0.95,
 			RTT:  testbench.EchoResult{Sent: 100, Received: 100, RTTs: rtts},
 			Load: testbench.EchoResult{Sent: 1000, Received: 990, Lost: 10, Duration: time.Second},
-			Latency: map[string]*Latency{"total": {Count: 10, P50: 50 * time.Microsecond, P99: 90 * time.Microsecond,
-				Buckets: []Bucket{{40 * time.Microsecond, 5}, {100 * time.Microsecond, 5}}}}},
+			Latency: map[string]*testbench.Latency{"total": {Count: 10, P50: 50 * time.Microsecond, P99: 90 * time.Microsecond,
+				Buckets: []testbench.Bucket{{Upper: 40 * time.Microsecond, Count: 5}, {Upper: 100 * time.Microsecond, Count: 5}}}}},
 		{Peer: "broken", Err: errors.New("boom\nmore")},
 	}
 }

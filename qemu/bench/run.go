@@ -78,12 +78,12 @@ func (o *Options) defaults() {
 type Result struct {
 	Peer      string
 	Accel     qemu.Accel
-	BootReady time.Duration        // median of Boots
-	Boots     []time.Duration      // each boot to READY
-	RTT       testbench.EchoResult // sequential, one in flight
-	Load      testbench.EchoResult // InFlight outstanding
-	Latency   map[string]*Latency  // from the guest's stats, if it measures
-	MemInUse  int64                // bytes, -1 if unknown
+	BootReady time.Duration                 // median of Boots
+	Boots     []time.Duration               // each boot to READY
+	RTT       testbench.EchoResult          // sequential, one in flight
+	Load      testbench.EchoResult          // InFlight outstanding
+	Latency   map[string]*testbench.Latency // from the guest's stats, if it measures
+	MemInUse  int64                         // bytes, -1 if unknown
 	// CPURTT and CPULoad are QEMU's host CPU use during the sequential and
 	// the throughput runs, in cores (1 = one core busy).
 	CPURTT, CPULoad float64
@@ -193,7 +193,7 @@ func runPeer(p Peer, o Options) (r Result) {
 	r.RTT, r.CPURTT = measureCPU(vm, func() testbench.EchoResult { return echo(1, o.RTTCount, 0) })
 	if p.StatsPort != 0 {
 		if text, err := b.Request(benchSource, p.StatsPort, []byte(SectionLatency), 5*time.Second); err == nil {
-			r.Latency = ParseLatency(string(text))
+			r.Latency = testbench.ParseLatency(string(text))
 		}
 	}
 	r.Load, r.CPULoad = measureCPU(vm, func() testbench.EchoResult { return echo(o.InFlight, 0, o.LoadTime) })

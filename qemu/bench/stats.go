@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kaidoku-net/kaidoku/qemu/testbench"
 )
 
 // The stats service protocol. A guest's stats port answers a datagram
@@ -30,73 +32,6 @@ const (
 	SectionLatency = "latency"
 	SectionReset   = "latency-reset"
 )
-
-// Latency is one latency histogram as the guest reports it.
-type Latency struct {
-	Count                    uint64
-	P50, P90, P99, P999, Max time.Duration
-	Buckets                  []Bucket
-}
-
-// Bucket is one histogram bucket: Count samples no larger than Upper.
-type Bucket struct {
-	Upper time.Duration
-	Count uint64
-}
-
-// ParseLatency reads the latency and buckets lines of a stats reply.
-func ParseLatency(text string) map[string]*Latency {
-	out := map[string]*Latency{}
-	get := func(part string) *Latency {
-		if out[part] == nil {
-			out[part] = &Latency{}
-		}
-		return out[part]
-	}
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 3 {
-			continue
-		}
-		switch f[0] {
-		case "latency":
-			l := get(f[1])
-			for _, kv := range f[2:] {
-				k, v, ok := strings.Cut(kv, "=")
-				n, err := strconv.ParseUint(v, 10, 64)
-				if !ok || err != nil {
-					continue
-				}
-				switch k {
-				case "count":
-					l.Count = n
-				case "p50":
-					l.P50 = time.Duration(n)
-				case "p90":
-					l.P90 = time.Duration(n)
-				case "p99":
-					l.P99 = time.Duration(n)
-				case "p999":
-					l.P999 = time.Duration(n)
-				case "max":
-					l.Max = time.Duration(n)
-				}
-			}
-		case "buckets":
-			l := get(f[1])
-			for _, kv := range f[2:] {
-				u, c, ok := strings.Cut(kv, ":")
-				un, err1 := strconv.ParseUint(u, 10, 64)
-				cn, err2 := strconv.ParseUint(c, 10, 64)
-				if ok && err1 == nil && err2 == nil {
-					l.Buckets = append(l.Buckets, Bucket{time.Duration(un), cn})
-				}
-			}
-		}
-	}
-	return out
-}
 
 // ParseMem reads mem_in_use_bytes from a stats reply.
 func ParseMem(text string) (int64, error) {
@@ -119,7 +54,7 @@ var Parts = []struct{ Name, Span string }{
 }
 
 // LatencyTable renders the histograms as a table in µs.
-func LatencyTable(parts map[string]*Latency) string {
+func LatencyTable(parts map[string]*testbench.Latency) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-12s %-40s %9s %9s %9s %9s %9s %9s\n", "part", "span", "count", "p50 µs", "p90 µs", "p99 µs", "p999 µs", "max µs")
 	for _, p := range Parts {

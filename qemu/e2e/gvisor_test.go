@@ -92,7 +92,7 @@ func TestGVisorEchoPeer(t *testing.T) {
 	t.Logf("%d echoes, RTT p50 %v p99 %v", r.Received, r.Percentile(0.5), r.Percentile(0.99))
 
 	text := stats(bench.SectionLatency)
-	lat := bench.ParseLatency(text)
+	lat := testbench.ParseLatency(text)
 	total, irq := lat["total"], lat["irq_to_poll"]
 	switch {
 	case total == nil || total.Count == 0 || len(total.Buckets) == 0:

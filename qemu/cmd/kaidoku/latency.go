@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/kaidoku-net/kaidoku/qemu/bench"
+
+	"github.com/kaidoku-net/kaidoku/qemu/testbench"
 )
 
 // latencyCmd fetches the interrupt-to-wakeup histograms from a running
@@ -25,7 +27,7 @@ func latencyCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	parts := bench.ParseLatency(text)
+	parts := testbench.ParseLatency(text)
 	fmt.Print(bench.LatencyTable(parts))
 	if *plotDir != "" {
 		if err := os.MkdirAll(*plotDir, 0o755); err != nil {
