@@ -47,7 +47,7 @@ func TestClockMatchesHost(t *testing.T) {
 		{"pit-calibration", true, "PIT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			vm := boot(t, qemu.Config{NoTSC: tc.noTSC, Append: []string{"clocktest=2s"}})
+			vm := boot(t, qemu.Config{Net: qemu.UserNet{}, NoTSC: tc.noTSC, Append: []string{"clocktest=2s"}})
 			if vm.Accel == qemu.KVM {
 				tc.source = "pvclock"
 			}
@@ -81,7 +81,7 @@ func TestClockMatchesHost(t *testing.T) {
 // An idle guest halts: with only a 1 s ticker pending, QEMU uses little
 // host CPU.
 func TestIdleHalts(t *testing.T) {
-	vm := boot(t, qemu.Config{Append: []string{"clocktest=60s"}})
+	vm := boot(t, qemu.Config{Net: qemu.UserNet{}, Append: []string{"clocktest=60s"}})
 	if _, err := vm.Console.ExpectString("CLOCK start", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestExitCodes(t *testing.T) {
 		{"panic", 2},
 	} {
 		t.Run(tc.arg, func(t *testing.T) {
-			vm := boot(t, qemu.Config{Append: []string{tc.arg}})
+			vm := boot(t, qemu.Config{Net: qemu.UserNet{}, Append: []string{tc.arg}})
 			select {
 			case <-vm.Done():
 			case <-time.After(30 * time.Second):
@@ -139,4 +139,26 @@ func processGone(pid int) bool {
 	}
 	s := string(b)
 	return strings.Fields(s[strings.LastIndexByte(s, ')')+2:])[0] == "Z"
+}
+
+// Without a virtio-net device the image says so and powers off with
+// status 1 instead of serving nothing.
+func TestNoNetworkDevice(t *testing.T) {
+	vm, err := qemu.Start(qemu.Config{Kernel: image, Lifetime: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vm.Close() })
+	select {
+	case <-vm.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("guest did not power off")
+	}
+	code, err := vm.Wait()
+	if err != nil || code != 1 {
+		t.Fatalf("exit code %d, %v; want 1\n%s", code, err, vm.Console.Text())
+	}
+	if !strings.Contains(vm.Console.Text(), "no virtio-net device found") {
+		t.Errorf("console does not say why:\n%s", vm.Console.Text())
+	}
 }
