@@ -64,3 +64,52 @@ gvisor-image:
 	@mkdir -p build
 	$(IMAGE_ENV) $$($(GO) tool -n tamago) build -trimpath \
 		-ldflags "$(LDFLAGS)" -o build/gvisor-echo.elf ./image/gvisor-echo
+
+# Reliability. The short variants (flood, 2-minute soak, device faults,
+# fragment abuse, end-to-end fuzz) run in `make test`; the long ones here.
+#
+#   make soak    30 minutes (SOAK=…) of mixed traffic against the booted
+#                image; writes results/soak.md
+#   make fuzz    every host fuzz target for FUZZTIME (10m) each, one after
+#                the other; writes results/fuzz.md and results/fuzz-*.log
+#                (FUZZFLAGS=-parallel=1 leaves a core free)
+#
+# KAIDOKU_LONG=1 make test-long runs the other long variants (a flood of
+# 10^6 datagrams, 10 minutes of end-to-end fuzzing, …), writing their
+# reports into results/.
+SOAK      ?= 30m
+FUZZTIME  ?= 10m
+FUZZFLAGS ?=
+
+.PHONY: soak fuzz test-long
+soak:
+	@mkdir -p results
+	KAIDOKU_SOAK=$(SOAK) KAIDOKU_SOAK_OUT=$(CURDIR)/results/soak.md \
+		$(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./qemu/e2e
+
+test-long:
+	@mkdir -p results
+	KAIDOKU_LONG=1 KAIDOKU_RESULTS=$(CURDIR)/results \
+		$(GO) test -count=1 -v -timeout 0 \
+		-run '^(TestFloodSlowReader|TestFragmentAbuse|TestFrameFuzz|TestLinkDownUp|TestRxPoolExhaustion)$$' ./qemu/e2e
+
+fuzz:
+	@mkdir -p results
+	@printf '# make fuzz: every host fuzz target for %s (-fuzzminimizetime 10s)\n\n| package | target | result | last progress line |\n|---|---|---|---|\n' \
+		'$(FUZZTIME)' > results/fuzz.md
+	@failed=0; \
+	for f in $$(grep -rl --include='*_test.go' --exclude-dir=testdata '^func Fuzz' . | sort); do \
+		dir=$$(dirname $$f); \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			log=results/fuzz-$$t.log; \
+			echo "== $$dir $$t ($(FUZZTIME))"; \
+			if $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $(FUZZFLAGS) $$dir > $$log 2>&1; \
+			then res=ok; else res=FAIL; failed=$$((failed+1)); fi; \
+			last=$$(grep 'fuzz: elapsed' $$log | tail -1); \
+			echo "   $$res: $$last"; \
+			echo "| $$dir | $$t | $$res | $$last |" >> results/fuzz.md; \
+			if [ $$res = FAIL ]; then grep -A3 -- '--- FAIL' $$log | sed 's/^/   /'; fi; \
+		done; \
+	done; \
+	echo; cat results/fuzz.md; \
+	test $$failed -eq 0

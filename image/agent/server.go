@@ -120,6 +120,9 @@ func sockaddrString(sa *socket.Sockaddr) string {
 }
 
 func (s *Server) do(req *Request, r *Response) error {
+	if handled, err := s.doFlow(req, r); handled {
+		return err
+	}
 	if req.Op == OpSocket {
 		so, err := s.stack.Socket(syscall.AF_INET, syscall.SOCK_DGRAM, 0)
 		if err != nil {

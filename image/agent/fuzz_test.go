@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/kaidoku-net/kaidoku/netstack"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/netstack/socket"
+)
+
+// FuzzAgentRequest decodes arbitrary datagrams as the agent does and
+// performs whatever request comes out, on a stack with sockets, queued
+// data and readers: nothing may panic, every response must encode, and
+// none may name another request. Calls that would block are made
+// non-blocking (MSG_DONTWAIT, poll timeouts of 0, short sender bursts):
+// the agent serves each request in a goroutine of its own, so blocking is
+// not a fault, only slow for the fuzzer.
+func FuzzAgentRequest(f *testing.F) {
+	for _, r := range []Request{
+		{Op: OpSocket}, {Op: OpBind, FD: 3, Addr: "0.0.0.0:7001"}, {Op: OpConnect, FD: 3, Addr: "10.0.2.9:9"},
+		{Op: OpConnect, FD: 3, Unspec: true}, {Op: OpSetInt, FD: 3, Level: 1, Name: 8, Value: -1},
+		{Op: OpGetInt, FD: 3, Level: 1, Name: 8}, {Op: OpSetTimeval, FD: 3, Level: 1, Name: 20, Sec: -1, Usec: 999999},
+		{Op: OpGetTimeval, FD: 3, Level: 1, Name: 20}, {Op: OpSetString, FD: 3, Level: 1, Name: 25, Str: "eth0"},
+		{Op: OpMembership, FD: 3, Name: 35, Group: "224.0.0.9", Iface: "10.0.2.15"},
+		{Op: OpRecv, FD: 3, Len: 65536, Flags: 2}, {Op: OpRecv, FD: 3, Len: -1}, {Op: OpSend, FD: 4, Data: []byte("x"), Addr: "10.0.2.9:9"},
+		{Op: OpClose, FD: 3}, {Op: OpShutdown, FD: 3, How: 2}, {Op: OpIoctl, FD: 3, Name: 0x541b}, {Op: OpPoll, FD: 3, Events: 1},
+		{Op: OpNonblock, FD: 3, Value: 1}, {Op: OpInterrupt, FD: 3}, {Op: OpCounters, Names: []string{"Udp.NoPorts", "Ip.X"}},
+		{Op: OpProcNetUDP}, {Op: OpReader, FD: 3, Value: -1, Len: 1 << 10}, {Op: OpReaderStats, FD: 3}, {Op: OpReaderStop, FD: 3},
+		{Op: OpSendBurst, FD: 4, Addr: "10.0.2.9:9", Value: 3, Len: 8}, {Op: OpSockstat}, {Op: "frobnicate", FD: -7},
+	} {
+		b, _ := json.Marshal(r)
+		f.Add(b)
+	}
+	for _, s := range []string{`{"op":"recvmsg","fd":3,"len":1e99}`, `{"op":"bind","fd":3,"addr":"[::1]:80"}`, `{`, `null`,
+		`{"op":"reader","fd":3,"len":-5,"value":-9}`, `{"op":"counters","names":null}`, `[]`, `{"id":-1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, pool := newServerPool(t)
+		fd := s.Handle(&Request{Op: OpSocket}).FD
+		s.Handle(&Request{Op: OpBind, FD: fd, Addr: "0.0.0.0:7000"})
+		s.Handle(&Request{Op: OpSocket})
+		inject(t, s, pool, 7000, seq(1))
+		defer closeAll(s)
+		var req Request
+		if err := json.Unmarshal(data, &req); err != nil {
+			return // the agent counts it as malformed
+		}
+		switch req.Op {
+		case OpRecv:
+			req.Flags |= socket.MsgDontwait
+		case OpPoll:
+			req.TimeoutMs = 0
+		case OpReader:
+			req.TimeoutMs = min(max(req.TimeoutMs, -1), 5)
+			if req.Len > 1<<12 {
+				req.Len = 1 << 12
+			}
+		case OpSendBurst:
+			req.Value = min(req.Value, 16)
+			req.TimeoutMs = min(req.TimeoutMs, 0)
+		}
+		resp := s.Handle(&req)
+		out, err := json.Marshal(resp)
+		if err != nil {
+			t.Fatalf("response to %+v does not encode: %v", req, err)
+		}
+		if resp.ID != req.ID {
+			t.Fatalf("response id %d to request %d", resp.ID, req.ID)
+		}
+		if resp.Errno == 0 && resp.Ret < 0 {
+			t.Fatalf("success with ret %d: %s", resp.Ret, out)
+		}
+	})
+}
+
+// closeAll stops every reader and sender of the server's sockets and
+// closes them.
+func closeAll(s *Server) {
+	s.mu.Lock()
+	var socks []*socket.Socket
+	for _, so := range s.fds {
+		socks = append(socks, so)
+	}
+	s.mu.Unlock()
+	for _, so := range socks {
+		if f := getFlow(so, false); f != nil {
+			f.halt()
+		}
+		so.Close()
+		flowsMu.Lock()
+		delete(flows, so)
+		flowsMu.Unlock()
+	}
+}
+
+// FuzzStatsRequest drives the stats service's request path with arbitrary
+// datagrams. The service itself (image/kaidoku/services.go, func stats)
+// is part of the GOOS=tamago image and cannot be built on the host; this
+// is its loop step for step on the host stack: a datagram arrives through
+// the stack's receive path, RecvFrom reads at most 512 bytes of it (the
+// rest is cut off, as recvfrom does), the trimmed text names a section,
+// the stack's writers render it (the image also prints the driver's,
+// NAPI's and the interrupts' counters), the reply is capped at 65000
+// bytes and sent back. Nothing may panic, read or write outside its
+// buffers, or hold a buffer afterwards.
+func FuzzStatsRequest(f *testing.F) {
+	for _, s := range []string{"all", "snmp", "netstat", "udp", "softnet", "dev", "drops", "latency", "latency-reset",
+		"sockstat", "  all\n", "", "\x00\xff", strings.Repeat("A", 600), "all\x00junk"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1900 { // one frame buffer
+			data = data[:1900]
+		}
+		s, pool := newServerPool(t)
+		st := s.stack
+		so, err := st.Socket(2, 2, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer so.Close()
+		if err := so.Bind(&socket.Sockaddr{Family: 2, Port: 161}); err != nil {
+			t.Fatal(err)
+		}
+		base := pool.InUse()
+		inject(t, s, pool, 161, data)
+		req := make([]byte, 512)
+		var from socket.Sockaddr
+		n, err := so.RecvFrom(req, socket.MsgDontwait, &from)
+		if err != nil {
+			t.Fatalf("the datagram was not queued: %v", err)
+		}
+		if n != min(len(data), 512) {
+			t.Fatalf("read %d bytes of a %d-byte datagram into 512", n, len(data))
+		}
+		if netip.AddrFrom4(from.Addr) != netip.MustParseAddr("10.0.2.9") || from.Port != 4000 {
+			t.Fatalf("from %+v", from)
+		}
+		var out bytes.Buffer
+		writeStatsHost(&out, st, pool, strings.TrimSpace(string(req[:n])))
+		b := out.Bytes()
+		if len(b) > 65000 {
+			b = b[:65000]
+		}
+		if len(b) == 0 {
+			t.Fatal("empty reply")
+		}
+		if _, err := so.SendTo(b, 0, &from); err != nil {
+			t.Fatalf("reply of %d bytes: %v", len(b), err)
+		}
+		if in := pool.InUse(); in > base {
+			// The reply waits behind ARP for 10.0.2.9 (nullLink never
+			// answers); the request's buffer must be gone.
+			q, _ := st.IP.FragMem()
+			if q != 0 {
+				t.Fatalf("%d reassembly queues", q)
+			}
+		}
+	})
+}
+
+// writeStatsHost is the part of the image's writeStats that runs on the
+// host: the sections the stack renders.
+func writeStatsHost(w *bytes.Buffer, st *netstack.Stack, pool *skb.Pool, section string) {
+	switch section {
+	case "", "all":
+		for _, s := range []string{"snmp", "netstat", "udp", "softnet", "dev", "drops", "pools", "latency", "sockstat"} {
+			fmt.Fprintf(w, "== %s\n", s)
+			writeStatsHost(w, st, pool, s)
+		}
+	case "snmp":
+		st.WriteSNMP(w)
+	case "netstat":
+		st.WriteNetstat(w)
+	case "udp":
+		st.WriteProcNetUDP(w)
+	case "softnet":
+		st.WriteSoftnetStat(w)
+	case "dev":
+		st.WriteDevStats(w)
+	case "drops":
+		st.WriteDrops(w)
+	case "pools":
+		ps := pool.Stats()
+		fmt.Fprintf(w, "pool frames size %d count %d in_use %d peak %d exhausted %d double_free %d\n", ps.Size, ps.Count, ps.InUse, ps.PeakInUse, ps.Exhausted, ps.DoubleFree)
+	case "latency":
+		st.UDP.Latency.WriteStats(w)
+	case "latency-reset":
+		st.UDP.Latency.Reset()
+		w.WriteString("ok\n")
+	case "sockstat":
+		st.WriteSockstat(w)
+	default:
+		fmt.Fprintf(w, "unknown section %q\n", section)
+	}
+}
