@@ -67,28 +67,39 @@ func ToolchainDir(root string) (string, bool, error) {
 // with `go tool tamago`, using the toolchain only if it is already in
 // place (ToolchainDir): it never triggers the tool's network install.
 func BuildImage(root, pkg, out string, ldflags string, tags ...string) error {
-	dir, ok, err := ToolchainDir(root)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("TamaGo toolchain not found at %s (on a machine with internet `go tool tamago` installs it on first use)", dir)
-	}
-	tool, err := exec.Command("go", "tool", "-n", "tamago").Output()
-	if err != nil {
-		return fmt.Errorf("go tool -n tamago: %w", err)
-	}
 	args := []string{"build", "-trimpath", "-ldflags", ImageLDFlags + " " + ldflags, "-o", out}
 	if len(tags) > 0 {
 		args = append(args, "-tags", strings.Join(tags, ","))
 	}
 	args = append(args, pkg)
-	cmd := exec.Command(strings.TrimSpace(string(tool)), args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=tamago", "GOARCH=amd64",
-		"GOOSPKG=github.com/usbarmory/tamago", "CGO_ENABLED=0")
+	cmd, err := Tamago(root, args...)
+	if err != nil {
+		return err
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building %s: %v\n%s", pkg, err, b)
 	}
 	return nil
+}
+
+// Tamago returns the command `go tool tamago args...` for GOOS=tamago
+// GOARCH=amd64 in the module at root, or an error if the TamaGo
+// toolchain is not installed (it is never downloaded from here).
+func Tamago(root string, args ...string) (*exec.Cmd, error) {
+	dir, ok, err := ToolchainDir(root)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("TamaGo toolchain not found at %s (on a machine with internet `go tool tamago` installs it on first use)", dir)
+	}
+	tool, err := exec.Command("go", "tool", "-n", "tamago").Output()
+	if err != nil {
+		return nil, fmt.Errorf("go tool -n tamago: %w", err)
+	}
+	cmd := exec.Command(strings.TrimSpace(string(tool)), args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=tamago", "GOARCH=amd64",
+		"GOOSPKG=github.com/usbarmory/tamago", "CGO_ENABLED=0")
+	return cmd, nil
 }
