@@ -32,7 +32,7 @@ func TestLinkDownUp(t *testing.T) {
 		gap   = 5 * time.Millisecond
 	)
 	fd := g.socket(fmt.Sprintf("0.0.0.0:%d", port))
-	a0 := g.acct()
+	a0 := g.acctResolved()
 	probe := g.b.StartEchoProbe(addr(testerIP, 4017), 7, 64, 200*time.Millisecond)
 	probe.SetGap(5 * time.Millisecond)
 	probe.Mark("up")
@@ -74,7 +74,7 @@ func TestLinkDownUp(t *testing.T) {
 		t.Fatal("the echo service does not answer after the link came back")
 	}
 	g.waitQuiet(10*time.Second, nil)
-	a1 := g.acct()
+	a1 := g.acctResolved()
 
 	if n := dd(a0, a1, "config_changes"); n != 2 {
 		t.Errorf("config_changes +%d, want 2 (down, up)", n)
@@ -84,14 +84,27 @@ func TestLinkDownUp(t *testing.T) {
 	}
 	linkDrops := dd(a0, a1, "tx.link_drops")
 	txDropped := dd(a0, a1, "stack.tx_dropped")
-	lost := int64(count) - int64(received) - linkDrops - int64(rc.SendErrors)
-	// What the guest sent is received by the tester, dropped by the
-	// driver with the carrier off (counted), refused to the sender, or
-	// lost in the transmit ring when QEMU dropped what it found there
-	// with the link down (at most a ring).
-	if lost < 0 || lost > a1.st.Dev["tx.size"] {
-		t.Errorf("guest sent %d: tester received %d, driver dropped %d with the link down, %d send errors: %d unaccounted",
-			count, received, linkDrops, rc.SendErrors, lost)
+	// Every frame the driver posted reached the tester, or sat in the
+	// transmit ring when QEMU dropped what it found there with the link
+	// down (at most a ring). tx.packets counts completions
+	// (free_old_xmit), so frames still in flight are added. Across the
+	// flap the tester has always received exactly one frame more than
+	// the driver posted, while the two agree exactly across quiet
+	// intervals; where QEMU's extra frame comes from is not known, so one
+	// is allowed.
+	posted := dd(a0, a1, "tx.packets") + dd(a0, a1, "tx.in_flight")
+	inRing := posted - int64(a1.fc.Received-a0.fc.Received)
+	if inRing < -1 || inRing > a1.st.Dev["tx.size"] {
+		t.Errorf("driver posted %d frames, tester received %d: %d unaccounted (ring %d)",
+			posted, a1.fc.Received-a0.fc.Received, inRing, a1.st.Dev["tx.size"])
+	}
+	// What the tester missed of the guest's burst was dropped by the
+	// driver with the carrier off (link_drops also counts the guest's
+	// other frames of that second, its ARP probes) or lost in the ring.
+	missing := int64(count) - int64(received) - int64(rc.SendErrors)
+	if missing < 0 || missing > linkDrops+max(inRing, 0) {
+		t.Errorf("guest sent %d: tester received %d, %d send errors; %d missing, but the driver dropped %d with the link down and %d were lost in the ring",
+			count, received, rc.SendErrors, missing, linkDrops, inRing)
 	}
 	if up := echo["up again"]; up.Received == 0 {
 		t.Errorf("no echo answered after the link came back: %+v", up)
@@ -121,8 +134,8 @@ func TestLinkDownUp(t *testing.T) {
 	r.f("Console: %s", consoleLines(g, "virtio-net: link"))
 	r.f("Driver: config_changes +%d, link %s at the end; tx link_drops +%d, stack tx_dropped +%d.", dd(a0, a1, "config_changes"),
 		map[bool]string{true: "up", false: "down"}[a1.st.Dev["link"] == 1], linkDrops, txDropped)
-	r.f("Guest → tester: %d sent by the guest, %d received by the tester, %d dropped by the driver with the carrier off, %d send errors, %d lost in the ring.",
-		count, received, linkDrops, rc.SendErrors, lost)
+	r.f("Guest → tester: %d sent by the guest, %d received by the tester, %d send errors; the driver dropped %d frames with the carrier off (the burst's and its other frames'); frames posted minus frames the tester received: %d.",
+		count, received, rc.SendErrors, linkDrops, inRing)
 	r.f("Tester → guest: %d frames sent, %d taken by the driver, %d dropped by QEMU with the link down (uncounted, as a NIC with no carrier).",
 		sent, dd(a0, a1, "rx.packets"), qemuDropped)
 	r.f("")

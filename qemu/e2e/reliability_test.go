@@ -111,6 +111,18 @@ func (g *relGuest) acct() acct {
 	return acct{st, fc}
 }
 
+// acctResolved is acct after a first stats request, so that the guest
+// has its neighbour entry for the stats client: the reply then needs no
+// ARP request, which the guest would send after its counters were taken
+// (after a link flap the entry is stale).
+func (g *relGuest) acctResolved() acct {
+	g.t.Helper()
+	if _, err := g.sc.All(); err != nil {
+		g.t.Fatal(err)
+	}
+	return g.acct()
+}
+
 // d returns the change of an SNMP counter.
 func d(a0, a1 acct, name string) int64 { return a1.st.SNMP[name] - a0.st.SNMP[name] }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,8 +26,14 @@ func loadCmd(args []string) error {
 	gdb := fs.Int("gdb", 0, "open a gdbstub on this 127.0.0.1 port")
 	appendArgs := fs.String("append", "", "extra kernel command line words")
 	stats := fs.String("stats", "latency napi irq", "stats sections to print afterwards (empty: none)")
-	reflected := fs.Bool("reflected", false, "the guest reflects frames (mode=reflector)")
+	reflected := fs.Bool("reflected", false, "boot the driver's reflector (mode=reflector) and print its counters from the console")
 	fs.Parse(args)
+	if *reflected {
+		// No stack, so no stats service: the counters come from the
+		// console's STATS lines.
+		*appendArgs += " mode=reflector stats.console=500ms"
+		*stats = ""
+	}
 	image := "build/kaidoku.elf"
 	if fs.NArg() > 0 {
 		image = fs.Arg(0)
@@ -55,7 +63,13 @@ func loadCmd(args []string) error {
 	}
 	var r testbench.EchoResult
 	if *reflected {
+		before, _ := lastStats(vm, time.Second)
 		r = b.Reflect(src, 7, *size, *inFlight, 0, *dur, 200*time.Millisecond)
+		after, err := lastStats(vm, time.Second)
+		if err != nil {
+			return err
+		}
+		defer printReflectorStats(before, after)
 	} else {
 		r = b.Echo(src, 7, *size, *inFlight, 0, *dur, 200*time.Millisecond)
 	}
@@ -70,4 +84,37 @@ func loadCmd(args []string) error {
 		fmt.Printf("== %s\n%s", sec, text)
 	}
 	return nil
+}
+
+var statsLine = regexp.MustCompile(`^STATS `)
+
+// lastStats waits for the next STATS console line (printed by
+// stats.console) and returns its counters.
+func lastStats(vm *qemu.VM, timeout time.Duration) (map[string]uint64, error) {
+	n := len(vm.Console.Lines())
+	l, _, err := vm.Console.Expect(statsLine, n, 2*timeout)
+	if err != nil {
+		return nil, fmt.Errorf("no STATS line on the console: %w", err)
+	}
+	m := map[string]uint64{}
+	for _, kv := range strings.Fields(l.Text)[1:] {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k], _ = strconv.ParseUint(v, 10, 64)
+	}
+	return m, nil
+}
+
+// printReflectorStats prints what the driver and NAPI did during the run:
+// interrupts, polls and packets per poll and per interrupt.
+func printReflectorStats(before, after map[string]uint64) {
+	d := func(k string) uint64 { return after[k] - before[k] }
+	per := func(a, b uint64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return float64(a) / float64(b)
+	}
+	fmt.Printf("driver during the run: rx %d, reflected %d, rx drops %d, tx kicks %d; interrupts %d, NAPI polls %d (%d packets): %.1f packets per poll, %.1f packets per interrupt, %.2f polls per interrupt; CPU halts %d\n",
+		d("rx_packets"), d("reflected"), d("rx_drops"), d("tx_kicks"), d("interrupts"), d("polls"), d("poll_packets"),
+		per(d("poll_packets"), d("polls")), per(d("rx_packets"), d("interrupts")), per(d("polls"), d("interrupts")), d("halts"))
 }
