@@ -1,15 +1,9 @@
 package agent
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
-	"net/netip"
-	"strings"
 	"testing"
 
-	"github.com/kaidoku-net/kaidoku/netstack"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
@@ -96,107 +90,5 @@ func closeAll(s *Server) {
 		flowsMu.Lock()
 		delete(flows, so)
 		flowsMu.Unlock()
-	}
-}
-
-// FuzzStatsRequest drives the stats service's request path with arbitrary
-// datagrams. The service itself (image/kaidoku/services.go, func stats)
-// is part of the GOOS=tamago image and cannot be built on the host; this
-// is its loop step for step on the host stack: a datagram arrives through
-// the stack's receive path, RecvFrom reads at most 512 bytes of it (the
-// rest is cut off, as recvfrom does), the trimmed text names a section,
-// the stack's writers render it (the image also prints the driver's,
-// NAPI's and the interrupts' counters), the reply is capped at 65000
-// bytes and sent back. Nothing may panic, read or write outside its
-// buffers, or hold a buffer afterwards.
-func FuzzStatsRequest(f *testing.F) {
-	for _, s := range []string{"all", "snmp", "netstat", "udp", "softnet", "dev", "drops", "latency", "latency-reset",
-		"sockstat", "  all\n", "", "\x00\xff", strings.Repeat("A", 600), "all\x00junk"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > 1900 { // one frame buffer
-			data = data[:1900]
-		}
-		s, pool := newServerPool(t)
-		st := s.stack
-		so, err := st.Socket(2, 2, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer so.Close()
-		if err := so.Bind(&socket.Sockaddr{Family: 2, Port: 161}); err != nil {
-			t.Fatal(err)
-		}
-		base := pool.InUse()
-		inject(t, s, pool, 161, data)
-		req := make([]byte, 512)
-		var from socket.Sockaddr
-		n, err := so.RecvFrom(req, socket.MsgDontwait, &from)
-		if err != nil {
-			t.Fatalf("the datagram was not queued: %v", err)
-		}
-		if n != min(len(data), 512) {
-			t.Fatalf("read %d bytes of a %d-byte datagram into 512", n, len(data))
-		}
-		if netip.AddrFrom4(from.Addr) != netip.MustParseAddr("10.0.2.9") || from.Port != 4000 {
-			t.Fatalf("from %+v", from)
-		}
-		var out bytes.Buffer
-		writeStatsHost(&out, st, pool, strings.TrimSpace(string(req[:n])))
-		b := out.Bytes()
-		if len(b) > 65000 {
-			b = b[:65000]
-		}
-		if len(b) == 0 {
-			t.Fatal("empty reply")
-		}
-		if _, err := so.SendTo(b, 0, &from); err != nil {
-			t.Fatalf("reply of %d bytes: %v", len(b), err)
-		}
-		if in := pool.InUse(); in > base {
-			// The reply waits behind ARP for 10.0.2.9 (nullLink never
-			// answers); the request's buffer must be gone.
-			q, _ := st.IP.FragMem()
-			if q != 0 {
-				t.Fatalf("%d reassembly queues", q)
-			}
-		}
-	})
-}
-
-// writeStatsHost is the part of the image's writeStats that runs on the
-// host: the sections the stack renders.
-func writeStatsHost(w *bytes.Buffer, st *netstack.Stack, pool *skb.Pool, section string) {
-	switch section {
-	case "", "all":
-		for _, s := range []string{"snmp", "netstat", "udp", "softnet", "dev", "drops", "pools", "latency", "sockstat"} {
-			fmt.Fprintf(w, "== %s\n", s)
-			writeStatsHost(w, st, pool, s)
-		}
-	case "snmp":
-		st.WriteSNMP(w)
-	case "netstat":
-		st.WriteNetstat(w)
-	case "udp":
-		st.WriteProcNetUDP(w)
-	case "softnet":
-		st.WriteSoftnetStat(w)
-	case "dev":
-		st.WriteDevStats(w)
-	case "drops":
-		st.WriteDrops(w)
-	case "pools":
-		ps := pool.Stats()
-		fmt.Fprintf(w, "pool frames size %d count %d in_use %d peak %d exhausted %d double_free %d\n", ps.Size, ps.Count, ps.InUse, ps.PeakInUse, ps.Exhausted, ps.DoubleFree)
-	case "latency":
-		st.UDP.Latency.WriteStats(w)
-	case "latency-reset":
-		st.UDP.Latency.Reset()
-		w.WriteString("ok\n")
-	case "sockstat":
-		st.WriteSockstat(w)
-	default:
-		fmt.Fprintf(w, "unknown section %q\n", section)
 	}
 }

@@ -3,16 +3,16 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/kaidoku-net/kaidoku/image/agent"
 	"github.com/kaidoku-net/kaidoku/image/netdev"
+	"github.com/kaidoku-net/kaidoku/image/stats"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
@@ -27,7 +27,9 @@ func startServices(cfg *config, sys *system) {
 		go discard(cfg.ports["discard"])
 	}
 	if cfg.services["stats"] {
-		go stats(mustBind(sys, cfg.ports["stats"]), sys, cfg.allow["stats"])
+		svc := stats.New(cfg.allow["stats"], statsSections(sys))
+		statsService.Store(svc)
+		go svc.Serve(mustBind(sys, cfg.ports["stats"]))
 	}
 	if cfg.services["agent"] {
 		go runAgent(mustBind(sys, cfg.ports["agent"]), sys, cfg.allow["agent"])
@@ -74,10 +76,9 @@ func discard(port uint16) {
 	}
 }
 
-// statsRefused counts datagrams the stats service dropped because of their
-// source; the agent counts its own.
+// The services that count what they refuse, for the drops section.
 var (
-	statsRefused atomic.Uint64
+	statsService atomic.Pointer[stats.Service]
 	agentServer  atomic.Pointer[agent.Server]
 )
 
@@ -88,84 +89,49 @@ func runAgent(s *socket.Socket, sys *system, allow netip.Prefix) {
 	srv.Serve(s)
 }
 
-func allowed(allow netip.Prefix, from *socket.Sockaddr) bool {
-	return !allow.IsValid() || allow.Contains(netip.AddrFrom4(from.Addr))
-}
-
-// stats answers a datagram naming a section with the stack's counters in
-// the formats of /proc/net/snmp, /proc/net/netstat, /proc/net/udp and
-// /proc/net/softnet_stat, the latency histograms, the driver's, NAPI's
-// and the interrupts' counters, and memory in use.
-func stats(s *socket.Socket, sys *system, allow netip.Prefix) {
-	req := make([]byte, 512)
-	var from socket.Sockaddr
-	var out bytes.Buffer
-	for {
-		n, err := s.RecvFrom(req, 0, &from)
-		if err != nil {
-			continue
-		}
-		if !allowed(allow, &from) {
-			statsRefused.Add(1)
-			continue
-		}
-		out.Reset()
-		writeStats(&out, sys, strings.TrimSpace(string(req[:n])))
-		b := out.Bytes()
-		if len(b) > 65000 {
-			b = b[:65000]
-		}
-		s.SendTo(b, 0, &from)
-	}
-}
-
-// sections in the order "all" prints them.
-var sections = []string{"snmp", "netstat", "udp", "softnet", "dev", "napi", "irq", "drops", "pools", "latency", "mem"}
-
-func writeStats(w *bytes.Buffer, sys *system, section string) {
+// statsSections are the stack's sections with the device's counters
+// added: the driver's after the stack's dev line, NAPI's softnet
+// counters folded into softnet_stat, the services' refusals after the
+// drop reasons, and the napi, irq, pools and mem sections.
+func statsSections(sys *system) []stats.Section {
 	st := sys.stack
-	switch section {
-	case "", "all":
-		for _, s := range sections {
-			fmt.Fprintf(w, "== %s\n", s)
-			writeStats(w, sys, s)
+	var out []stats.Section
+	for _, sec := range stats.StackSections(st) {
+		write := sec.Write
+		switch sec.Name {
+		case "softnet":
+			sec.Write = func(w io.Writer) {
+				ns := sys.dev.Softnet().Stats()
+				sn := st.Softnet()
+				sn.TimeSqueeze.Store(ns.TimeSqueeze)
+				sn.Dropped.Store(ns.Dropped)
+				write(w)
+			}
+		case "dev":
+			sec.Write = func(w io.Writer) {
+				write(w)
+				io.WriteString(w, sys.dev.Stats().String())
+			}
+			out = append(out, sec, stats.Section{Name: "napi", Write: func(w io.Writer) {
+				io.WriteString(w, sys.dev.Softnet().Stats().String())
+			}}, stats.Section{Name: "irq", Write: netdev.WriteIRQ})
+			continue
+		case "drops":
+			sec.Write = func(w io.Writer) {
+				write(w)
+				var sr, ar, am uint64
+				if s := statsService.Load(); s != nil {
+					sr = s.Refused()
+				}
+				if a := agentServer.Load(); a != nil {
+					ar, am = a.Refused(), a.Malformed()
+				}
+				fmt.Fprintf(w, "refused stats %d agent %d; agent malformed %d\n", sr, ar, am)
+			}
+			out = append(out, sec, stats.Section{Name: "pools", Write: sys.nd.WritePools})
+			continue
 		}
-	case "snmp":
-		st.WriteSNMP(w)
-	case "netstat":
-		st.WriteNetstat(w)
-	case "udp":
-		st.WriteProcNetUDP(w)
-	case "softnet":
-		ns := sys.dev.Softnet().Stats()
-		sn := st.Softnet()
-		sn.TimeSqueeze.Store(ns.TimeSqueeze)
-		sn.Dropped.Store(ns.Dropped)
-		st.WriteSoftnetStat(w)
-	case "dev":
-		st.WriteDevStats(w)
-		w.WriteString(sys.dev.Stats().String())
-	case "napi":
-		w.WriteString(sys.dev.Softnet().Stats().String())
-	case "irq":
-		netdev.WriteIRQ(w)
-	case "drops":
-		st.WriteDrops(w)
-		var ar, am uint64
-		if a := agentServer.Load(); a != nil {
-			ar, am = a.Refused(), a.Malformed()
-		}
-		fmt.Fprintf(w, "refused stats %d agent %d; agent malformed %d\n", statsRefused.Load(), ar, am)
-	case "pools":
-		sys.nd.WritePools(w)
-	case "latency":
-		st.UDP.Latency.WriteStats(w)
-	case "latency-reset":
-		st.UDP.Latency.Reset()
-		w.WriteString("ok\n")
-	case "mem":
-		netdev.WriteMem(w)
-	default:
-		fmt.Fprintf(w, "unknown section %q; sections: all %s latency-reset\n", section, strings.Join(sections, " "))
+		out = append(out, sec)
 	}
+	return append(out, stats.Section{Name: "mem", Write: netdev.WriteMem})
 }

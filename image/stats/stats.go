@@ -1,0 +1,137 @@
+// Package stats is the image's stats service: a datagram naming a section
+// is answered with that section's counters as text, in the formats of
+// /proc/net/snmp, /proc/net/netstat, /proc/net/udp and
+// /proc/net/softnet_stat, the latency histograms, and whatever sections
+// the image adds (the driver's, NAPI's, the interrupts', memory). It
+// answers only its allowed hosts; everything else is dropped and counted.
+// It is plain Go over the stack's socket API, so the host tests and fuzz
+// targets run the code the image runs.
+package stats
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/kaidoku-net/kaidoku/netstack"
+	"github.com/kaidoku-net/kaidoku/netstack/socket"
+)
+
+// Port is the service's default UDP port.
+const Port = 161
+
+// Limits: the part of a request that is read (recvfrom truncates the
+// rest), and the largest reply sent (a UDP datagram with room to spare).
+const (
+	MaxRequest = 512
+	MaxReply   = 65000
+)
+
+// Section renders one section of a reply.
+type Section struct {
+	Name  string
+	Write func(w io.Writer)
+	// Action marks a request that does something (latency-reset) rather
+	// than a section of "all".
+	Action bool
+}
+
+// StackSections returns the sections st renders, in the order "all"
+// prints them: snmp, netstat, udp, softnet, dev, drops, latency and
+// sockstat, and the latency-reset action.
+func StackSections(st *netstack.Stack) []Section {
+	return []Section{
+		{Name: "snmp", Write: func(w io.Writer) { st.WriteSNMP(w) }},
+		{Name: "netstat", Write: func(w io.Writer) { st.WriteNetstat(w) }},
+		{Name: "udp", Write: func(w io.Writer) { st.WriteProcNetUDP(w) }},
+		{Name: "softnet", Write: func(w io.Writer) { st.WriteSoftnetStat(w) }},
+		{Name: "dev", Write: func(w io.Writer) { st.WriteDevStats(w) }},
+		{Name: "drops", Write: func(w io.Writer) { st.WriteDrops(w) }},
+		{Name: "latency", Write: func(w io.Writer) { st.UDP.Latency.WriteStats(w) }},
+		{Name: "sockstat", Write: func(w io.Writer) { st.WriteSockstat(w) }},
+		{Name: "latency-reset", Action: true, Write: func(w io.Writer) {
+			st.UDP.Latency.Reset()
+			io.WriteString(w, "ok\n")
+		}},
+	}
+}
+
+// Service answers stats requests.
+type Service struct {
+	allow    netip.Prefix
+	sections []Section
+	refused  atomic.Uint64
+}
+
+// New returns a service answering only allow (every host if allow is
+// the zero Prefix) with sections.
+func New(allow netip.Prefix, sections []Section) *Service {
+	return &Service{allow: allow, sections: sections}
+}
+
+// Refused returns how many requests were dropped for their source.
+func (s *Service) Refused() uint64 { return s.refused.Load() }
+
+// Serve answers requests on so until it is closed.
+func (s *Service) Serve(so *socket.Socket) {
+	req := make([]byte, MaxRequest)
+	var from socket.Sockaddr
+	var out bytes.Buffer
+	for {
+		n, err := so.RecvFrom(req, 0, &from)
+		if err != nil {
+			if errors.Is(err, syscall.EBADF) {
+				return // closed
+			}
+			continue
+		}
+		if s.Answer(&out, req[:n], &from) {
+			so.SendTo(out.Bytes(), 0, &from)
+		}
+	}
+}
+
+// Answer renders the reply to req from from into out; false means the
+// request is refused (counted) and gets no reply. The reply is never
+// empty and never longer than MaxReply.
+func (s *Service) Answer(out *bytes.Buffer, req []byte, from *socket.Sockaddr) bool {
+	if s.allow.IsValid() && !s.allow.Contains(netip.AddrFrom4(from.Addr)) {
+		s.refused.Add(1)
+		return false
+	}
+	out.Reset()
+	s.Write(out, strings.TrimSpace(string(req)))
+	if out.Len() > MaxReply {
+		out.Truncate(MaxReply)
+	}
+	return true
+}
+
+// Write renders one section, or every section for "all" or "".
+func (s *Service) Write(w *bytes.Buffer, name string) {
+	if name == "" || name == "all" {
+		for _, sec := range s.sections {
+			if !sec.Action {
+				fmt.Fprintf(w, "== %s\n", sec.Name)
+				sec.Write(w)
+			}
+		}
+		return
+	}
+	for _, sec := range s.sections {
+		if sec.Name == name {
+			sec.Write(w)
+			return
+		}
+	}
+	names := []string{"all"}
+	for _, sec := range s.sections {
+		names = append(names, sec.Name)
+	}
+	fmt.Fprintf(w, "unknown section %q; sections: %s\n", name, strings.Join(names, " "))
+}
