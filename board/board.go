@@ -106,10 +106,16 @@ func EnableGSI(gsi, vector int) {
 	}
 }
 
-// Banner returns a one-line description of the platform.
+// Banner returns the boot banner, one line each: the platform and its
+// clock, the LAPIC timer's rate, and every virtio-mmio device found.
 func Banner() string {
-	return "kaidoku on QEMU microvm: " + runtime.CPU() + ", " + strconv.Itoa(CPU.NumCPU()) +
-		" CPU(s), clock " + ClockSource() + " at " + mhz(TSCHz()) + " MHz"
+	s := "kaidoku on QEMU microvm: " + runtime.CPU() + ", " + strconv.Itoa(CPU.NumCPU()) +
+		" CPU(s), clock " + ClockSource() + " at " + mhz(TSCHz()) + " MHz\n" +
+		"lapic timer " + mhz(LAPICTimerHz()) + " MHz\n"
+	for _, d := range VirtioDevices() {
+		s += d.String() + "\n"
+	}
+	return s
 }
 
 func mhz(hz uint64) string {

@@ -35,11 +35,7 @@ import (
 )
 
 func main() {
-	fmt.Println(board.Banner())
-	fmt.Printf("lapic timer %.3f MHz\n", float64(board.LAPICTimerHz())/1e6)
-	for _, s := range board.VirtioDevices() {
-		fmt.Println(s)
-	}
+	fmt.Print(board.Banner())
 	cfg, err := loadConfig()
 	if err != nil {
 		fatal("configuration", err)
