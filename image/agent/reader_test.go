@@ -8,24 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kaidoku-net/kaidoku/netstack"
+	"github.com/kaidoku-net/kaidoku/netstack/netstacktest"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
 )
 
 // newServerPool is newServer with the stack's frame pool, for tests that
 // hand the stack frames.
 func newServerPool(t testing.TB) (*Server, *skb.Pool) {
 	t.Helper()
-	pool, err := skb.NewPool("frames", 2048, 256, skb.HeapMemory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := netstack.New(netstack.Config{Link: nullLink{}, FramePool: pool,
-		Addr: [4]byte{10, 0, 2, 15}, PrefixLen: 24, Gateway: [4]byte{10, 0, 2, 2}, ManualTimers: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pool := netstacktest.New(t, 256)
 	return NewServer(st, netip.MustParsePrefix("10.0.2.2/32")), pool
 }
 
@@ -33,19 +24,7 @@ func newServerPool(t testing.TB) (*Server, *skb.Pool) {
 // port, as the driver would.
 func inject(t testing.TB, s *Server, pool *skb.Pool, port uint16, payload []byte) {
 	t.Helper()
-	b := pool.Get()
-	if b == nil {
-		t.Fatal("frame pool empty")
-	}
-	f := b.Put(14 + 20 + 8 + len(payload))
-	copy(f[0:6], []byte{2, 0, 0, 0, 0, 1})
-	copy(f[6:12], []byte{2, 0, 0, 0, 0, 9})
-	binary.BigEndian.PutUint16(f[12:], 0x0800)
-	wire.PutIPv4(f[14:], 0, 20+8+len(payload), 1, 0, 64, wire.ProtoUDP, wire.AddrOf(10, 0, 2, 9), wire.AddrOf(10, 0, 2, 15))
-	wire.PutUDP(f[34:], 4000, port, 8+len(payload))
-	copy(f[42:], payload)
-	b.Ifindex = 2
-	s.stack.Receive(b)
+	netstacktest.InjectUDP(t, s.stack, pool, netip.MustParseAddr("10.0.2.9"), port, payload)
 }
 
 func seq(n uint64) []byte {

@@ -5,29 +5,13 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/kaidoku-net/kaidoku/netstack"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/netstack/netstacktest"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
-type nullLink struct{}
-
-func (nullLink) Transmit(b *skb.Buffer) error { b.Free(); return nil }
-func (nullLink) MAC() [6]byte                 { return [6]byte{2, 0, 0, 0, 0, 1} }
-func (nullLink) MTU() int                     { return 1500 }
-func (nullLink) Headroom() int                { return 12 }
-
 func newServer(t *testing.T) *Server {
 	t.Helper()
-	pool, err := skb.NewPool("frames", 2048, 64, skb.HeapMemory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := netstack.New(netstack.Config{Link: nullLink{}, FramePool: pool,
-		Addr: [4]byte{10, 0, 2, 15}, PrefixLen: 24, Gateway: [4]byte{10, 0, 2, 2}, ManualTimers: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, _ := netstacktest.New(t, 64)
 	return NewServer(st, netip.MustParsePrefix("10.0.2.2/32"))
 }
 

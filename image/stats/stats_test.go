@@ -2,7 +2,6 @@ package stats
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net/netip"
@@ -10,17 +9,10 @@ import (
 	"testing"
 
 	"github.com/kaidoku-net/kaidoku/netstack"
+	"github.com/kaidoku-net/kaidoku/netstack/netstacktest"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
 )
-
-type nullLink struct{}
-
-func (nullLink) Transmit(b *skb.Buffer) error { b.Free(); return nil }
-func (nullLink) MAC() [6]byte                 { return [6]byte{2, 0, 0, 0, 0, 1} }
-func (nullLink) MTU() int                     { return 1500 }
-func (nullLink) Headroom() int                { return 12 }
 
 // env is a stack with the service's socket bound to Port.
 type env struct {
@@ -32,15 +24,7 @@ type env struct {
 
 func newEnv(t testing.TB, allow string) *env {
 	t.Helper()
-	pool, err := skb.NewPool("frames", 2048, 64, skb.HeapMemory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := netstack.New(netstack.Config{Link: nullLink{}, FramePool: pool,
-		Addr: [4]byte{10, 0, 2, 15}, PrefixLen: 24, Gateway: [4]byte{10, 0, 2, 2}, ManualTimers: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pool := netstacktest.New(t, 64)
 	so, err := st.Socket(2, 2, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -59,24 +43,10 @@ func newEnv(t testing.TB, allow string) *env {
 	return &env{st: st, pool: pool, so: so, svc: New(p, sections)}
 }
 
-// inject hands the stack a UDP datagram from src:4000 to Port, as the
-// driver would.
+// inject hands the stack a UDP datagram from src:4000 to Port.
 func (e *env) inject(t testing.TB, src netip.Addr, payload []byte) {
 	t.Helper()
-	b := e.pool.Get()
-	if b == nil {
-		t.Fatal("frame pool empty")
-	}
-	f := b.Put(14 + 20 + 8 + len(payload))
-	copy(f[0:6], []byte{2, 0, 0, 0, 0, 1})
-	copy(f[6:12], []byte{2, 0, 0, 0, 0, 9})
-	binary.BigEndian.PutUint16(f[12:], 0x0800)
-	s := src.As4()
-	wire.PutIPv4(f[14:], 0, 20+8+len(payload), 1, 0, 64, wire.ProtoUDP, wire.AddrOf(s[0], s[1], s[2], s[3]), wire.AddrOf(10, 0, 2, 15))
-	wire.PutUDP(f[34:], 4000, Port, 8+len(payload))
-	copy(f[42:], payload)
-	b.Ifindex = 2
-	e.st.Receive(b)
+	netstacktest.InjectUDP(t, e.st, e.pool, src, Port, payload)
 }
 
 // serveOne reads one request as Serve does and answers it.
