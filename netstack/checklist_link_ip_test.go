@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // §9.2 Link layer and driver.

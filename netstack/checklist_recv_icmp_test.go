@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // §9.11 recvfrom() semantics.

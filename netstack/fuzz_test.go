@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // fuzzEnv is one stack reused across fuzz inputs, with sockets covering

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 func TestProcNetSNMPFormat(t *testing.T) {

@@ -79,15 +79,15 @@ import (
 
 	"sync"
 
-	"github.com/kaidoku-net/kaidoku/netstack/arp"
-	"github.com/kaidoku-net/kaidoku/netstack/clock"
-	"github.com/kaidoku-net/kaidoku/netstack/ether"
-	"github.com/kaidoku-net/kaidoku/netstack/ipv4"
-	"github.com/kaidoku-net/kaidoku/netstack/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/arp"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
-	"github.com/kaidoku-net/kaidoku/netstack/udp"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/udp"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // Link is the driver interface the stack transmits through (see

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // TestConcurrentStress runs the receive path against blocked readers,

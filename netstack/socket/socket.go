@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kaidoku-net/kaidoku/netstack/udp"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/udp"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // Linux socket constants (numbers as on x86_64).

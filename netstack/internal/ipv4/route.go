@@ -1,9 +1,9 @@
 package ipv4
 
 import (
-	"github.com/kaidoku-net/kaidoku/netstack/ether"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // fibValidateSource mirrors fib_frontend.c: fib_validate_source with

@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kaidoku-net/kaidoku/netstack/clock"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // Vectors computed with an independent C implementation of

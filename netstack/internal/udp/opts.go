@@ -1,7 +1,7 @@
 package udp
 
 import (
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // maxMemberships is net.ipv4.igmp_max_memberships.

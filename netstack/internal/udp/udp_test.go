@@ -3,7 +3,7 @@ package udp
 import (
 	"testing"
 
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 func TestComputeScore(t *testing.T) {

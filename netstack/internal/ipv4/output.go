@@ -3,10 +3,10 @@ package ipv4
 import (
 	"sync/atomic"
 
-	"github.com/kaidoku-net/kaidoku/netstack/arp"
-	"github.com/kaidoku-net/kaidoku/netstack/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/arp"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // Path MTU discovery modes (IP_PMTUDISC_*).

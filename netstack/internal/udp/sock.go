@@ -4,10 +4,10 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/kaidoku-net/kaidoku/netstack/clock"
-	"github.com/kaidoku-net/kaidoku/netstack/ipv4"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // mcMembership is one entry of the socket's ip_mc_socklist.

@@ -3,10 +3,10 @@ package udp
 import (
 	"encoding/binary"
 
-	"github.com/kaidoku-net/kaidoku/netstack/ether"
-	"github.com/kaidoku-net/kaidoku/netstack/ipv4"
-	"github.com/kaidoku-net/kaidoku/netstack/mib"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // Sendmsg mirrors udp.c: udp_sendmsg for the uncorked path: destination

@@ -26,10 +26,10 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/kaidoku-net/kaidoku/netstack/ipv4"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/latency"
-	"github.com/kaidoku-net/kaidoku/netstack/mib"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // Constants from include/net/sock.h, include/linux/udp.h and the sysctl

@@ -1,9 +1,9 @@
 package udp
 
 import (
-	"github.com/kaidoku-net/kaidoku/netstack/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // Message flags (include/linux/socket.h).

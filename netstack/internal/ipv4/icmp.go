@@ -3,10 +3,10 @@ package ipv4
 import (
 	"encoding/binary"
 
-	"github.com/kaidoku-net/kaidoku/netstack/ether"
-	"github.com/kaidoku-net/kaidoku/netstack/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // icmpGlobal is icmp.c's global token bucket (struct icmp_global).

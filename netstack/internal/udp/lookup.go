@@ -2,7 +2,7 @@ package udp
 
 import (
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // thisCPU is raw_smp_processor_id() on the single CPU.

@@ -3,9 +3,9 @@ package ipv4
 import (
 	"encoding/binary"
 
-	"github.com/kaidoku-net/kaidoku/netstack/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // IP option types (include/uapi/linux/ip.h).

@@ -18,12 +18,12 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/kaidoku-net/kaidoku/netstack/arp"
-	"github.com/kaidoku-net/kaidoku/netstack/clock"
-	"github.com/kaidoku-net/kaidoku/netstack/ether"
-	"github.com/kaidoku-net/kaidoku/netstack/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/arp"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // Route types (RTN_*, include/uapi/linux/rtnetlink.h).

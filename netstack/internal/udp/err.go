@@ -1,10 +1,10 @@
 package udp
 
 import (
-	"github.com/kaidoku-net/kaidoku/netstack/ipv4"
-	"github.com/kaidoku-net/kaidoku/netstack/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // icmpErrConvert is icmp.c's icmp_err_convert: errno and "fatal" (hard)

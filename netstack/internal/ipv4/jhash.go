@@ -3,7 +3,7 @@ package ipv4
 import (
 	"math/bits"
 
-	"github.com/kaidoku-net/kaidoku/netstack/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // jhashInitval is JHASH_INITVAL (include/linux/jhash.h).

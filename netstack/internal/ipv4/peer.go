@@ -1,6 +1,6 @@
 package ipv4
 
-import "github.com/kaidoku-net/kaidoku/netstack/wire"
+import "github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 
 // inetPeer is struct inet_peer: long-lived per-remote-host state shared
 // by the fragment "too far" counter and the ICMP per-destination limiter
