@@ -34,9 +34,17 @@ build/kaidoku: FORCE
 run: $(IMAGE) build/kaidoku
 	build/kaidoku run $(IMAGE)
 
+# make test: host vet; every image built and the GOOS=tamago packages vetted
+# with the TamaGo toolchain (kaidoku check: a broken image fails here, and
+# where QEMU or the toolchain is missing it prints the one line saying
+# which); then every test, host packages under the race detector. The
+# end-to-end package (qemu/e2e) boots QEMU, where the race detector would
+# only slow the host side it does not test, so it runs without.
 test:
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) run ./qemu/cmd/kaidoku check
+	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /qemu/e2e$$)
+	$(GO) test -count=1 -timeout 25m ./qemu/e2e
 
 # The side-by-side benchmark: kaidoku, the gVisor netstack on kaidoku's
 # driver, a Linux guest and the driver's reflector, on the same QEMU

@@ -19,8 +19,14 @@ require (
 	github.com/google/btree v1.1.2 // indirect
 	golang.org/x/exp v0.0.0-20231110203233-9a3e6036ecaa // indirect
 	golang.org/x/image v0.30.0 // indirect
+	golang.org/x/mod v0.28.0 // indirect
+	golang.org/x/sync v0.17.0 // indirect
 	golang.org/x/text v0.29.0 // indirect
 	golang.org/x/time v0.12.0 // indirect
+	golang.org/x/tools v0.37.0 // indirect
 )
 
-tool github.com/usbarmory/tamago/cmd/tamago
+tool (
+	github.com/usbarmory/tamago/cmd/tamago
+	gvisor.dev/gvisor/tools/checklocks/cmd/checklocks
+)

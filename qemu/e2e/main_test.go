@@ -1,12 +1,12 @@
 // Package e2e boots the kaidoku image in QEMU and tests it from the host.
 // Where QEMU or the TamaGo toolchain is missing, TestMain prints one line
-// saying which and runs nothing.
+// saying which and runs nothing; where both are present, an image that
+// does not build fails the package.
 package e2e
 
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -21,38 +21,39 @@ func TestMain(m *testing.M) {
 		fmt.Println("end-to-end tests skipped:", why)
 		os.Exit(0)
 	}
-	code := m.Run()
-	os.Exit(code)
+	if err := buildImage(); err != nil {
+		fmt.Println("end-to-end tests failed:", err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
 }
 
+// prerequisites says what is missing for the end-to-end tests: QEMU or the
+// TamaGo toolchain (qemu.Missing). Nothing else skips them.
 func prerequisites() string {
-	if _, err := exec.LookPath(qemu.DefaultBinary); err != nil {
-		return qemu.DefaultBinary + " not found (install Debian's qemu-system-x86 package)"
-	}
 	root, err := qemu.ModuleRoot()
 	if err != nil {
 		return err.Error()
 	}
-	dir, ok, err := qemu.ToolchainDir(root)
-	if err != nil {
-		return err.Error()
-	}
-	if !ok {
-		return "TamaGo toolchain not found at " + dir + " (on a machine with internet, `go tool tamago version` installs it)"
-	}
+	return qemu.Missing(root)
+}
+
+// buildImage builds the image under test, or takes KAIDOKU_IMAGE.
+func buildImage() error {
 	if v := os.Getenv("KAIDOKU_IMAGE"); v != "" {
 		image = v
-		return ""
+		return nil
+	}
+	root, err := qemu.ModuleRoot()
+	if err != nil {
+		return err
 	}
 	tmp, err := os.MkdirTemp("", "kaidoku-e2e")
 	if err != nil {
-		return err.Error()
+		return err
 	}
 	image = filepath.Join(tmp, "kaidoku.elf")
-	if err := qemu.BuildImage(root, "./image/kaidoku", image, ""); err != nil {
-		return "could not build the image: " + err.Error()
-	}
-	return ""
+	return qemu.BuildImage(root, "./image/kaidoku", image, "")
 }
 
 // boot starts the image with cfg's remaining fields, waits for READY and

@@ -4,6 +4,7 @@
 //	kaidoku bench [flags]         the side-by-side benchmark (make bench)
 //	kaidoku load [flags] [image]  drive an image's echo over a datagram bench
 //	kaidoku latency [flags]       interrupt-to-wakeup table and plot from a running image
+//	kaidoku check                 build every image and vet the GOOS=tamago packages
 //
 // run defaults to user-mode networking with the services forwarded to
 // 127.0.0.1 (echo at 127.0.0.1:10007). Ctrl-C stops the VM; QEMU never
@@ -30,6 +31,8 @@ func main() {
 		err = loadCmd(os.Args[2:])
 	case "latency":
 		err = latencyCmd(os.Args[2:])
+	case "check":
+		err = checkCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -40,7 +43,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kaidoku run [flags] [image] | bench [flags] | load [flags] [image] | latency [flags]")
+	fmt.Fprintln(os.Stderr, "usage: kaidoku run [flags] [image] | bench [flags] | load [flags] [image] | latency [flags] | check")
 	flag.PrintDefaults()
 	os.Exit(2)
 }
