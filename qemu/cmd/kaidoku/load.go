@@ -15,8 +15,8 @@ import (
 )
 
 // loadCmd boots an image on a datagram bench and drives its echo service,
-// optionally with a gdbstub open so that ../shared/tools/guest-profile can
-// sample the guest meanwhile. It prints the echo figures and the guest's
+// optionally with QEMU's gdbstub open so that a sampler can read the
+// guest's stacks meanwhile. It prints the echo figures and the guest's
 // stats at the end.
 func loadCmd(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ExitOnError)
