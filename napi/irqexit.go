@@ -27,7 +27,7 @@ func (s *Softnet) Interrupt(h irq.Handler) irq.Handler {
 func (s *Softnet) irqExit() {
 	s.mu.Lock()
 	s.inIRQ--
-	run := s.inIRQ == 0 && !s.inAction && !s.pollList.empty()
+	run := s.inIRQ == 0 && !s.inAction && !s.pollList.Empty()
 	s.mu.Unlock()
 	if !run {
 		return

@@ -38,6 +38,8 @@ package napi
 
 import (
 	"sync/atomic"
+
+	"github.com/kaidoku-net/kaidoku/ilist"
 )
 
 // Weight is NAPI_POLL_WEIGHT, the per-poll packet limit virtio-net uses.
@@ -69,8 +71,8 @@ type NAPI struct {
 	busy   atomic.Bool
 
 	// Linkage on the softnet's lists. onList (on sn.pollList) is guarded
-	// by sn.mu; next belongs to whichever list holds the NAPI.
-	next   *NAPI
+	// by sn.mu; link belongs to whichever list holds the NAPI.
+	link   ilist.Entry[*NAPI]
 	onList bool
 
 	// pendingT0 is the first hard-IRQ time not yet seen by a poll.
@@ -281,3 +283,7 @@ func (n *NAPI) Stats() NAPIStats {
 	}
 	return s
 }
+
+// Links returns the entry n is linked through on a softnet's lists
+// (ilist.Linker).
+func (n *NAPI) Links() *ilist.Entry[*NAPI] { return &n.link }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kaidoku-net/kaidoku/ilist"
 )
 
 // Defaults of the net.core sysctls that bound one net_rx_action run.
@@ -109,7 +111,7 @@ func (s *Softnet) NewNAPI(name string, poll PollFunc, weight int) *NAPI {
 func (s *Softnet) schedule(n *NAPI) {
 	n.c.schedules.Add(1)
 	s.mu.Lock()
-	s.pollList.pushBack(n)
+	s.pollList.PushBack(n)
 	n.onList = true
 	ring := !s.inAction && s.inIRQ == 0
 	s.mu.Unlock()
@@ -131,7 +133,7 @@ func (s *Softnet) unlist(n *NAPI) bool {
 	if !n.onList {
 		return false
 	}
-	s.pollList.remove(n)
+	s.pollList.Remove(n)
 	n.onList = false
 	return true
 }
@@ -144,7 +146,7 @@ func (s *Softnet) unlist(n *NAPI) bool {
 func (s *Softnet) Run() {
 	for {
 		s.mu.Lock()
-		empty := s.pollList.empty()
+		empty := s.pollList.Empty()
 		s.mu.Unlock()
 		if empty {
 			select {
@@ -173,7 +175,7 @@ func (s *Softnet) Run() {
 // that drive the softnet from a loop of their own instead of Run.
 func (s *Softnet) RunOnce() bool {
 	s.mu.Lock()
-	empty := s.pollList.empty()
+	empty := s.pollList.Empty()
 	s.mu.Unlock()
 	if empty {
 		return false
@@ -201,11 +203,11 @@ func (s *Softnet) netRxAction() bool {
 		s.mu.Unlock()
 		again := false
 		for {
-			if list.empty() {
-				if repoll.empty() {
+			if list.Empty() {
+				if repoll.Empty() {
 					s.mu.Lock()
 					s.inAction = false
-					again = !s.pollList.empty()
+					again = !s.pollList.Empty()
 					s.mu.Unlock()
 					if again {
 						break
@@ -214,7 +216,7 @@ func (s *Softnet) netRxAction() bool {
 				}
 				break
 			}
-			n := list.popFront()
+			n := list.PopFront()
 			budget -= s.napiPoll(n, &repoll)
 			if budget <= 0 || s.now() >= timeLimit {
 				s.c.timeSqueeze.Add(1)
@@ -228,9 +230,9 @@ func (s *Softnet) netRxAction() bool {
 	// Unpolled NAPIs first, then those scheduled meanwhile, then repoll.
 	s.mu.Lock()
 	s.takePollList(&list)
-	list.spliceTail(&repoll)
-	left := !list.empty()
-	for n := list.head; n != nil; n = n.next {
+	list.SpliceBack(&repoll)
+	left := !list.Empty()
+	for n := list.Front(); n != nil; n = ilist.Next(n) {
 		n.onList = true
 		if n.state.Load()&stateDisable != 0 {
 			n.wakeDisabler()
@@ -246,10 +248,10 @@ func (s *Softnet) netRxAction() bool {
 
 // takePollList appends the poll list to l and empties it. s.mu held.
 func (s *Softnet) takePollList(l *napiList) {
-	for n := s.pollList.head; n != nil; n = n.next {
+	for n := s.pollList.Front(); n != nil; n = ilist.Next(n) {
 		n.onList = false
 	}
-	l.spliceTail(&s.pollList)
+	l.SpliceBack(&s.pollList)
 }
 
 // napiPoll is napi_poll and __napi_poll: poll n with its weight, and queue
@@ -270,7 +272,7 @@ func (s *Softnet) napiPoll(n *NAPI, repoll *napiList) int {
 	}
 	n.c.repolls.Add(1)
 	n.cont = true
-	repoll.pushBack(n)
+	repoll.PushBack(n)
 	return work
 }
 
@@ -314,7 +316,7 @@ func (s *Softnet) busyPoll() {
 			n.c.busyPackets.Add(uint64(work))
 		}
 		s.mu.Lock()
-		pending := !s.pollList.empty()
+		pending := !s.pollList.Empty()
 		s.mu.Unlock()
 		if pending {
 			break
@@ -359,63 +361,6 @@ func (s *Softnet) AddProcessed(n uint64) { s.c.processed.Add(n) }
 // column 2, "dropped"; never on the pure NAPI path).
 func (s *Softnet) AddDropped(n uint64) { s.c.dropped.Add(n) }
 
-// napiList is a list of NAPIs linked through NAPI.next.
-type napiList struct{ head, tail *NAPI }
-
-func (l *napiList) empty() bool { return l.head == nil }
-
-func (l *napiList) pushBack(n *NAPI) {
-	n.next = nil
-	if l.tail == nil {
-		l.head = n
-	} else {
-		l.tail.next = n
-	}
-	l.tail = n
-}
-
-func (l *napiList) popFront() *NAPI {
-	n := l.head
-	if n == nil {
-		return nil
-	}
-	l.head = n.next
-	if l.head == nil {
-		l.tail = nil
-	}
-	n.next = nil
-	return n
-}
-
-// spliceTail moves every NAPI of o to the tail of l.
-func (l *napiList) spliceTail(o *napiList) {
-	if o.head == nil {
-		return
-	}
-	if l.tail == nil {
-		l.head = o.head
-	} else {
-		l.tail.next = o.head
-	}
-	l.tail = o.tail
-	*o = napiList{}
-}
-
-func (l *napiList) remove(n *NAPI) {
-	var prev *NAPI
-	for cur := l.head; cur != nil; prev, cur = cur, cur.next {
-		if cur != n {
-			continue
-		}
-		if prev == nil {
-			l.head = cur.next
-		} else {
-			prev.next = cur.next
-		}
-		if l.tail == cur {
-			l.tail = prev
-		}
-		cur.next = nil
-		return
-	}
-}
+// napiList is a list of NAPIs linked through NAPI.link (the poll_list
+// of struct softnet_data and net_rx_action's local lists).
+type napiList = ilist.List[*NAPI]
