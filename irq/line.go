@@ -14,14 +14,18 @@ import (
 type Line struct {
 	table  *Table
 	vector int
-	now    func() int64
+	now    func() int64 // +checklocksignore: set once by NewLine
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// +checklocks:mu
 	pending bool
-	t0      int64
-	wake    chan struct{}
-	done    chan struct{}
-	raised  uint64
+	// +checklocks:mu
+	t0 int64
+	// +checklocks:mu
+	raised uint64
+
+	wake chan struct{}
+	done chan struct{}
 }
 
 // NewLine starts a line delivering to vector of t. now is the clock for T0

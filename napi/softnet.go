@@ -46,11 +46,17 @@ type Softnet struct {
 	busyPollNs int64
 	now        func() int64
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// +checklocks:mu
 	pollList napiList
-	inAction bool // sd->in_net_rx_action
-	inIRQ    int  // nesting of Interrupt wrappers: in_interrupt()
-	napis    []*NAPI
+	// inAction is sd->in_net_rx_action.
+	// +checklocks:mu
+	inAction bool
+	// inIRQ is the nesting of Interrupt wrappers: in_interrupt().
+	// +checklocks:mu
+	inIRQ int
+	// +checklocks:mu
+	napis []*NAPI
 
 	doorbell chan struct{}
 	stop     chan struct{}
@@ -199,7 +205,7 @@ func (s *Softnet) netRxAction() bool {
 	for {
 		s.mu.Lock()
 		s.inAction = true
-		s.takePollList(&list)
+		s.takePollListLocked(&list)
 		s.mu.Unlock()
 		again := false
 		for {
@@ -229,7 +235,7 @@ func (s *Softnet) netRxAction() bool {
 	}
 	// Unpolled NAPIs first, then those scheduled meanwhile, then repoll.
 	s.mu.Lock()
-	s.takePollList(&list)
+	s.takePollListLocked(&list)
 	list.SpliceBack(&repoll)
 	left := !list.Empty()
 	for n := list.Front(); n != nil; n = ilist.Next(n) {
@@ -246,8 +252,10 @@ func (s *Softnet) netRxAction() bool {
 	return left
 }
 
-// takePollList appends the poll list to l and empties it. s.mu held.
-func (s *Softnet) takePollList(l *napiList) {
+// takePollListLocked appends the poll list to l and empties it.
+//
+// +checklocks:s.mu
+func (s *Softnet) takePollListLocked(l *napiList) {
 	for n := s.pollList.Front(); n != nil; n = ilist.Next(n) {
 		n.onList = false
 	}
