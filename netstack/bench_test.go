@@ -3,9 +3,9 @@ package netstack
 import (
 	"testing"
 
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
-	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // nullLink frees transmitted frames without looking at them.

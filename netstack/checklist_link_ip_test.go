@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // §9.2 Link layer and driver.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kaidoku-net/kaidoku/netstack/socket"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
 // §9.7 UDP header and checksum.

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kaidoku-net/kaidoku/netstack/socket"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
 // fuzzEnv is one stack reused across fuzz inputs, with sockets covering

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
-	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 // Test topology of spec §9.1: the guest 10.0.0.5/24 with MAC M, the

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kaidoku-net/kaidoku/netstack/socket"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
 func TestProcNetSNMPFormat(t *testing.T) {

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
-	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
 func TestSendFragmentsAboveMTU(t *testing.T) {

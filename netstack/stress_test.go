@@ -8,8 +8,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/kaidoku-net/kaidoku/netstack/socket"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
 // TestConcurrentStress runs the receive path against blocked readers,

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/kaidoku-net/kaidoku/netstack"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // NullLink is a link that frees every frame it is given, so nothing the

@@ -15,8 +15,8 @@ import (
 	"sync/atomic"
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // Link is the driver seen from the stack. Transmit takes ownership of b

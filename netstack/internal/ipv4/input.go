@@ -2,8 +2,8 @@ package ipv4
 
 import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // Rcv is the ETH_P_IP handler (ip_input.c: ip_rcv). It owns b.

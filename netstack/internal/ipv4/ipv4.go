@@ -22,8 +22,8 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // Route types (RTN_*, include/uapi/linux/rtnetlink.h).

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // Vectors computed with an independent C implementation of

@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // IP option types (include/uapi/linux/ip.h).

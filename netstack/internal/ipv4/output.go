@@ -5,8 +5,8 @@ import (
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/arp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // Path MTU discovery modes (IP_PMTUDISC_*).

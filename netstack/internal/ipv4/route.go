@@ -2,8 +2,8 @@ package ipv4
 
 import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // fibValidateSource mirrors fib_frontend.c: fib_validate_source with

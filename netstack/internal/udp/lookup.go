@@ -1,8 +1,8 @@
 package udp
 
 import (
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // thisCPU is raw_smp_processor_id() on the single CPU.

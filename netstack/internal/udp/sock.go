@@ -6,8 +6,8 @@ import (
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // mcMembership is one entry of the socket's ip_mc_socklist.
