@@ -177,10 +177,10 @@ func runPeer(p Peer, o Options) (r Result) {
 	slices.Sort(sorted)
 	r.BootReady = sorted[len(sorted)/2]
 	echo := func(inFlight, count int, dur time.Duration) testbench.EchoResult {
-		if p.Reflected {
-			return b.Reflect(benchSource, p.EchoPort, o.Size, inFlight, count, dur, o.Timeout)
-		}
-		return b.Echo(benchSource, p.EchoPort, o.Size, inFlight, count, dur, o.Timeout)
+		return b.Echo(testbench.EchoOptions{
+			Src: benchSource, Port: p.EchoPort, Size: o.Size, InFlight: inFlight,
+			Count: count, Duration: dur, Timeout: o.Timeout, Reflected: p.Reflected,
+		})
 	}
 	warm := echo(4, o.WarmUp, 0)
 	if warm.Received == 0 {

@@ -85,7 +85,7 @@ func TestGVisorEchoPeer(t *testing.T) {
 		t.Fatalf("latency-reset answered %q", got)
 	}
 	const n = 100
-	r := b.Echo(src, 7, 64, 1, n, 30*time.Second, time.Second)
+	r := b.Echo(testbench.EchoOptions{Src: src, Port: 7, Size: 64, InFlight: 1, Count: n, Duration: 30 * time.Second, Timeout: time.Second})
 	if r.Received < n*9/10 {
 		t.Fatalf("%d of %d sequential echoes answered (%d lost)", r.Received, n, r.Lost)
 	}

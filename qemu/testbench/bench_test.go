@@ -57,7 +57,7 @@ func TestEchoAgainstFakeGuest(t *testing.T) {
 			}
 			defer b.Close()
 			fakeGuest(t, nd.GuestSide, nd.BenchSide, tc.dropEvery)
-			r := b.Echo(netip.AddrPortFrom(tester, 5000), 7, 64, tc.inFlight, 200, 0, 100*time.Millisecond)
+			r := b.Echo(EchoOptions{Src: netip.AddrPortFrom(tester, 5000), Port: 7, Size: 64, InFlight: tc.inFlight, Count: 200, Timeout: 100 * time.Millisecond})
 			if r.Received+r.Lost != r.Sent || r.Sent < 200 {
 				t.Fatalf("sent %d received %d lost %d", r.Sent, r.Received, r.Lost)
 			}

@@ -40,26 +40,36 @@ func (r EchoResult) LossPct() float64 {
 	return float64(r.Lost) / float64(r.Sent) * 100
 }
 
-// Echo drives the guest's UDP echo service at port from src; see run.
-func (b *Bench) Echo(src netip.AddrPort, port uint16, size, inFlight, count int, dur, timeout time.Duration) EchoResult {
-	return b.run(src, port, false, size, inFlight, count, dur, timeout)
+// EchoOptions says how Echo drives a guest's echo service.
+type EchoOptions struct {
+	// Src is the tester's address and port; Port the guest's echo port.
+	Src  netip.AddrPort
+	Port uint16
+	// Size is the payload in bytes, at least 8 (the sequence number).
+	Size int
+	// InFlight requests are kept outstanding (at least 1): 1 measures
+	// sequential round-trip time, more measure throughput.
+	InFlight int
+	// The run ends when Count requests have been answered or lost, or
+	// when Duration has passed, whichever is set and comes first.
+	Count    int
+	Duration time.Duration
+	// Timeout is how long a request may go unanswered before it is lost
+	// and replaced (default 200 ms).
+	Timeout time.Duration
+	// Reflected drives a guest that returns every frame with only its MAC
+	// addresses swapped (the driver's reflector): replies keep the
+	// request's addresses and ports.
+	Reflected bool
 }
 
-// Reflect drives a guest that returns every frame with only its MAC
-// addresses swapped (the driver's reflector): replies keep the request's
-// addresses and ports.
-func (b *Bench) Reflect(src netip.AddrPort, port uint16, size, inFlight, count int, dur, timeout time.Duration) EchoResult {
-	return b.run(src, port, true, size, inFlight, count, dur, timeout)
-}
-
-// run drives the guest's UDP echo service at port from src: it keeps
-// inFlight requests of size bytes outstanding until count requests have
-// been answered or lost, or dur has passed (whichever is set and first).
-// A request unanswered after timeout is lost and replaced. With inFlight 1
-// it measures sequential round-trip time; with more, throughput.
-func (b *Bench) run(src netip.AddrPort, port uint16, reflected bool, size, inFlight, count int, dur, timeout time.Duration) EchoResult {
-	if size < 8 {
-		size = 8
+// Echo drives the guest's UDP echo service as o says and returns what it
+// measured.
+func (b *Bench) Echo(o EchoOptions) EchoResult {
+	o.Size = max(o.Size, 8)
+	o.InFlight = max(o.InFlight, 1)
+	if o.Timeout <= 0 {
+		o.Timeout = 200 * time.Millisecond
 	}
 	type pending struct{ at time.Time }
 	var (
@@ -67,18 +77,18 @@ func (b *Bench) run(src netip.AddrPort, port uint16, reflected bool, size, inFli
 		out     = map[uint64]pending{}
 		res     EchoResult
 		seq     uint64
-		replied = make(chan struct{}, inFlight*4)
+		replied = make(chan struct{}, o.InFlight*4)
 	)
-	dst := netip.AddrPortFrom(b.GuestIP, port)
+	dst := netip.AddrPortFrom(b.GuestIP, o.Port)
 	b.SetSink(func(p Parsed) bool {
 		if p.Proto != 17 || len(p.UDPData) < 8 {
 			return false
 		}
-		if reflected {
-			if p.SrcPort != src.Port() || p.DstPort != port {
+		if o.Reflected {
+			if p.SrcPort != o.Src.Port() || p.DstPort != o.Port {
 				return false
 			}
-		} else if p.SrcPort != port || p.DstPort != src.Port() {
+		} else if p.SrcPort != o.Port || p.DstPort != o.Src.Port() {
 			return false
 		}
 		s := binary.BigEndian.Uint64(p.UDPData)
@@ -98,7 +108,7 @@ func (b *Bench) run(src netip.AddrPort, port uint16, reflected bool, size, inFli
 	})
 	defer b.SetSink(nil)
 
-	payload := make([]byte, size)
+	payload := make([]byte, o.Size)
 	send := func() {
 		mu.Lock()
 		seq++
@@ -107,18 +117,18 @@ func (b *Bench) run(src netip.AddrPort, port uint16, reflected bool, size, inFli
 		res.Sent++
 		mu.Unlock()
 		binary.BigEndian.PutUint64(payload, s)
-		u := UDP{Src: src, Dst: dst, Payload: payload}
+		u := UDP{Src: o.Src, Dst: dst, Payload: payload}
 		b.InjectIP(u.Packet())
 	}
 	start := time.Now()
 	var end time.Time
-	if dur > 0 {
-		end = start.Add(dur)
+	if o.Duration > 0 {
+		end = start.Add(o.Duration)
 	}
-	for i := 0; i < inFlight; i++ {
+	for i := 0; i < o.InFlight; i++ {
 		send()
 	}
-	tick := time.NewTicker(timeout / 4)
+	tick := time.NewTicker(o.Timeout / 4)
 	defer tick.Stop()
 	for {
 		select {
@@ -128,7 +138,7 @@ func (b *Bench) run(src netip.AddrPort, port uint16, reflected bool, size, inFli
 		now := time.Now()
 		mu.Lock()
 		for s, q := range out {
-			if now.Sub(q.at) > timeout {
+			if now.Sub(q.at) > o.Timeout {
 				delete(out, s)
 				res.Lost++
 			}
@@ -136,11 +146,11 @@ func (b *Bench) run(src netip.AddrPort, port uint16, reflected bool, size, inFli
 		done := res.Received + res.Lost
 		outstanding := len(out)
 		mu.Unlock()
-		if (count > 0 && done >= count) || (!end.IsZero() && now.After(end)) {
+		if (o.Count > 0 && done >= o.Count) || (!end.IsZero() && now.After(end)) {
 			break
 		}
-		for ; outstanding < inFlight; outstanding++ {
-			if count > 0 && res.Sent >= count {
+		for ; outstanding < o.InFlight; outstanding++ {
+			if o.Count > 0 && res.Sent >= o.Count {
 				break
 			}
 			send()

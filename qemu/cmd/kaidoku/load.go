@@ -64,14 +64,14 @@ func loadCmd(args []string) error {
 	var r testbench.EchoResult
 	if *reflected {
 		before, _ := lastStats(vm, time.Second)
-		r = b.Reflect(src, 7, *size, *inFlight, 0, *dur, 200*time.Millisecond)
+		r = b.Echo(testbench.EchoOptions{Src: src, Port: 7, Size: *size, InFlight: *inFlight, Duration: *dur, Timeout: 200 * time.Millisecond, Reflected: true})
 		after, err := lastStats(vm, time.Second)
 		if err != nil {
 			return err
 		}
 		defer printReflectorStats(before, after)
 	} else {
-		r = b.Echo(src, 7, *size, *inFlight, 0, *dur, 200*time.Millisecond)
+		r = b.Echo(testbench.EchoOptions{Src: src, Port: 7, Size: *size, InFlight: *inFlight, Duration: *dur, Timeout: 200 * time.Millisecond})
 	}
 	fmt.Printf("echoes %d/s, sent %d, received %d, lost %d (%.2f %%); RTT p50 %v p90 %v p99 %v p999 %v max %v\n",
 		int(r.PPS()), r.Sent, r.Received, r.Lost, r.LossPct(), r.Percentile(0.5), r.Percentile(0.9),
