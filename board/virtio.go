@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/kaidoku-net/kaidoku/board/cmdline"
 )
 
 // microvm's virtio-mmio transport window (hw/i386/microvm.c): one 512-byte
@@ -88,12 +90,11 @@ func scanVirtio() {
 // cmdlineVirtioIRQs parses microvm's virtio_mmio.device=<size>@<base>:<irq>.
 func cmdlineVirtioIRQs() map[uint64]int {
 	m := map[uint64]int{}
-	for _, f := range strings.Fields(cmdline) {
-		v, ok := strings.CutPrefix(f, "virtio_mmio.device=")
-		if !ok {
+	for _, w := range cmdline.Split(commandLine) {
+		if w.Name != "virtio_mmio.device" {
 			continue
 		}
-		_, rest, ok := strings.Cut(v, "@")
+		_, rest, ok := strings.Cut(w.Value, "@")
 		if !ok {
 			continue
 		}
