@@ -29,7 +29,8 @@ type Config struct {
 	Kernel string
 	// Initrd is an optional initramfs, for Linux guests.
 	Initrd string
-	// Append holds kernel command line words (key=value).
+	// Append holds kernel command line words: the image's are
+	// kaidoku.<name>[=value] (package image/config); it ignores others.
 	Append []string
 	// Accel is the accelerator; empty probes (KVM if it really runs
 	// guests, else TCG).
@@ -160,7 +161,7 @@ func (vm *VM) buildArgs() []string {
 	// where the pvclock is right and the TSC may be scaled.
 	if vm.Accel == TCG && !c.NoTSC {
 		if khz, ok := HostTSCkHz(); ok {
-			words = append(words, "tsc_khz="+strconv.FormatUint(khz, 10))
+			words = append(words, "kaidoku.tsc_khz="+strconv.FormatUint(khz, 10))
 		}
 	}
 	if len(words) > 0 {
