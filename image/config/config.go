@@ -55,6 +55,22 @@ type Image struct {
 	TestHooks bool
 }
 
+// The images.
+var (
+	// Kaidoku is image/kaidoku: every service, the reflector, console
+	// counters, pcap and the test hooks.
+	Kaidoku = Image{
+		Services:     []string{"echo", "discard", "stats", "agent"},
+		Reflector:    true,
+		ConsoleStats: true,
+		Pcap:         true,
+		TestHooks:    true,
+	}
+	// GVisorEcho is image/gvisor-echo: the echo and stats services on
+	// gVisor's netstack.
+	GVisorEcho = Image{Services: []string{"echo", "stats"}}
+)
+
 // Service is one UDP service's settings.
 type Service struct {
 	On   bool
@@ -127,7 +143,7 @@ func Params(img Image) []*cmdline.Param {
 // newSet registers img's words over a Config holding the defaults; fix
 // fills in the defaults that depend on other words once they are parsed.
 func newSet(img Image) (*Config, *cmdline.Set, func()) {
-	c := &Config{Services: map[string]Service{}}
+	c := &Config{Services: map[string]Service{}, Test: TestHooks{Exit: -1}}
 	var set cmdline.Set
 	c.Addr, c.Gateway = DefaultAddr, DefaultGateway
 	set.Var(&addrValue{&c.Addr}, "addr", "the interface's IPv4 address and prefix length")
@@ -168,7 +184,6 @@ func newSet(img Image) (*Config, *cmdline.Set, func()) {
 	set.Uint(&c.TSCkHz, "tsc_khz", 0, "the host's TSC rate in kHz, which the launcher passes under TCG; 0: the board calibrates against the PIT")
 	if img.TestHooks {
 		set.Duration(&c.Test.Clock, "test.clock", 0, "test only: print CLOCK lines around a sleep this long once READY")
-		c.Test.Exit = -1
 		set.Var(&exitValue{&c.Test.Exit}, "test.exit", "test only: exit with this code (0-127) once READY")
 		set.Bool(&c.Test.Panic, "test.panic", "test only: panic once READY")
 	}

@@ -58,7 +58,7 @@ const nicID tcpip.NICID = 1
 var builtinCmdline string
 
 // image is what this image has beyond the common words.
-var image = config.Image{Services: []string{"echo", "stats"}}
+var image = config.GVisorEcho
 
 func main() {
 	fmt.Print(board.Banner())

@@ -32,13 +32,7 @@ import (
 var builtinCmdline string
 
 // image is what this image has beyond the common words.
-var image = config.Image{
-	Services:     []string{"echo", "discard", "stats", "agent"},
-	Reflector:    true,
-	ConsoleStats: true,
-	Pcap:         true,
-	TestHooks:    true,
-}
+var image = config.Kaidoku
 
 func main() {
 	fmt.Print(board.Banner())
