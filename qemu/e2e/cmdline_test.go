@@ -1,0 +1,68 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaidoku-net/kaidoku/qemu/testbench"
+)
+
+// echoes sends n datagrams to the guest's echo service and checks each
+// comes back, then that the guest is still running.
+func (g *guest) echoes(n int) {
+	g.t.Helper()
+	for i := 0; i < n; i++ {
+		payload := []byte(fmt.Sprintf("kernel command line %d", i))
+		src := netip.AddrPortFrom(testbench.TestHost, uint16(41000+i))
+		reply, err := g.b.Request(src, 7, payload, 5*time.Second)
+		if err != nil {
+			g.t.Fatalf("echo %d: %v", i, err)
+		}
+		if !bytes.Equal(reply, payload) {
+			g.t.Fatalf("echo %d: got %q, want %q", i, reply, payload)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	select {
+	case <-g.vm.Done():
+		code, err := g.vm.Wait()
+		g.t.Fatalf("guest ended (code %d, %v)", code, err)
+	default:
+	}
+}
+
+// The command line Linux is usually booted with under QEMU changes
+// nothing: before the kaidoku.* namespace, panic=-1 reached the image's
+// panic test hook and the image panicked right after READY.
+func TestCmdlineLinuxWordsIgnored(t *testing.T) {
+	g := bootGuest(t, "console=ttyS0", "panic=-1", "quiet", "loglevel=3")
+	g.echoes(5)
+	if text := g.vm.Console.Text(); strings.Contains(text, "Unknown kernel command line") || strings.Contains(text, "panic") {
+		t.Errorf("Linux's words were not ignored silently:\n%s", text)
+	}
+}
+
+// An unknown kaidoku word and a value the image cannot use are reported on
+// the console at boot, before READY; the image keeps its default address
+// and serves.
+func TestCmdlineUnknownAndMalformedReported(t *testing.T) {
+	g := bootGuest(t, "console=ttyS0", "kaidoku.bogus=1", "kaidoku.addr=notanip")
+	text := g.vm.Console.Text()
+	ready := strings.Index(text, "READY")
+	for _, want := range []string{
+		`kaidoku: Unknown kernel command line parameters "kaidoku.bogus=1", ignored`,
+		`kaidoku: kaidoku.addr=notanip: want an IPv4 address with its prefix length, such as 10.0.2.15/24, not "notanip"; keeping 10.0.2.15/24`,
+	} {
+		if i := strings.Index(text, want); i < 0 || i > ready {
+			t.Errorf("console does not say %q before READY:\n%s", want, text)
+		}
+	}
+	if !strings.Contains(text, "kaidoku: 10.0.2.15/24 via 10.0.2.2") {
+		t.Errorf("the image did not keep its default address:\n%s", text)
+	}
+	g.echoes(1)
+}
