@@ -109,7 +109,7 @@ func bringUp(cfg *config.Config) (*system, error) {
 	sys.dev = dev
 	link = newLinkEndpoint(dev.Net, dev.Frames, sys.stamps)
 	sys.link = link
-	if sys.stack, err = newStack(cfg, link); err != nil {
+	if sys.stack, err = newStack(cfg, link, dev.Name()); err != nil {
 		return nil, err
 	}
 	return sys, dev.Start()
@@ -117,12 +117,12 @@ func bringUp(cfg *config.Config) (*system, error) {
 
 // newStack builds the gVisor stack: IPv4, ARP, UDP, ICMP, the NIC over link,
 // its address, the subnet route and the default route.
-func newStack(cfg *config.Config, link *linkEndpoint) (*stack.Stack, error) {
+func newStack(cfg *config.Config, link *linkEndpoint, name string) (*stack.Stack, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4},
 	})
-	if err := s.CreateNICWithOptions(nicID, link, stack.NICOptions{Name: "eth0"}); err != nil {
+	if err := s.CreateNICWithOptions(nicID, link, stack.NICOptions{Name: name}); err != nil {
 		return nil, fmt.Errorf("gVisor CreateNIC: %s", err)
 	}
 	addr := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(cfg.Addr.Addr().As4()), PrefixLen: cfg.Addr.Bits()}

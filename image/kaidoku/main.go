@@ -89,6 +89,8 @@ func bringUp(cfg *config.Config) (*system, error) {
 			Link:      nd.Net,
 			FramePool: nd.Frames,
 			LargePool: nd.Large,
+			Ifindex:   nd.Ifindex(),
+			Name:      nd.Name(),
 			Addr:      cfg.Addr.Addr().As4(),
 			PrefixLen: cfg.Addr.Bits(),
 			Gateway:   gw,
