@@ -6,7 +6,9 @@
 // same image. So kaidoku takes only the words in its own namespace,
 // kaidoku.<name>[=value], as Linux takes a module's parameters
 // (<module>.<param>=value), and never looks at any other word: those are
-// Linux's or user space's, and are ignored without a word.
+// Linux's or user space's, and are ignored without a word. (The board
+// does read virtio_mmio.device=, the hardware description microvm adds
+// for Linux, in Linux's meaning.)
 //
 // Within the namespace, kaidoku.test.<name> holds diagnostic hooks for the
 // end-to-end tests (make the image exit, panic, time a sleep); they are

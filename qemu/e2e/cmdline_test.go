@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/qemu"
 	"github.com/kaidoku-net/kaidoku/qemu/testbench"
 )
 
@@ -65,4 +67,51 @@ func TestCmdlineUnknownAndMalformedReported(t *testing.T) {
 		t.Errorf("the image did not keep its default address:\n%s", text)
 	}
 	g.echoes(1)
+}
+
+// Words built into the image (-ldflags -X main.builtinCmdline, make
+// image IMAGE_FLAGS=...) apply, are checked like the boot line's, and the
+// boot line overrides them.
+func TestCmdlineBuiltIn(t *testing.T) {
+	root, err := qemu.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "kaidoku.elf")
+	if err := qemu.BuildImage(root, "./image/kaidoku", img,
+		"-X 'main.builtinCmdline=kaidoku.services=echo,stats kaidoku.echo.port=1007 kaidoku.built.in'"); err != nil {
+		t.Fatal(err)
+	}
+	mac, _ := testbench.ParseMAC(qemu.MACFor(1))
+	b, nd, err := testbench.Listen(mac, guestIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	vm, err := qemu.Start(qemu.Config{Kernel: img, Net: nd, Lifetime: 2 * time.Minute, Append: []string{"kaidoku.echo.port=2007"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("console:\n%s", vm.Console.Text())
+		}
+		vm.Close()
+	})
+	if _, err := vm.WaitReady(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`kaidoku: Unknown kernel command line parameters "kaidoku.built.in", ignored`,
+		"services [ echo:2007 stats:161 ]",
+	} {
+		if !strings.Contains(vm.Console.Text(), want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	payload := []byte("built in")
+	reply, err := b.Request(netip.AddrPortFrom(testbench.TestHost, 41100), 2007, payload, 5*time.Second)
+	if err != nil || !bytes.Equal(reply, payload) {
+		t.Errorf("echo on port 2007: %q, %v", reply, err)
+	}
 }
