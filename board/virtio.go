@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/kaidoku-net/kaidoku/board/cmdline"
 )
 
 // microvm's virtio-mmio transport window (hw/i386/microvm.c): one 512-byte
@@ -90,11 +88,14 @@ func scanVirtio() {
 // cmdlineVirtioIRQs parses microvm's virtio_mmio.device=<size>@<base>:<irq>.
 func cmdlineVirtioIRQs() map[uint64]int {
 	m := map[uint64]int{}
-	for _, w := range cmdline.Split(commandLine) {
-		if w.Name != "virtio_mmio.device" {
+	// All the words: microvm appends these after the user's, so after a
+	// "--" the user may have written.
+	for _, f := range strings.Fields(commandLine) {
+		v, ok := strings.CutPrefix(f, "virtio_mmio.device=")
+		if !ok {
 			continue
 		}
-		_, rest, ok := strings.Cut(w.Value, "@")
+		_, rest, ok := strings.Cut(v, "@")
 		if !ok {
 			continue
 		}

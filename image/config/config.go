@@ -100,8 +100,8 @@ type Config struct {
 	// Pcap writes every frame to the console.
 	Pcap bool
 	// TSCkHz is the host's TSC rate the launcher measured (0: none). The
-	// board reads it before main runs; it is here to be documented and
-	// checked with the rest.
+	// board reads it from the boot line before main runs; it is here to
+	// be documented and checked with the rest.
 	TSCkHz uint64
 	// Test holds the test-only hooks.
 	Test TestHooks
