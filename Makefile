@@ -1,7 +1,8 @@
 # kaidoku: a bare-metal Go unikernel network stack for QEMU microvm.
 #
 #   make run     build the image and boot it in QEMU with its UDP services
-#                forwarded to 127.0.0.1 (echo at 127.0.0.1:10007)
+#                forwarded to 127.0.0.1 (echo at 127.0.0.1:10007); APPEND
+#                adds kernel command line words (README: Kernel command line)
 #   make test    host tests, then the end-to-end tests in QEMU where QEMU
 #                and the TamaGo toolchain are present
 #
@@ -12,8 +13,12 @@ GO      ?= go
 IMAGE   := build/kaidoku.elf
 LDFLAGS := -T 0x10010000 -R 0x1000
 IMAGE_ENV := GOOS=tamago GOARCH=amd64 GOOSPKG=github.com/usbarmory/tamago CGO_ENABLED=0
-# Extra build-time settings, e.g. IMAGE_FLAGS='-X main.defaultAddr=10.0.0.5/24'
+# Extra build-time settings, e.g. kaidoku words built into the image (the
+# boot command line overrides them):
+#   IMAGE_FLAGS="-X 'main.builtinCmdline=kaidoku.addr=10.0.0.5/24 kaidoku.gw=10.0.0.1'"
 IMAGE_FLAGS ?=
+# Extra kernel command line words for make run, e.g. APPEND='kaidoku.busypoll=200us'
+APPEND ?=
 
 .PHONY: all image run test bench vet clean FORCE
 
@@ -32,7 +37,7 @@ build/kaidoku: FORCE
 	$(GO) build -o $@ ./qemu/cmd/kaidoku
 
 run: $(IMAGE) build/kaidoku
-	build/kaidoku run $(IMAGE)
+	build/kaidoku run -append '$(APPEND)' $(IMAGE)
 
 # make test: host vet; every image built and the GOOS=tamago packages vetted
 # with the TamaGo toolchain (kaidoku check: a broken image fails here, and

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	_ "unsafe"
 
+	"github.com/kaidoku-net/kaidoku/board/cmdline"
 	"github.com/usbarmory/tamago/amd64"
 	"github.com/usbarmory/tamago/dma"
 	"github.com/usbarmory/tamago/soc/intel/ioapic"
@@ -45,7 +46,7 @@ func hwinit1() {
 func init() {
 	CPU.EnableExceptions()
 	DMA.Init(DMAStart, DMASize)
-	cmdline = readCmdline()
+	commandLine = readCmdline()
 	initClock()
 	calibrateLAPIC()
 	goos.Idle = idle
@@ -63,8 +64,11 @@ func initClock() {
 	if f.KVM && f.KVMClockMSR != 0 && startPVClock(f.KVMClockMSR != msrKVMSystemTime) {
 		return
 	}
-	if v, ok := Param("tsc_khz"); ok {
-		if khz, err := strconv.ParseUint(v, 10, 64); err == nil && khz > 0 {
+	// A malformed rate is reported by the image's configuration (package
+	// image/config), which checks every kaidoku word; here it only means
+	// calibrating.
+	if w, ok := cmdline.Lookup(commandLine, cmdline.Namespace+"tsc_khz"); ok {
+		if khz, err := strconv.ParseUint(w.Value, 10, 64); err == nil && khz > 0 {
 			setTSCRate(khz*1000, ClockHostTSC)
 			return
 		}

@@ -14,7 +14,7 @@ import (
 const (
 	ClockProvisional = "provisional" // before init: TSC counted as if 1 GHz
 	ClockPVClock     = "kvm-pvclock"
-	ClockHostTSC     = "tsc (host rate from tsc_khz=)"
+	ClockHostTSC     = "tsc (host rate from kaidoku.tsc_khz=)"
 	ClockPITTSC      = "tsc (calibrated against the PIT)"
 )
 

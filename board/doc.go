@@ -6,10 +6,10 @@
 //
 // It replaces tamago's board/qemu/microvm, which requires the KVM pvclock
 // and therefore cannot boot under TCG. The clock is, in order of
-// preference: the KVM pvclock when the CPU reports KVM; the TSC at the rate
-// the launcher passed on the command line (tsc_khz=, measured on the host,
-// whose TSC the guest's runs at under TCG); the TSC calibrated at boot
-// against the PIT. Which one was used is reported by [ClockSource].
+// preference: the KVM pvclock when the CPU reports KVM; the TSC at the
+// rate the launcher passed on the command line (kaidoku.tsc_khz=, measured
+// on the host, whose TSC the guest's runs at under TCG); the TSC
+// calibrated at boot against the PIT. Which one was used is reported by [ClockSource].
 //
 // The package is empty on other platforms.
 package board

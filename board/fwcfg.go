@@ -39,18 +39,8 @@ func readCmdline() string {
 	return strings.TrimRight(string(fwcfgRead(fwcfgCmdlineData, n)), "\x00")
 }
 
-var cmdline string
+var commandLine string
 
-// Cmdline returns the kernel command line passed by the launcher.
-func Cmdline() string { return cmdline }
-
-// Param returns the value of key=value on the command line; a bare key
-// is present with an empty value.
-func Param(key string) (string, bool) {
-	for _, f := range strings.Fields(cmdline) {
-		if k, v, _ := strings.Cut(f, "="); k == key {
-			return v, true
-		}
-	}
-	return "", false
-}
+// Cmdline returns the kernel command line QEMU was given, as it is: the
+// raw source that package board/cmdline reads the kaidoku.* words from.
+func Cmdline() string { return commandLine }

@@ -88,7 +88,9 @@ func scanVirtio() {
 // cmdlineVirtioIRQs parses microvm's virtio_mmio.device=<size>@<base>:<irq>.
 func cmdlineVirtioIRQs() map[uint64]int {
 	m := map[uint64]int{}
-	for _, f := range strings.Fields(cmdline) {
+	// All the words: microvm appends these after the user's, so after a
+	// "--" the user may have written.
+	for _, f := range strings.Fields(commandLine) {
 		v, ok := strings.CutPrefix(f, "virtio_mmio.device=")
 		if !ok {
 			continue

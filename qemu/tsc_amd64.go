@@ -10,7 +10,7 @@ func rdtsc() uint64
 
 // HostTSCkHz measures the host's TSC rate against the monotonic clock over
 // about 100 ms. Under TCG the guest's TSC runs at exactly this rate, so the
-// image can take it (tsc_khz=) instead of calibrating against an emulated
+// image can take it (kaidoku.tsc_khz=) instead of calibrating against an emulated
 // timer that host load disturbs. It reports false when the TSC is not
 // invariant.
 func HostTSCkHz() (uint64, bool) {

@@ -29,7 +29,8 @@ type Config struct {
 	Kernel string
 	// Initrd is an optional initramfs, for Linux guests.
 	Initrd string
-	// Append holds kernel command line words (key=value).
+	// Append holds kernel command line words: the image's are
+	// kaidoku.<name>[=value] (package image/config); it ignores others.
 	Append []string
 	// Accel is the accelerator; empty probes (KVM if it really runs
 	// guests, else TCG).
@@ -154,15 +155,18 @@ func (vm *VM) buildArgs() []string {
 	if c.Initrd != "" {
 		args = append(args, "-initrd", c.Initrd)
 	}
-	words := append([]string(nil), c.Append...)
+	var words []string
 	// Under TCG the guest TSC ticks at the host's rate: pass it, so the
 	// guest need not calibrate against an emulated timer. Never under KVM,
-	// where the pvclock is right and the TSC may be scaled.
+	// where the pvclock is right and the TSC may be scaled. The launcher's
+	// words go first: Append's can override them, and a "--" in Append
+	// (the rest is the init's) does not swallow them.
 	if vm.Accel == TCG && !c.NoTSC {
 		if khz, ok := HostTSCkHz(); ok {
-			words = append(words, "tsc_khz="+strconv.FormatUint(khz, 10))
+			words = append(words, "kaidoku.tsc_khz="+strconv.FormatUint(khz, 10))
 		}
 	}
+	words = append(words, c.Append...)
 	if len(words) > 0 {
 		args = append(args, "-append", strings.Join(words, " "))
 	}

@@ -8,14 +8,11 @@
 // over the same device and interrupt path, with the same interrupt-to-
 // wakeup measurement where gVisor allows it (stamp.go, services.go).
 //
-// Boot parameters (kernel command line), as image/kaidoku's where they
-// apply:
-//
-//	ip=10.0.2.15/24 gw=10.0.2.2   interface address and default gateway ("none")
-//	services=echo,stats           others are ignored
-//	echo.port=7 stats.port=161
-//	stats.allow=CIDR|any          who the stats service answers (default: the guest's subnet)
-//	busypoll=<duration>           NAPI busy-poll window before halting (default off)
+// Its configuration is image/kaidoku's (package image/config): the
+// kernel command line's kaidoku.* words for what this image has (address,
+// gateway, the echo and stats services, NAPI, supervisor), built in with
+// -ldflags "-X main.builtinCmdline=..." or given at boot; the others are
+// reported as unknown, Linux's ignored.
 //
 // Timestamps (ns of board.Nanotime), for the echo's datagrams: T0 is
 // taken by kaidoku's interrupt entry for the virtio-net interrupt that
@@ -38,7 +35,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -49,6 +45,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
 	"github.com/kaidoku-net/kaidoku/board"
+	"github.com/kaidoku-net/kaidoku/image/config"
 	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
@@ -56,11 +53,18 @@ import (
 // nicID is the gVisor NIC of the virtio-net device.
 const nicID tcpip.NICID = 1
 
+// builtinCmdline holds kaidoku words set at build time (-ldflags -X), read
+// before the boot line, as Linux's CONFIG_CMDLINE.
+var builtinCmdline string
+
+// image is what this image has beyond the common words.
+var image = config.GVisorEcho
+
 func main() {
 	fmt.Print(board.Banner())
-	cfg, err := loadConfig()
-	if err != nil {
-		fatal("configuration", err)
+	cfg, errs := config.Parse(image, builtinCmdline, board.Cmdline())
+	for _, err := range errs {
+		fmt.Printf("gvisor-echo: %v\n", err)
 	}
 	sys, err := bringUp(cfg)
 	if err != nil {
@@ -68,10 +72,10 @@ func main() {
 	}
 	startServices(cfg, sys)
 	gw := "none"
-	if cfg.gateway.IsValid() {
-		gw = cfg.gateway.String()
+	if cfg.Gateway.IsValid() {
+		gw = cfg.Gateway.String()
 	}
-	fmt.Printf("gvisor-echo: gVisor netstack on kaidoku's virtio-net driver: %s via %s, %s\n", cfg.addr, gw, servicesLine(cfg))
+	fmt.Printf("gvisor-echo: gVisor netstack on kaidoku's virtio-net driver: %s via %s, %s\n", cfg.Addr, gw, servicesLine(cfg))
 	fmt.Println("READY")
 	select {}
 }
@@ -86,8 +90,8 @@ type system struct {
 
 // bringUp brings the device up as every image does (package netdev), then
 // wires the link endpoint and the gVisor stack to it and starts it.
-func bringUp(cfg *config) (*system, error) {
-	sys := &system{stamps: newStampRing(cfg.echoPort)}
+func bringUp(cfg *config.Config) (*system, error) {
+	sys := &system{stamps: newStampRing(cfg.Services["echo"].Port)}
 	// Frames flow only after Start, by which time link is set; the link
 	// endpoint needs the device (its MAC and headroom), hence the
 	// indirection.
@@ -95,8 +99,9 @@ func bringUp(cfg *config) (*system, error) {
 	dev, err := netdev.Open(netdev.Config{
 		Deliver:        func(b *skb.Buffer) { link.Deliver(b) },
 		Ifindex:        int(nicID),
-		BusyPoll:       cfg.busyPoll,
-		SuperviseEvery: time.Second,
+		BusyPoll:       cfg.BusyPoll,
+		Threaded:       cfg.Threaded,
+		SuperviseEvery: cfg.Supervise,
 	})
 	if err != nil {
 		return nil, err
@@ -104,7 +109,7 @@ func bringUp(cfg *config) (*system, error) {
 	sys.dev = dev
 	link = newLinkEndpoint(dev.Net, dev.Frames, sys.stamps)
 	sys.link = link
-	if sys.stack, err = newStack(cfg, link); err != nil {
+	if sys.stack, err = newStack(cfg, link, dev.Name()); err != nil {
 		return nil, err
 	}
 	return sys, dev.Start()
@@ -112,33 +117,32 @@ func bringUp(cfg *config) (*system, error) {
 
 // newStack builds the gVisor stack: IPv4, ARP, UDP, ICMP, the NIC over link,
 // its address, the subnet route and the default route.
-func newStack(cfg *config, link *linkEndpoint) (*stack.Stack, error) {
+func newStack(cfg *config.Config, link *linkEndpoint, name string) (*stack.Stack, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4},
 	})
-	if err := s.CreateNICWithOptions(nicID, link, stack.NICOptions{Name: "eth0"}); err != nil {
+	if err := s.CreateNICWithOptions(nicID, link, stack.NICOptions{Name: name}); err != nil {
 		return nil, fmt.Errorf("gVisor CreateNIC: %s", err)
 	}
-	addr := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(cfg.addr.Addr().As4()), PrefixLen: cfg.addr.Bits()}
+	addr := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(cfg.Addr.Addr().As4()), PrefixLen: cfg.Addr.Bits()}
 	if err := s.AddProtocolAddress(nicID, tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: addr}, stack.AddressProperties{}); err != nil {
-		return nil, fmt.Errorf("gVisor AddProtocolAddress %s: %s", cfg.addr, err)
+		return nil, fmt.Errorf("gVisor AddProtocolAddress %s: %s", cfg.Addr, err)
 	}
 	routes := []tcpip.Route{{Destination: addr.Subnet(), NIC: nicID}}
-	if cfg.gateway.IsValid() {
-		routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: tcpip.AddrFrom4(cfg.gateway.As4()), NIC: nicID})
+	if cfg.Gateway.IsValid() {
+		routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: tcpip.AddrFrom4(cfg.Gateway.As4()), NIC: nicID})
 	}
 	s.SetRouteTable(routes)
 	return s, nil
 }
 
-func servicesLine(cfg *config) string {
+func servicesLine(cfg *config.Config) string {
 	s := "services ["
-	if cfg.echo {
-		s += fmt.Sprintf(" echo:%d", cfg.echoPort)
-	}
-	if cfg.stats {
-		s += fmt.Sprintf(" stats:%d", cfg.statsPort)
+	for _, name := range image.Services {
+		if svc := cfg.Services[name]; svc.On {
+			s += fmt.Sprintf(" %s:%d", name, svc.Port)
+		}
 	}
 	return s + " ]"
 }

@@ -17,6 +17,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 
 	"github.com/kaidoku-net/kaidoku/board"
+	"github.com/kaidoku-net/kaidoku/image/config"
 	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/netstack/latency"
 )
@@ -30,12 +31,12 @@ var trace latency.Trace
 // statsRefused counts stats requests dropped because of their source.
 var statsRefused atomic.Uint64
 
-func startServices(cfg *config, sys *system) {
-	if cfg.echo {
-		go echo(mustBind(sys, cfg.echoPort), sys.stamps)
+func startServices(cfg *config.Config, sys *system) {
+	if svc := cfg.Services["echo"]; svc.On {
+		go echo(mustBind(sys, svc.Port), sys.stamps)
 	}
-	if cfg.stats {
-		go stats(mustBind(sys, cfg.statsPort), sys, cfg.statsAllow)
+	if svc := cfg.Services["stats"]; svc.On {
+		go stats(mustBind(sys, svc.Port), sys, svc.Allow)
 	}
 }
 

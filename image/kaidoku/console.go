@@ -10,7 +10,7 @@ import (
 )
 
 // consoleStats prints the driver's and NAPI's counters on the console
-// every interval (boot parameter stats.console=<interval>), one line each
+// every interval (kaidoku.stats.console=<interval>), one line each
 // time, for modes without the stats service (the reflector) and for
 // watching a guest from its console. Key=value, so tests can parse it.
 func consoleStats(sys *system, every time.Duration) {

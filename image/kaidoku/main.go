@@ -5,52 +5,52 @@
 // the network stack, starts its UDP services and serves until the VM is
 // stopped.
 //
-// Boot parameters (kernel command line, the launcher's -append):
-//
-//	ip=10.0.2.15/24 gw=10.0.2.2   interface address and default gateway ("none")
-//	mode=stack|reflector          reflector: the driver returns every frame, no stack
-//	services=echo,discard,stats,agent
-//	<service>.port=N              echo 7, discard 9, stats 161, agent 5555
-//	<service>.allow=CIDR|any      who the stats service and the test agent answer
-//	busypoll=<duration>           NAPI busy-poll window before halting (default off)
-//	napi.threaded                 poll only in the softnet goroutine, never on irq exit
-//	stats.console=<duration>      print driver and NAPI counters on the console this often
-//	pcap                          write a pcap of every frame to the console (hex)
-//	supervise=<duration>|off      device health check period (default 1s)
-//	clocktest=<duration>          print CLOCK lines around a sleep (tests)
-//	exit=<code>, panic            end once READY (tests)
+// Its configuration is the kernel command line's kaidoku.* words (package
+// image/config, listed in README's "Kernel command line"); Linux's words
+// (console=, panic=, quiet, ...) are ignored. Words may also be built in:
+// -ldflags "-X main.builtinCmdline=kaidoku.addr=10.0.0.5/24", which the
+// boot line overrides.
 package main
 
 import (
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/kaidoku-net/kaidoku/board"
+	"github.com/kaidoku-net/kaidoku/image/config"
 	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/netstack"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/virtio"
 )
 
+// builtinCmdline holds kaidoku words set at build time (-ldflags -X), read
+// before the boot line, as Linux's CONFIG_CMDLINE.
+var builtinCmdline string
+
+// image is what this image has beyond the common words.
+var image = config.Kaidoku
+
 func main() {
 	fmt.Print(board.Banner())
-	cfg, err := loadConfig()
-	if err != nil {
-		fatal("configuration", err)
+	cfg, errs := config.Parse(image, builtinCmdline, board.Cmdline())
+	for _, err := range errs {
+		fmt.Printf("kaidoku: %v\n", err)
 	}
 	sys, err := bringUp(cfg)
 	if err != nil {
 		fatal("network", err)
 	}
 	startServices(cfg, sys)
-	if cfg.consoleStats > 0 {
-		go consoleStats(sys, cfg.consoleStats)
+	if cfg.ConsoleStats > 0 {
+		go consoleStats(sys, cfg.ConsoleStats)
 	}
-	fmt.Printf("kaidoku: %s via %s, mode %s, services %v\n", cfg.addr, cfg.gateway, cfg.mode, servicesLine(cfg))
+	fmt.Printf("kaidoku: %s via %s, mode %s, services %v\n", cfg.Addr, gatewayString(cfg), modeString(cfg), servicesLine(cfg))
 	fmt.Println("READY")
-	selftest()
+	runTestHooks(cfg.Test)
 	select {}
 }
 
@@ -63,16 +63,15 @@ type system struct {
 
 // bringUp brings the device up as every image does (package netdev) and
 // puts the stack on it, or lets the driver reflect every frame.
-func bringUp(cfg *config) (*system, error) {
+func bringUp(cfg *config.Config) (*system, error) {
 	sys := &system{}
-	reflect := cfg.mode == "reflector"
 	ncfg := netdev.Config{
-		Reflect:        reflect,
-		BusyPoll:       cfg.busyPoll,
-		Threaded:       cfg.threadedNAPI,
-		SuperviseEvery: cfg.supervise,
+		Reflect:        cfg.Reflector,
+		BusyPoll:       cfg.BusyPoll,
+		Threaded:       cfg.Threaded,
+		SuperviseEvery: cfg.Supervise,
 	}
-	if !reflect {
+	if !cfg.Reflector {
 		// Frames flow only after Start, by which time the stack exists.
 		ncfg.Deliver = func(b *skb.Buffer) { sys.stack.Receive(b) }
 	}
@@ -81,20 +80,31 @@ func bringUp(cfg *config) (*system, error) {
 		return nil, err
 	}
 	sys.nd, sys.dev = nd, nd.Net
-	if !reflect {
+	if !cfg.Reflector {
+		var gw [4]byte
+		if cfg.Gateway.IsValid() {
+			gw = cfg.Gateway.As4()
+		}
 		sys.stack, err = netstack.New(netstack.Config{
 			Link:      nd.Net,
 			FramePool: nd.Frames,
 			LargePool: nd.Large,
-			Addr:      cfg.addr.Addr().As4(),
-			PrefixLen: cfg.addr.Bits(),
-			Gateway:   gatewayBytes(cfg),
+			Ifindex:   nd.Ifindex(),
+			Name:      nd.Name(),
+			Addr:      cfg.Addr.Addr().As4(),
+			PrefixLen: cfg.Addr.Bits(),
+			Gateway:   gw,
 			Now:       board.Nanotime,
 		})
 		if err != nil {
 			return nil, err
 		}
 		netstack.InstallSocketFunc(sys.stack)
+		if cfg.Pcap {
+			if _, err := sys.stack.AddPcap(pcapConsole{}); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := nd.Start(); err != nil {
 		return nil, err
@@ -105,18 +115,34 @@ func bringUp(cfg *config) (*system, error) {
 	return sys, nil
 }
 
-func gatewayBytes(cfg *config) [4]byte {
-	if cfg.gateway.IsValid() {
-		return cfg.gateway.As4()
-	}
-	return [4]byte{}
+// pcapConsole writes the pcap stream on the console, one "PCAP <hex>" line
+// per write (the file header, then each record), for the host to decode.
+type pcapConsole struct{}
+
+func (pcapConsole) Write(p []byte) (int, error) {
+	fmt.Printf("PCAP %s\n", hex.EncodeToString(p))
+	return len(p), nil
 }
 
-func servicesLine(cfg *config) string {
+func gatewayString(cfg *config.Config) string {
+	if cfg.Gateway.IsValid() {
+		return cfg.Gateway.String()
+	}
+	return "none"
+}
+
+func modeString(cfg *config.Config) string {
+	if cfg.Reflector {
+		return "reflector"
+	}
+	return "stack"
+}
+
+func servicesLine(cfg *config.Config) string {
 	s := ""
-	for _, name := range []string{"echo", "discard", "stats", "agent"} {
-		if cfg.services[name] && cfg.mode == "stack" {
-			s += " " + name + ":" + strconv.Itoa(int(cfg.ports[name]))
+	for _, name := range image.Services {
+		if svc := cfg.Services[name]; svc.On && !cfg.Reflector {
+			s += " " + name + ":" + strconv.Itoa(int(svc.Port))
 		}
 	}
 	return "[" + s + " ]"
@@ -127,23 +153,20 @@ func fatal(what string, err error) {
 	os.Exit(1)
 }
 
-// selftest runs the diagnostics the end-to-end tests ask for.
-func selftest() {
-	if v, ok := board.Param("clocktest"); ok {
-		d, err := time.ParseDuration(v)
-		if err == nil {
-			// Equal-width lines, so that the host sees the same serial
-			// delay on both and can compare the two clocks' rates.
-			fmt.Printf("CLOCK start %020d\n", board.Nanotime())
-			time.Sleep(d)
-			fmt.Printf("CLOCK end   %020d\n", board.Nanotime())
-		}
+// runTestHooks runs the diagnostics the end-to-end tests ask for with the
+// kaidoku.test.* words.
+func runTestHooks(h config.TestHooks) {
+	if h.Clock > 0 {
+		// Equal-width lines, so that the host sees the same serial delay
+		// on both and can compare the two clocks' rates.
+		fmt.Printf("CLOCK start %020d\n", board.Nanotime())
+		time.Sleep(h.Clock)
+		fmt.Printf("CLOCK end   %020d\n", board.Nanotime())
 	}
-	if v, ok := board.Param("exit"); ok {
-		code, _ := strconv.Atoi(v)
-		os.Exit(code)
+	if h.Exit >= 0 {
+		os.Exit(h.Exit)
 	}
-	if _, ok := board.Param("panic"); ok {
-		panic("panic requested on the command line")
+	if h.Panic {
+		panic("panic requested on the command line (kaidoku.test.panic)")
 	}
 }

@@ -11,28 +11,29 @@ import (
 	"syscall"
 
 	"github.com/kaidoku-net/kaidoku/image/agent"
+	"github.com/kaidoku-net/kaidoku/image/config"
 	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/image/stats"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
-func startServices(cfg *config, sys *system) {
+func startServices(cfg *config.Config, sys *system) {
 	if sys.stack == nil {
 		return
 	}
-	if cfg.services["echo"] {
-		go echo(mustBind(sys, cfg.ports["echo"]))
+	if svc := cfg.Services["echo"]; svc.On {
+		go echo(mustBind(sys, svc.Port))
 	}
-	if cfg.services["discard"] {
-		go discard(cfg.ports["discard"])
+	if svc := cfg.Services["discard"]; svc.On {
+		go discard(svc.Port)
 	}
-	if cfg.services["stats"] {
-		svc := stats.New(cfg.allow["stats"], statsSections(sys))
+	if c := cfg.Services["stats"]; c.On {
+		svc := stats.New(c.Allow, statsSections(sys))
 		statsService.Store(svc)
-		go svc.Serve(mustBind(sys, cfg.ports["stats"]))
+		go svc.Serve(mustBind(sys, c.Port))
 	}
-	if cfg.services["agent"] {
-		go runAgent(mustBind(sys, cfg.ports["agent"]), sys, cfg.allow["agent"])
+	if svc := cfg.Services["agent"]; svc.On {
+		go runAgent(mustBind(sys, svc.Port), sys, svc.Allow)
 	}
 }
 

@@ -42,8 +42,13 @@ type Config struct {
 	Deliver func(*skb.Buffer)
 	// Reflect makes the driver return every frame itself.
 	Reflect bool
-	// Ifindex is stamped on received buffers (2, eth0, when 0).
+	// Ifindex and Name identify the interface: the driver stamps Ifindex
+	// on received buffers (skb_iif) and names the device Name in its
+	// messages, and the consumer's stack must know it by the same
+	// (Device.Ifindex, Device.Name). 2 and "eth0" when unset: Linux's
+	// first Ethernet device, after lo.
 	Ifindex int
+	Name    string
 	// BusyPoll is the NAPI busy-poll window before halting (0: off).
 	BusyPoll time.Duration
 	// Threaded leaves every poll to the softnet goroutine instead of
@@ -79,6 +84,9 @@ func Open(cfg Config) (*Device, error) {
 	if cfg.Ifindex == 0 {
 		cfg.Ifindex = 2
 	}
+	if cfg.Name == "" {
+		cfg.Name = "eth0"
+	}
 	d := &Device{cfg: cfg}
 	found := false
 	for _, s := range board.VirtioDevices() {
@@ -111,7 +119,7 @@ func Open(cfg Config) (*Device, error) {
 		Ifindex:   cfg.Ifindex,
 		Softnet:   d.Softnet,
 		Now:       board.Nanotime,
-		Name:      "eth0",
+		Name:      cfg.Name,
 		OnFault:   d.Supervisor.Fault,
 		OnLink: func(up bool) {
 			fmt.Println("virtio-net: link up:", up)
@@ -143,6 +151,12 @@ func (d *Device) Start() error {
 	go d.Supervisor.Run(d.Net)
 	return nil
 }
+
+// Ifindex is the interface's index, stamped on every received buffer.
+func (d *Device) Ifindex() int { return d.cfg.Ifindex }
+
+// Name is the interface's name.
+func (d *Device) Name() string { return d.cfg.Name }
 
 // WriteMem prints mem_in_use_bytes, the memory the image holds: what the
 // Go runtime holds from the board less what it gave back, plus the DMA

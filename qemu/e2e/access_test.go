@@ -32,8 +32,8 @@ func TestStatsAccessControl(t *testing.T) {
 			agentBad: netip.MustParseAddr("10.0.2.9"),
 		},
 		{
-			name:     "stats.allow=10.0.2.2/32 agent.allow=10.0.2.8/30",
-			append:   []string{"stats.allow=10.0.2.2/32", "agent.allow=10.0.2.8/30"},
+			name:     "kaidoku.stats.allow=10.0.2.2/32 kaidoku.agent.allow=10.0.2.8/30",
+			append:   []string{"kaidoku.stats.allow=10.0.2.2/32", "kaidoku.agent.allow=10.0.2.8/30"},
 			allowed:  []netip.Addr{testbench.TestHost},
 			refused:  []netip.Addr{netip.MustParseAddr("10.0.2.9"), netip.MustParseAddr("10.0.2.3")},
 			agentOK:  netip.MustParseAddr("10.0.2.10"),

@@ -47,7 +47,7 @@ func TestClockMatchesHost(t *testing.T) {
 		{"pit-calibration", true, "PIT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			vm := boot(t, qemu.Config{Net: qemu.UserNet{}, NoTSC: tc.noTSC, Append: []string{"clocktest=2s"}})
+			vm := boot(t, qemu.Config{Net: qemu.UserNet{}, NoTSC: tc.noTSC, Append: []string{"kaidoku.test.clock=2s"}})
 			if vm.Accel == qemu.KVM {
 				tc.source = "pvclock"
 			}
@@ -81,7 +81,7 @@ func TestClockMatchesHost(t *testing.T) {
 // An idle guest halts: with only a 1 s ticker pending, QEMU uses little
 // host CPU.
 func TestIdleHalts(t *testing.T) {
-	vm := boot(t, qemu.Config{Net: qemu.UserNet{}, Append: []string{"clocktest=60s"}})
+	vm := boot(t, qemu.Config{Net: qemu.UserNet{}, Append: []string{"kaidoku.test.clock=60s"}})
 	if _, err := vm.Console.ExpectString("CLOCK start", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +109,9 @@ func TestExitCodes(t *testing.T) {
 		arg  string
 		want int
 	}{
-		{"exit=0", 0},
-		{"exit=3", 3},
-		{"panic", 2},
+		{"kaidoku.test.exit=0", 0},
+		{"kaidoku.test.exit=3", 3},
+		{"kaidoku.test.panic", 2},
 	} {
 		t.Run(tc.arg, func(t *testing.T) {
 			vm := boot(t, qemu.Config{Net: qemu.UserNet{}, Append: []string{tc.arg}})

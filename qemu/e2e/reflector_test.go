@@ -21,7 +21,7 @@ func TestReflectorReturnsEveryFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	vm := boot(t, qemu.Config{Net: nd, Append: []string{"mode=reflector", "stats.console=250ms"}})
+	vm := boot(t, qemu.Config{Net: nd, Append: []string{"kaidoku.mode=reflector", "kaidoku.stats.console=250ms"}})
 
 	const n = 2000
 	const window = 32

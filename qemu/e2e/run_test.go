@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,7 +15,8 @@ import (
 )
 
 // `kaidoku run` (what `make run` starts) prints READY within 5 s of wall
-// time under TCG, and SIGINT leaves no QEMU behind.
+// time under TCG, and SIGINT leaves no QEMU behind. Its -append words
+// reach the image, which reports the unknown kaidoku one before READY.
 func TestRunCommandReadyAndInterrupt(t *testing.T) {
 	root, err := qemu.ModuleRoot()
 	if err != nil {
@@ -24,7 +26,7 @@ func TestRunCommandReadyAndInterrupt(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "qemu", "cmd", "kaidoku")).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "run", "-lifetime", "2m", "-fwd", "0:7", image)
+	cmd := exec.Command(bin, "run", "-lifetime", "2m", "-fwd", "0:7", "-append", "console=ttyS0 panic=-1 kaidoku.run.bogus", image)
 	cmd.Stdout = nil
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -39,12 +41,16 @@ func TestRunCommandReadyAndInterrupt(t *testing.T) {
 
 	pidRe := regexp.MustCompile(`QEMU pid (\d+)`)
 	qemuPID := 0
+	reported := false
 	ready := make(chan time.Duration, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if m := pidRe.FindStringSubmatch(sc.Text()); m != nil {
 				qemuPID, _ = strconv.Atoi(m[1])
+			}
+			if strings.Contains(sc.Text(), `Unknown kernel command line parameters "kaidoku.run.bogus"`) {
+				reported = true
 			}
 			if regexp.MustCompile(`\bREADY\b`).MatchString(sc.Text()) {
 				ready <- time.Since(start)
@@ -62,6 +68,9 @@ func TestRunCommandReadyAndInterrupt(t *testing.T) {
 	}
 	if qemuPID == 0 {
 		t.Fatal("launcher did not report QEMU's pid")
+	}
+	if !reported {
+		t.Error("the -append words did not reach the image: no report of kaidoku.run.bogus before READY")
 	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)

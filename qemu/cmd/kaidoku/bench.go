@@ -65,13 +65,13 @@ func benchCmd(args []string) error {
 				return err
 			}
 			peers = append(peers, bench.Peer{Name: fmt.Sprintf("kaidoku, busypoll=%v", *busyPoll), Files: []string{kaidokuImage}, GuestIP: guestIP,
-				EchoPort: 7, StatsPort: 161, Config: imageConfig(kaidokuImage, "busypoll="+busyPoll.String())})
+				EchoPort: 7, StatsPort: 161, Config: imageConfig(kaidokuImage, "kaidoku.busypoll="+busyPoll.String())})
 		case "reflector":
 			if err := qemu.BuildImage(root, "./image/kaidoku", kaidokuImage, ""); err != nil {
 				return err
 			}
 			peers = append(peers, bench.Peer{Name: "reflector (driver ceiling)", Files: []string{kaidokuImage}, GuestIP: guestIP,
-				EchoPort: 7, Reflected: true, Config: imageConfig(kaidokuImage, "mode=reflector")})
+				EchoPort: 7, Reflected: true, Config: imageConfig(kaidokuImage, "kaidoku.mode=reflector")})
 		default:
 			return fmt.Errorf("unknown peer %q", name)
 		}
@@ -98,7 +98,7 @@ func benchCmd(args []string) error {
 
 func imageConfig(image string, words ...string) func() (qemu.Config, error) {
 	return func() (qemu.Config, error) {
-		return qemu.Config{Kernel: image, Append: append([]string{"services=echo,stats", "stats.allow=any"}, words...)}, nil
+		return qemu.Config{Kernel: image, Append: append([]string{"kaidoku.services=echo,stats", "kaidoku.stats.allow=any"}, words...)}, nil
 	}
 }
 

@@ -26,12 +26,12 @@ func loadCmd(args []string) error {
 	gdb := fs.Int("gdb", 0, "open a gdbstub on this 127.0.0.1 port")
 	appendArgs := fs.String("append", "", "extra kernel command line words")
 	stats := fs.String("stats", "latency napi irq", "stats sections to print afterwards (empty: none)")
-	reflected := fs.Bool("reflected", false, "boot the driver's reflector (mode=reflector) and print its counters from the console")
+	reflected := fs.Bool("reflected", false, "boot the driver's reflector (kaidoku.mode=reflector) and print its counters from the console")
 	fs.Parse(args)
 	if *reflected {
 		// No stack, so no stats service: the counters come from the
 		// console's STATS lines.
-		*appendArgs += " mode=reflector stats.console=500ms"
+		*appendArgs += " kaidoku.mode=reflector kaidoku.stats.console=500ms"
 		*stats = ""
 	}
 	image := "build/kaidoku.elf"
@@ -46,7 +46,7 @@ func loadCmd(args []string) error {
 	}
 	defer b.Close()
 	cfg := qemu.Config{Kernel: image, Net: nd, GDBPort: *gdb, Lifetime: *dur + 5*time.Minute,
-		Append: append([]string{"stats.allow=any"}, strings.Fields(*appendArgs)...)}
+		Append: append([]string{"kaidoku.stats.allow=any"}, strings.Fields(*appendArgs)...)}
 	vm, err := qemu.Start(cfg)
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func loadCmd(args []string) error {
 var statsLine = regexp.MustCompile(`^STATS `)
 
 // lastStats waits for the next STATS console line (printed by
-// stats.console) and returns its counters.
+// kaidoku.stats.console) and returns its counters.
 func lastStats(vm *qemu.VM, timeout time.Duration) (map[string]uint64, error) {
 	n := len(vm.Console.Lines())
 	l, _, err := vm.Console.Expect(statsLine, n, 2*timeout)

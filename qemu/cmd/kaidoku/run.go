@@ -8,8 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/board/cmdline"
+	"github.com/kaidoku-net/kaidoku/image/config"
 	"github.com/kaidoku-net/kaidoku/qemu"
 )
 
@@ -24,9 +27,20 @@ func run(args []string) error {
 	smp := fs.Int("smp", 1, "guest CPUs")
 	netMode := fs.String("net", "user", "network: user, none")
 	fwd := fs.String("fwd", defaultForwards, "user-mode UDP forwards hostport:guestport,...")
-	appendArgs := fs.String("append", "", "extra kernel command line words")
+	appendArgs := fs.String("append", "", "extra kernel command line words, e.g. 'kaidoku.busypoll=200us' (see below)")
 	lifetime := fs.Duration("lifetime", 24*time.Hour, "kill the VM after this long")
 	gdb := fs.Int("gdb", 0, "gdbstub port on 127.0.0.1 (0: none)")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintln(w, "usage: kaidoku run [flags] [image]")
+		fs.PrintDefaults()
+		fmt.Fprintln(w, "\nThe image's kernel command line words (-append); other words, Linux's, are ignored:")
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		for _, p := range config.Params(config.Kaidoku) {
+			fmt.Fprintf(tw, "  %s%s\t%s\t%s\n", cmdline.Namespace, p.Name, p.Default, p.Usage)
+		}
+		tw.Flush()
+	}
 	fs.Parse(args)
 	image := "build/kaidoku.elf"
 	if fs.NArg() > 0 {
