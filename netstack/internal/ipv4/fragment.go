@@ -449,7 +449,7 @@ func (ip *IPv4) ipExpire(q *ipq) {
 	if head == nil {
 		return
 	}
-	if q.iif != ip.dev.Ifindex {
+	if ip.net.GetByIndex(q.iif) == nil {
 		ip.mib.KfreeSkbReason(head, mib.DropFragReasmTimeout)
 		return
 	}
