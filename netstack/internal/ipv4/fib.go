@@ -233,14 +233,23 @@ var rtnNames = map[uint8]string{RtnUnicast: "", RtnLocal: "local ", RtnBroadcast
 var scopeNames = map[uint8]string{RtScopeLink: " scope link", RtScopeHost: " scope host"}
 
 // WriteRoutes prints the routes as `ip route show table all` does for
-// the main and local tables.
+// the main and local tables: each in the trie's order, by destination
+// and then prefix length.
 func (ip *IPv4) WriteRoutes(w io.Writer) error {
 	for _, tbl := range []uint8{RtTableMain, RtTableLocal} {
+		var rs []*fibRoute
 		for i := range ip.fib {
-			r := &ip.fib[i]
-			if r.table != tbl {
-				continue
+			if ip.fib[i].table == tbl {
+				rs = append(rs, &ip.fib[i])
 			}
+		}
+		sort.SliceStable(rs, func(i, j int) bool {
+			if rs[i].dst != rs[j].dst {
+				return rs[i].dst < rs[j].dst
+			}
+			return rs[i].plen < rs[j].plen
+		})
+		for _, r := range rs {
 			var line string
 			if r.plen == 0 {
 				line = "default via " + r.gw.String() + " dev " + r.dev.Name
