@@ -50,6 +50,7 @@ func testIP(rnd func() uint32) (*IPv4, *clock.Fake) {
 	ip.net = ether.NewNet(new(mib.MIB), new(sync.Mutex))
 	ip.dev, _ = ip.net.NewDevice(nullLink{}, ether.EthIfindex, "eth0")
 	ip.fibSetup()
+	ip.mc = map[int]map[wire.Addr]int{1: {wire.AddrOf(224, 0, 0, 1): 1}, 2: {wire.AddrOf(224, 0, 0, 1): 1}}
 	return ip, f
 }
 
