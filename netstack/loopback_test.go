@@ -153,6 +153,12 @@ func TestConfiguredIfindexAndName(t *testing.T) {
 	if err := s.SetsockoptIPMreqn(socket.SolIP, socket.IPAddMembership, &socket.IPMreqn{Multiaddr: [4]byte{239, 1, 1, 1}, Ifindex: 7}); err != nil {
 		t.Fatalf("join on index 7: %v", err)
 	}
+	if err := s.SetsockoptInt(socket.SolIP, socket.IPMulticastIf, 2); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Fatalf("IP_MULTICAST_IF 2: %v, want EADDRNOTAVAIL", err)
+	}
+	if err := s.SetsockoptInt(socket.SolIP, socket.IPMulticastIf, 7); err != nil {
+		t.Fatalf("IP_MULTICAST_IF 7: %v", err)
+	}
 	if err := s.Bind(sa(0, 7000)); err != nil {
 		t.Fatal(err)
 	}

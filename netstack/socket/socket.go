@@ -394,6 +394,11 @@ func (s *Socket) SetsockoptInt(level, name, v int) error {
 		case IPMulticastLoop:
 			sk.SetMulticastLoop(on)
 		case IPMulticastIf:
+			// By interface index; an index no device has is
+			// EADDRNOTAVAIL, as ip_setsockopt finds none.
+			if v != 0 && s.u.IP().DevGetByIndex(v) == nil {
+				return syscall.EADDRNOTAVAIL
+			}
 			sk.SetMulticastIf(v)
 		case IPMTUDiscover:
 			return errno(sk.SetPMTUDisc(v))

@@ -417,6 +417,9 @@ func (ip *IPv4) ipFragReasm(q *ipq, last *skb.Buffer) *skb.Buffer {
 func (ip *IPv4) ipExpire(q *ipq) {
 	ip.cfg.BH.Lock()
 	defer ip.cfg.BH.Unlock()
+	// An ICMP error sent to this host goes through the backlog, which
+	// the softirq that ran the timer processes before it ends.
+	defer ip.net.NetRxAction()
 	if q.dead || q.flags&fragComplete != 0 {
 		return
 	}
