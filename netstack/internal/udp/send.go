@@ -23,6 +23,7 @@ func (sk *Sock) Sendmsg(p []byte, hasDst bool, family int, daddr wire.Addr, dpor
 	return n
 }
 
+// sendmsg is Sendmsg's body, run under the socket lock.
 func (sk *Sock) sendmsg(p []byte, hasDst bool, family int, daddr wire.Addr, dport uint16) int {
 	u := sk.u
 	m := u.mib
