@@ -123,14 +123,20 @@ func TestBroadcastLoop(t *testing.T) {
 		name     string
 		dst      wire.Addr
 		dev      string
+		gateway  bool
 		wantWire bool
 	}{
-		{"subnet broadcast", ipBcst, "", true},
-		{"limited broadcast on eth0", wire.AddrOf(255, 255, 255, 255), "eth0", true},
-		{"lo broadcast", wire.AddrOf(127, 255, 255, 255), "", false},
+		{"subnet broadcast", ipBcst, "", false, true},
+		{"limited broadcast on eth0", wire.AddrOf(255, 255, 255, 255), "eth0", false, true},
+		{"limited broadcast by the default route", wire.AddrOf(255, 255, 255, 255), "", true, true},
+		{"lo broadcast", wire.AddrOf(127, 255, 255, 255), "", false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e := newEnv(t)
+			var opts []envOpt
+			if c.gateway {
+				opts = append(opts, func(cfg *Config) { cfg.Gateway = wire.AddrOf(10, 0, 0, 1).As4() })
+			}
+			e := newEnv(t, opts...)
 			rcv := e.bound(0, 7000)
 			snd := e.bound(0, 0, socket.SoBroadcast)
 			if c.dev != "" {
@@ -256,5 +262,34 @@ func TestMulticastThroughLo(t *testing.T) {
 	}
 	if fs := e.sent(); len(fs) != 0 {
 		t.Fatalf("%d frames on the wire", len(fs))
+	}
+}
+
+// A multicast sent through lo to a group lo has not joined crosses lo and
+// is discarded on the way in (its route is not local: dst_discard).
+func TestMulticastThroughLoNotJoined(t *testing.T) {
+	e := newEnv(t)
+	rcv := e.bound(0, 7000)
+	if err := rcv.SetsockoptIPMreqn(socket.SolIP, socket.IPAddMembership, mreq(group, ipM, 0)); err != nil {
+		t.Fatal(err)
+	}
+	snd := e.bound(0, 0)
+	if err := snd.SetsockoptInt(socket.SolIP, socket.IPMulticastIf, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.mark()
+	if _, err := snd.SendTo([]byte("x"), 0, sa(group, 7000)); err != nil {
+		t.Fatal(err)
+	}
+	mustEmpty(t, rcv)
+	if fs := e.sent(); len(fs) != 0 {
+		t.Fatalf("%d frames on the wire", len(fs))
+	}
+	e.expectOnly(map[string]int64{
+		"Ip.OutRequests": 1, "Ip.OutTransmits": 1, "IpExt.OutMcastPkts": 1,
+		"Ip.InReceives": 1, "IpExt.InMcastPkts": 1, "Udp.OutDatagrams": 1,
+	})
+	if d := e.delta("Drop.NOT_SPECIFIED"); d != 1 {
+		t.Fatalf("Drop.NOT_SPECIFIED %+d", d)
 	}
 }
