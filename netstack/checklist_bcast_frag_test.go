@@ -117,8 +117,10 @@ func TestChecklist040UnjoinedGroupSilentlyDropped(t *testing.T) {
 	e.expectOnly(map[string]int64{"Ip.InReceives": 1})
 }
 
+// join joins g on the interface that has ipM (ip_mreq with imr_address):
+// the test stack has no default route, so INADDR_ANY finds no device.
 func join(t testing.TB, s *socket.Socket, g wire.Addr) {
-	if err := s.SetsockoptIPMreqn(socket.SolIP, socket.IPAddMembership, &socket.IPMreqn{Multiaddr: g.As4()}); err != nil && t != nil {
+	if err := s.SetsockoptIPMreqn(socket.SolIP, socket.IPAddMembership, &socket.IPMreqn{Multiaddr: g.As4(), Address: ipM.As4()}); err != nil && t != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,11 +1,13 @@
 // Package netstack is kaidoku's network stack: a Linux v6.8-faithful
 // IPv4/UDP receive path with the transmit side services need, for one
-// virtio-net interface in a TamaGo unikernel. This package wires the
-// layers together; each sub-package mirrors one part of Linux:
+// virtio-net interface and the loopback device in a TamaGo unikernel.
+// This package wires the layers together; each sub-package mirrors one
+// part of Linux:
 //
 //	skb      struct sk_buff: pooled packet buffers, queues
 //	wire     header formats, checksums
-//	ether    net_device, eth_type_trans, __netif_receive_skb_core, taps, pcap
+//	ether    net_device (lo and the NIC), eth_type_trans, netif_rx and the
+//	         backlog, __netif_receive_skb_core, loopback_xmit, taps, pcap
 //	arp      arp_rcv, the neighbour table and its pending queue
 //	ipv4     ip_rcv … ip_local_deliver, routing, options, reassembly, ICMP, output
 //	udp      udp_table, lookup, reuseport, queues, recvmsg, bind/connect, sendmsg
@@ -38,6 +40,18 @@
 // through the Link the stack was given (Link.Transmit takes ownership,
 // from any goroutine, and frees on error); frames are taken from the
 // frame pool with Link.Headroom bytes of headroom.
+//
+// # Loopback
+//
+// lo (ifindex 1, 127.0.0.1/8, MTU 65536) carries what the host sends to
+// itself: to 127/8 and, as Linux's local routes send it, to the NIC's own
+// address. Broadcasts and multicasts to a group joined on the NIC are
+// also looped back (IP_MULTICAST_LOOP). Looped packets go through
+// netif_rx onto the backlog, never straight into the receive path: a
+// sending goroutine processes the backlog under the BH lock once it has
+// released its socket's lock (local_bh_enable → do_softirq), and Receive
+// processes what the receive path itself looped back (an ICMP error for a
+// datagram to a closed local port) before it returns.
 //
 // # Truesize
 //
@@ -98,7 +112,8 @@ type Link = ether.Link
 type Config struct {
 	// Link is the device; its MAC, MTU and headroom are read once.
 	Link Link
-	// Ifindex and Name identify the interface (defaults 2, "eth0").
+	// Ifindex and Name identify the interface (defaults 2, "eth0"); lo
+	// has index 1 and name "lo".
 	Ifindex int
 	Name    string
 	// Addr/PrefixLen is the interface address; Gateway, if non-zero,
@@ -126,11 +141,13 @@ type Config struct {
 	ArpQueueLenBytes int
 }
 
-// Stack is one network namespace with one Ethernet interface.
+// Stack is one network namespace with the loopback device and one
+// Ethernet interface.
 type Stack struct {
 	bh    sync.Mutex
 	Clock *clock.Clock
 	MIB   *mib.MIB
+	Net   *ether.Net // the device table: lo, then Dev
 	Dev   *ether.Device
 	Neigh *arp.Table
 	IP    *ipv4.IPv4
@@ -154,7 +171,11 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s := &Stack{cfg: cfg, MIB: new(mib.MIB)}
 	s.Clock = clock.New(cfg.Now, cfg.ManualTimers)
-	s.Dev = ether.NewDevice(cfg.Link, cfg.Ifindex, cfg.Name, s.MIB)
+	s.Net = ether.NewNet(s.MIB, &s.bh)
+	var err error
+	if s.Dev, err = s.Net.NewDevice(cfg.Link, cfg.Ifindex, cfg.Name); err != nil {
+		return nil, fmt.Errorf("netstack: %w", err)
+	}
 	sys := ipv4.NewSysctl()
 	if cfg.Sysctl != nil {
 		sys = *cfg.Sysctl
@@ -169,7 +190,7 @@ func New(cfg Config) (*Stack, error) {
 		QueueLenBytes: cfg.ArpQueueLenBytes,
 	})
 	ip = ipv4.New(ipv4.Config{
-		Dev: s.Dev, MIB: s.MIB, Clock: s.Clock, Neigh: s.Neigh, FramePool: cfg.FramePool,
+		Net: s.Net, Dev: s.Dev, MIB: s.MIB, Clock: s.Clock, Neigh: s.Neigh, FramePool: cfg.FramePool,
 		LargePool: cfg.LargePool, BH: &s.bh, Rand: cfg.Rand,
 		Addr: addr, PrefixLen: cfg.PrefixLen, Gateway: wire.AddrFrom4(cfg.Gateway), Sysctl: sys,
 	})
@@ -180,12 +201,21 @@ func New(cfg Config) (*Stack, error) {
 }
 
 // Receive is netif_receive_skb for the driver: b.Data() is an Ethernet
-// frame. The stack owns b from now on.
+// frame. The stack owns b from now on. What handling it looped back is
+// processed before Receive returns, as net_rx_action polls the backlog.
 func (s *Stack) Receive(b *skb.Buffer) {
 	s.bh.Lock()
 	s.Dev.Receive(b)
+	s.Net.NetRxAction()
 	s.bh.Unlock()
 }
+
+// Lo returns the loopback device.
+func (s *Stack) Lo() *ether.Device { return s.Net.Loopback() }
+
+// WriteRoutes prints the routing tables as `ip route show table all`
+// shows the main and local tables.
+func (s *Stack) WriteRoutes(w io.Writer) error { return s.IP.WriteRoutes(w) }
 
 // Up announces the interface address with a gratuitous ARP, as Linux
 // does when an address is configured on an up interface.

@@ -27,6 +27,9 @@ const (
 	PacketBroadcast PacketType = 1
 	PacketMulticast PacketType = 2
 	PacketOtherHost PacketType = 3
+	// PacketLoopback marks a multicast or broadcast copy an output path
+	// looped back to this host (dev_loopback_xmit).
+	PacketLoopback PacketType = 5
 )
 
 // Checksum is skb->ip_summed.
@@ -110,6 +113,10 @@ type Route struct {
 	Flags uint16
 	Err   int32
 	Valid bool
+	// Iif is rt_iif: for a packet looped back on its output route, the
+	// interface the route was made for (inet_iif prefers it to the
+	// receiving device); 0 otherwise.
+	Iif int
 }
 
 // IPOptions is struct ip_options as ip_options_compile leaves it in IPCB:

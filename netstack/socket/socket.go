@@ -64,6 +64,7 @@ const (
 	IPFreebind          = 15
 	IPMulticastIf       = 32
 	IPMulticastTTL      = 33
+	IPMulticastLoop     = 34
 	IPAddMembership     = 35
 	IPDropMembership    = 36
 	IPMulticastAll      = 49
@@ -390,7 +391,14 @@ func (s *Socket) SetsockoptInt(level, name, v int) error {
 			sk.SetTOS(uint8(v))
 		case IPMulticastTTL:
 			return errno(sk.SetMulticastTTL(v))
+		case IPMulticastLoop:
+			sk.SetMulticastLoop(on)
 		case IPMulticastIf:
+			// By interface index; an index no device has is
+			// EADDRNOTAVAIL, as ip_setsockopt finds none.
+			if v != 0 && s.u.IP().DevGetByIndex(v) == nil {
+				return syscall.EADDRNOTAVAIL
+			}
 			sk.SetMulticastIf(v)
 		case IPMTUDiscover:
 			return errno(sk.SetPMTUDisc(v))
@@ -451,6 +459,8 @@ func (s *Socket) GetsockoptInt(level, name int) (int, error) {
 			return b2i(sk.Freebind()), nil
 		case IPMulticastAll:
 			return b2i(sk.MulticastAll()), nil
+		case IPMulticastLoop:
+			return b2i(sk.MulticastLoop()), nil
 		case IPTTL:
 			return sk.TTL(), nil
 		}
@@ -514,21 +524,20 @@ func TimevalToTimeout(tv Timeval) (int64, error) {
 	return j * 1e6, nil
 }
 
-// SetsockoptString sets SO_BINDTODEVICE by name ("" unbinds, "lo" is 1,
-// "eth0" is 2; others ENODEV).
+// SetsockoptString sets SO_BINDTODEVICE by interface name ("" unbinds;
+// a name no device has is ENODEV), as sock_setbindtodevice looks it up
+// with dev_get_by_name.
 func (s *Socket) SetsockoptString(level, name int, v string) error {
 	if level != SolSocket || name != SoBindtodevice {
 		return syscall.ENOPROTOOPT
 	}
 	idx := 0
-	switch v {
-	case "":
-	case "lo":
-		idx = 1
-	case "eth0":
-		idx = 2
-	default:
-		return syscall.ENODEV
+	if v != "" {
+		d := s.u.IP().DevGetByName(v)
+		if d == nil {
+			return syscall.ENODEV
+		}
+		idx = d.Ifindex
 	}
 	return errno(s.sk.SetBoundDev(idx))
 }

@@ -1,8 +1,12 @@
 // Package ether is the link layer of kaidoku: struct net_device for the
-// one Ethernet interface, eth_type_trans (net/ethernet/eth.c), the
-// receive dispatcher __netif_receive_skb_core with its taps (ptype_all)
-// and per-EtherType handlers (ptype_base) from net/core/dev.c, the
-// transmit entry dev_queue_xmit, and a pcap writer that plugs in as a tap.
+// loopback device and the Ethernet interface, the namespace's device
+// table (dev_get_by_index, dev_get_by_name), eth_type_trans
+// (net/ethernet/eth.c), the receive dispatcher __netif_receive_skb_core
+// with its taps (ptype_all) and per-EtherType handlers (ptype_base) from
+// net/core/dev.c, the backlog that netif_rx feeds (softnet_data's
+// input_pkt_queue and process_backlog), the transmit entry
+// dev_queue_xmit, loopback_xmit (drivers/net/loopback.c), and a pcap
+// writer that plugs in as a tap.
 //
 // Taps observe frames synchronously and must not keep the buffer: unlike
 // Linux they take no reference, so the IPv4 layer never sees a shared
@@ -62,39 +66,41 @@ type ptype struct {
 	h   Handler
 }
 
-// Device is a struct net_device for one Ethernet link.
+// Device flags (IFF_*, include/uapi/linux/if.h).
+const (
+	IffBroadcast = 1 << 1
+	IffLoopback  = 1 << 3
+	IffNoarp     = 1 << 7
+	IffMulticast = 1 << 12
+)
+
+// Device is a struct net_device: the loopback device or an Ethernet link.
 type Device struct {
 	Ifindex  int
 	Name     string
+	Flags    uint32
 	MAC      wire.MAC
 	MTU      int
 	Headroom int
 	Stats    Stats
 
-	link   Link
-	mib    *mib.MIB
-	ptypes []ptype // ptype_base; set up before the first frame
+	link Link // nil for the loopback device
+	mib  *mib.MIB
+	net  *Net
 
 	tapMu  sync.Mutex
 	tapSeq int
 	taps   atomic.Pointer[[]tapEntry]
 }
 
-// NewDevice wraps a link as interface ifindex called name.
-func NewDevice(link Link, ifindex int, name string, m *mib.MIB) *Device {
-	mtu := link.MTU()
-	if mtu <= 0 {
-		mtu = 1500
-	}
-	return &Device{Ifindex: ifindex, Name: name, MAC: wire.MAC(link.MAC()), MTU: mtu,
-		Headroom: link.Headroom(), link: link, mib: m}
-}
+// AddPack registers the handler for an EtherType in the namespace's
+// ptype_base, which every device of the namespace dispatches through
+// (dev_add_pack). It must be called before frames arrive; one handler
+// per EtherType.
+func (d *Device) AddPack(typ uint16, h Handler) { d.net.AddPack(typ, h) }
 
-// AddPack registers the handler for an EtherType (dev_add_pack). It must
-// be called before frames arrive; one handler per EtherType.
-func (d *Device) AddPack(typ uint16, h Handler) {
-	d.ptypes = append(d.ptypes, ptype{typ, h})
-}
+// IsLoopback reports IFF_LOOPBACK.
+func (d *Device) IsLoopback() bool { return d.Flags&IffLoopback != 0 }
 
 // AddTap registers a tap (a ptype_all entry) and returns its removal.
 func (d *Device) AddTap(t Tap) (remove func()) {
@@ -226,6 +232,11 @@ func (d *Device) netifReceiveSkbCore(b *skb.Buffer) {
 		}
 	}
 	taps := d.loadTaps()
+	if b.PktType == skb.PacketLoopback {
+		// af_packet skips looped-back copies (packet_rcv): a tap saw
+		// the datagram when it was transmitted.
+		taps = nil
+	}
 	for _, t := range taps {
 		t.fn(b.MACHeader(), false)
 	}
@@ -246,9 +257,10 @@ func (d *Device) netifReceiveSkbCore(b *skb.Buffer) {
 		b.VlanPresent = false
 		b.VlanTCI = 0
 	}
-	for i := range d.ptypes {
-		if d.ptypes[i].typ == b.Protocol {
-			d.ptypes[i].h(b)
+	pt := d.net.ptypes
+	for i := range pt {
+		if pt[i].typ == b.Protocol {
+			pt[i].h(b)
 			return
 		}
 	}
@@ -266,6 +278,10 @@ func (d *Device) netifReceiveSkbCore(b *skb.Buffer) {
 func (d *Device) Xmit(b *skb.Buffer) error {
 	for _, t := range d.loadTaps() {
 		t.fn(b.Data(), true)
+	}
+	if d.link == nil {
+		d.loopbackXmit(b)
+		return nil
 	}
 	n := b.Len()
 	if err := d.link.Transmit(b); err != nil {

@@ -417,6 +417,9 @@ func (ip *IPv4) ipFragReasm(q *ipq, last *skb.Buffer) *skb.Buffer {
 func (ip *IPv4) ipExpire(q *ipq) {
 	ip.cfg.BH.Lock()
 	defer ip.cfg.BH.Unlock()
+	// An ICMP error sent to this host goes through the backlog, which
+	// the softirq that ran the timer processes before it ends.
+	defer ip.net.NetRxAction()
 	if q.dead || q.flags&fragComplete != 0 {
 		return
 	}
@@ -449,7 +452,7 @@ func (ip *IPv4) ipExpire(q *ipq) {
 	if head == nil {
 		return
 	}
-	if q.iif != ip.dev.Ifindex {
+	if ip.net.GetByIndex(q.iif) == nil {
 		ip.mib.KfreeSkbReason(head, mib.DropFragReasmTimeout)
 		return
 	}

@@ -108,6 +108,12 @@ func (ip *IPv4) ipRcvFinish(b *skb.Buffer) {
 		ip.ipError(b)
 		return
 	}
+	if b.Rt.Flags&RtcfLocal == 0 {
+		// A looped-back multicast whose output route was not local
+		// (group not joined on the device): dst_discard.
+		m.KfreeSkbReason(b, mib.DropNotSpecified)
+		return
+	}
 	ip.ipLocalDeliver(b)
 }
 

@@ -1,11 +1,13 @@
 // Package ipv4 is kaidoku's IPv4 layer and ICMP, mirroring net/ipv4:
 // ip_rcv and its header checks (ip_input.c), input and output routing for
-// a host with one Ethernet interface (route.c, fib_frontend.c), option
+// a host with the loopback device and one Ethernet interface (route.c,
+// fib_frontend.c, fib_trie.c's lookups, devinet.c's address selection), option
 // parsing (ip_options.c), reassembly (ip_fragment.c, inet_fragment.c),
 // the inet_peer cache (inetpeer.c), local delivery with raw and protocol
 // dispatch (inet_protos), ICMP receive, errors, echo and rate limits
 // (icmp.c), device multicast membership (igmp.c, without IGMP messages)
-// and output with fragmentation (ip_output.c).
+// and output with fragmentation and multicast/broadcast loopback
+// (ip_output.c).
 //
 // Everything that runs in Linux's softirq context — the receive path,
 // the reassembly timer, ICMP generation, and socket-table changes made by
@@ -54,6 +56,7 @@ const (
 	EACCES       = 13
 	EPERM        = 1
 	EAFNOSUPPORT = 97
+	ENODEV       = 19
 )
 
 // Sysctl holds the net.ipv4 settings this layer reads, with Linux's
@@ -124,6 +127,9 @@ type RawHandler func(b *skb.Buffer, proto uint8) bool
 
 // Config wires the IPv4 layer.
 type Config struct {
+	// Net is the namespace's device table (with lo); Dev is its
+	// Ethernet interface, which carries Addr.
+	Net       *ether.Net
 	Dev       *ether.Device
 	MIB       *mib.MIB
 	Clock     *clock.Clock
@@ -146,17 +152,22 @@ type IPv4 struct {
 	cfg    Config
 	Sysctl Sysctl
 	dev    *ether.Device
+	net    *ether.Net
 	mib    *mib.MIB
 	clk    *clock.Clock
 
 	addr, mask, bcast, gw wire.Addr
 
+	ifaddrs []inIfaddr // lo's 127.0.0.1/8, then the NIC's address
+	fib     []fibRoute // local then main table, longest prefix first
+
 	protos [256]*Protocol
 	raw    RawHandler
 
-	// mc is the device's joined-group list (in_dev->mc_list) with
-	// reference counts; 224.0.0.1 is always joined (ip_mc_up).
-	mc map[wire.Addr]int
+	// mc holds each device's joined groups (in_dev->mc_list) with
+	// reference counts, by ifindex; 224.0.0.1 is always joined
+	// (ip_mc_up).
+	mc map[int]map[wire.Addr]int
 
 	frags fqdir
 	peers peerTable
@@ -169,7 +180,7 @@ type IPv4 struct {
 
 // New builds the IPv4 layer and registers ip_rcv for ETH_P_IP.
 func New(cfg Config) *IPv4 {
-	ip := &IPv4{cfg: cfg, Sysctl: cfg.Sysctl, dev: cfg.Dev, mib: cfg.MIB, clk: cfg.Clock}
+	ip := &IPv4{cfg: cfg, Sysctl: cfg.Sysctl, dev: cfg.Dev, net: cfg.Net, mib: cfg.MIB, clk: cfg.Clock}
 	ip.addr = cfg.Addr
 	if cfg.PrefixLen > 0 && cfg.PrefixLen <= 32 {
 		ip.mask = wire.Addr(^uint32(0) << (32 - cfg.PrefixLen))
@@ -178,7 +189,11 @@ func New(cfg Config) *IPv4 {
 	}
 	ip.bcast = ip.addr | ^ip.mask
 	ip.gw = cfg.Gateway
-	ip.mc = map[wire.Addr]int{wire.AddrOf(224, 0, 0, 1): 1}
+	ip.mc = make(map[int]map[wire.Addr]int)
+	for _, d := range ip.net.Devices() {
+		ip.mc[d.Ifindex] = map[wire.Addr]int{wire.AddrOf(224, 0, 0, 1): 1}
+	}
+	ip.fibSetup()
 	ip.frags.init(ip)
 	ip.peers.init()
 	if cfg.Rand != nil {
@@ -208,6 +223,13 @@ func (ip *IPv4) Broadcast() wire.Addr { return ip.bcast }
 // Dev returns the Ethernet device.
 func (ip *IPv4) Dev() *ether.Device { return ip.dev }
 
+// Net returns the namespace's devices and backlog.
+func (ip *IPv4) Net() *ether.Net { return ip.net }
+
+// LocalBhEnable runs what the caller looped back (local_bh_enable →
+// do_softirq); a sender calls it after releasing its own locks.
+func (ip *IPv4) LocalBhEnable() { ip.net.DoSoftirq() }
+
 // MIB returns the counters.
 func (ip *IPv4) MIB() *mib.MIB { return ip.mib }
 
@@ -230,60 +252,63 @@ func (ip *IPv4) randBelow(n uint32) uint32 {
 // FramePool returns the pool transmit frames come from.
 func (ip *IPv4) FramePool() *skb.Pool { return ip.cfg.FramePool }
 
-// JoinGroup adds a reference to group on the device (ip_mc_inc_group).
-// Callers hold the BH lock.
-func (ip *IPv4) JoinGroup(group wire.Addr) { ip.mc[group]++ }
-
-// LeaveGroup drops a reference (ip_mc_dec_group).
-func (ip *IPv4) LeaveGroup(group wire.Addr) {
-	if n := ip.mc[group]; n > 1 {
-		ip.mc[group] = n - 1
-	} else {
-		delete(ip.mc, group)
+// JoinGroup adds a reference to group on device ifindex
+// (ip_mc_inc_group). Callers hold the BH lock.
+func (ip *IPv4) JoinGroup(ifindex int, group wire.Addr) {
+	if l := ip.mc[ifindex]; l != nil {
+		l[group]++
 	}
 }
 
-// Joined returns the device's groups and their reference counts.
-func (ip *IPv4) Joined() map[wire.Addr]int {
-	out := make(map[wire.Addr]int, len(ip.mc))
-	for k, v := range ip.mc {
+// LeaveGroup drops a reference to group on device ifindex
+// (ip_mc_dec_group).
+func (ip *IPv4) LeaveGroup(ifindex int, group wire.Addr) {
+	l := ip.mc[ifindex]
+	if n := l[group]; n > 1 {
+		l[group] = n - 1
+	} else {
+		delete(l, group)
+	}
+}
+
+// Joined returns device ifindex's groups and their reference counts.
+func (ip *IPv4) Joined(ifindex int) map[wire.Addr]int {
+	out := make(map[wire.Addr]int, len(ip.mc[ifindex]))
+	for k, v := range ip.mc[ifindex] {
 		out[k] = v
 	}
 	return out
 }
 
-// ipCheckMc reports membership of group on the device
+// ipCheckMc reports membership of group on device ifindex
 // (igmp.c: ip_check_mc_rcu, no source filters).
-func (ip *IPv4) ipCheckMc(group, src wire.Addr, proto uint8) bool {
-	return ip.mc[group] > 0
+func (ip *IPv4) ipCheckMc(ifindex int, group, src wire.Addr, proto uint8) bool {
+	return ip.mc[ifindex][group] > 0
 }
 
-// IsLocalAddr reports whether a is an address of this host in the local
-// table (our interface address, or 127/8 on lo).
-func (ip *IPv4) IsLocalAddr(a wire.Addr) bool {
-	return (a == ip.addr && a != 0) || a.IsLoopback()
-}
-
-// InetAddrType mirrors fib_frontend.c: inet_addr_type_table against the
-// local and main tables of a host with one address: 0/8 and
-// 255.255.255.255 are BROADCAST, 224/4 MULTICAST, our address and 127/8
-// LOCAL, the subnet broadcast (and 127.255.255.255) BROADCAST, anything
-// else UNICAST.
-func (ip *IPv4) InetAddrType(a wire.Addr) int {
-	switch {
-	case a.IsZeronet() || a.IsLbcast():
-		return RtnBroadcast
-	case a.IsMulticast():
-		return RtnMulticast
-	case ip.IsLocalAddr(a):
-		if a == 0x7fffffff {
-			return RtnBroadcast
+// McFindDev mirrors igmp.c: ip_mc_find_dev for IP_ADD_MEMBERSHIP and
+// IP_DROP_MEMBERSHIP: the device ifindex names, else the one that has
+// ifaddr, else the device of the route to the group. It returns the
+// device's index, or 0 when there is none.
+func (ip *IPv4) McFindDev(group, ifaddr wire.Addr, ifindex int) int {
+	if ifindex != 0 {
+		if ip.net.GetByIndex(ifindex) == nil {
+			return 0
 		}
-		return RtnLocal
-	case ip.mask != 0xffffffff && ip.mask != 0xfffffffe && a == ip.bcast:
-		return RtnBroadcast
+		return ifindex
 	}
-	return RtnUnicast
+	var dev *ether.Device
+	if ifaddr != 0 {
+		if dev = ip.ipDevFind(ifaddr); dev == nil {
+			return 0
+		}
+	} else if rt, err := ip.RouteOutput(group, 0, 0); err == 0 {
+		dev = rt.Dev
+	}
+	if dev == nil {
+		return 0
+	}
+	return dev.Ifindex
 }
 
 func (ip *IPv4) igmpRcv(b *skb.Buffer) int {
@@ -291,5 +316,5 @@ func (ip *IPv4) igmpRcv(b *skb.Buffer) int {
 	return 0
 }
 
-// IsJoined reports whether group is joined on the device.
-func (ip *IPv4) IsJoined(group wire.Addr) bool { return ip.mc[group] > 0 }
+// IsJoined reports whether group is joined on device ifindex.
+func (ip *IPv4) IsJoined(ifindex int, group wire.Addr) bool { return ip.mc[ifindex][group] > 0 }

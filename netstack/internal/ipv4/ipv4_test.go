@@ -1,10 +1,13 @@
 package ipv4
 
 import (
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
@@ -39,13 +42,25 @@ func TestJhashVectors(t *testing.T) {
 func testIP(rnd func() uint32) (*IPv4, *clock.Fake) {
 	f := &clock.Fake{}
 	f.Set(int64(1000 * time.Second))
-	ip := &IPv4{Sysctl: NewSysctl(), clk: clock.New(f.Now, true), cfg: Config{Rand: rnd}}
+	ip := &IPv4{Sysctl: NewSysctl(), clk: clock.New(f.Now, true), cfg: Config{Rand: rnd, PrefixLen: 24}}
 	ip.peers.init()
 	ip.addr = wire.AddrOf(10, 0, 0, 5)
 	ip.mask = 0xffffff00
 	ip.bcast = wire.AddrOf(10, 0, 0, 255)
+	ip.net = ether.NewNet(new(mib.MIB), new(sync.Mutex))
+	ip.dev, _ = ip.net.NewDevice(nullLink{}, ether.EthIfindex, "eth0")
+	ip.fibSetup()
+	ip.mc = map[int]map[wire.Addr]int{1: {wire.AddrOf(224, 0, 0, 1): 1}, 2: {wire.AddrOf(224, 0, 0, 1): 1}}
 	return ip, f
 }
+
+// nullLink is a Link that discards what it is given.
+type nullLink struct{}
+
+func (nullLink) Transmit(b *skb.Buffer) error { b.Free(); return nil }
+func (nullLink) MAC() [6]byte                 { return [6]byte{2, 0, 0, 0, 0, 5} }
+func (nullLink) MTU() int                     { return 1500 }
+func (nullLink) Headroom() int                { return 0 }
 
 func TestIcmpGlobalAllow(t *testing.T) {
 	for _, c := range []struct {

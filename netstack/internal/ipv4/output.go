@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/arp"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
@@ -32,24 +33,35 @@ type Datagram struct {
 	// MIB when it is built (icmp_out_count from __ip_make_skb).
 	IsICMP   bool
 	ICMPType uint8
+	// NoMcLoop is IP_MULTICAST_LOOP off: a multicast datagram is not
+	// looped back to this host's sockets (sk_mc_loop; without a socket
+	// it loops).
+	NoMcLoop bool
 }
 
 // Output builds and sends one IPv4 datagram whose transport header th
 // (with its checksum already filled in) is followed by payload, over the
 // route rt, fragmenting it if it exceeds the route MTU (ip_make_skb with
 // ip_append_data's fragment layout, then ip_send_skb → ip_local_out →
-// ip_output → ip_finish_output2 → neighbour output). It returns 0 or a
-// negative errno (-ENOBUFS when no frame could be had, -EMSGSIZE when the
-// datagram is larger than 65535 bytes).
+// ip_output or ip_mc_output → ip_finish_output2 → neighbour output). A
+// route through lo ends in loopback_xmit; a broadcast, or a multicast to
+// a group joined on the output device, is also looped back whole
+// (ip_mc_output). It returns 0 or a negative errno (-ENOBUFS when no
+// frame could be had, -EMSGSIZE when the datagram is larger than 65535
+// bytes).
 func (ip *IPv4) Output(rt *OutRoute, d *Datagram, th, payload []byte) int {
 	m := ip.mib
 	total := wire.IPv4MinHLen + len(th) + len(payload)
 	if total > wire.IPMaxLen {
 		return -EMSGSIZE
 	}
+	dev := rt.Dev
+	if dev == nil {
+		dev = ip.dev
+	}
 	mtu := rt.MTU
 	if mtu <= 0 {
-		mtu = ip.dev.MTU
+		mtu = dev.MTU
 	}
 	df := d.PMTUDisc == PMTUDiscDo || d.PMTUDisc == PMTUDiscProbe ||
 		(total <= mtu && d.PMTUDisc == PMTUDiscWant)
@@ -65,8 +77,19 @@ func (ip *IPv4) Output(rt *OutRoute, d *Datagram, th, payload []byte) int {
 	if df {
 		fragOff = wire.IPFlagDF
 	}
+	if rt.Flags&(RtcfBroadcast|RtcfMulticast) != 0 && rt.Flags&RtcfLocal != 0 && !dev.IsLoopback() {
+		// ip_mc_output
+		if rt.Flags&RtcfMulticast == 0 || !d.NoMcLoop {
+			ip.ipMcFinishOutput(rt, dev, d, id, fragOff, th, payload)
+		}
+		if rt.Flags&RtcfMulticast != 0 && d.TTL == 0 {
+			// Multicasts with TTL 0 do not leave the host.
+			m.Drops[mib.DropNotSpecified].Add(1)
+			return 0
+		}
+	}
 	if total <= mtu {
-		b := ip.newFrame()
+		b := ip.newFrame(dev, total)
 		if b == nil {
 			m.IPInc(mib.IpOutDiscards)
 			return -ENOBUFS
@@ -75,7 +98,8 @@ func (ip *IPv4) Output(rt *OutRoute, d *Datagram, th, payload []byte) int {
 		wire.PutIPv4(p, d.TOS, total, id, fragOff, d.TTL, d.Proto, d.Src, d.Dst)
 		copy(p[wire.IPv4MinHLen:], th)
 		copy(p[wire.IPv4MinHLen+len(th):], payload)
-		return ip.finishOutput(rt, d, b)
+		ip.skbDstSet(b, rt)
+		return ip.finishOutput(rt, dev, d, b)
 	}
 	// ip_fragment layout: every fragment but the last carries a multiple
 	// of 8 bytes.
@@ -83,7 +107,7 @@ func (ip *IPv4) Output(rt *OutRoute, d *Datagram, th, payload []byte) int {
 	body := len(th) + len(payload)
 	for off := 0; off < body; off += per {
 		n := min(per, body-off)
-		b := ip.newFrame()
+		b := ip.newFrame(dev, wire.IPv4MinHLen+n)
 		if b == nil {
 			m.IPInc(mib.IpOutDiscards)
 			m.IPInc(mib.IpFragFails)
@@ -107,7 +131,8 @@ func (ip *IPv4) Output(rt *OutRoute, d *Datagram, th, payload []byte) int {
 			copy(q, payload[lo-len(th):hi-len(th)])
 		}
 		m.IPInc(mib.IpFragCreates)
-		if err := ip.finishOutput(rt, d, b); err != 0 && err != -EHOSTUNREACH {
+		ip.skbDstSet(b, rt)
+		if err := ip.finishOutput(rt, dev, d, b); err != 0 && err != -EHOSTUNREACH {
 			return err
 		}
 	}
@@ -115,19 +140,55 @@ func (ip *IPv4) Output(rt *OutRoute, d *Datagram, th, payload []byte) int {
 	return 0
 }
 
-func (ip *IPv4) newFrame() *skb.Buffer {
-	b := ip.cfg.FramePool.Get()
+// newFrame returns a buffer for an IP packet of size bytes sent on dev,
+// with room for the device's headers: a frame, or for what a frame
+// cannot hold (up to 64 KiB through lo) a buffer of the large pool.
+func (ip *IPv4) newFrame(dev *ether.Device, size int) *skb.Buffer {
+	room := dev.Headroom + wire.EthHLen
+	p := ip.cfg.FramePool
+	if p.Size() < room+size {
+		p = ip.cfg.LargePool
+		if p == nil || p.Size() < room+size {
+			return nil
+		}
+	}
+	b := p.Get()
 	if b == nil {
 		return nil
 	}
-	b.Reserve(ip.dev.Headroom + wire.EthHLen)
+	b.Reserve(room)
 	b.Network = b.DataOffset()
 	return b
 }
 
+// skbDstSet attaches the output route to b (skb_dst_set): a packet that
+// comes back through lo is delivered on it without an input route.
+func (ip *IPv4) skbDstSet(b *skb.Buffer, rt *OutRoute) {
+	b.Rt = skb.Route{Type: rt.Type, Flags: rt.Flags, Valid: true, Iif: rt.Iif}
+}
+
+// ipMcFinishOutput is ip_mc_output's loopback copy (skb_clone, then
+// ip_mc_finish_output → dev_loopback_xmit): the whole datagram, as built
+// before fragmentation, goes back up the stack as received on dev. No
+// copy, no loopback, as when skb_clone fails.
+func (ip *IPv4) ipMcFinishOutput(rt *OutRoute, dev *ether.Device, d *Datagram, id, fragOff uint16, th, payload []byte) {
+	total := wire.IPv4MinHLen + len(th) + len(payload)
+	b := ip.newFrame(dev, total)
+	if b == nil {
+		return
+	}
+	p := b.Put(total)
+	wire.PutIPv4(p, d.TOS, total, id, fragOff, d.TTL, d.Proto, d.Src, d.Dst)
+	copy(p[wire.IPv4MinHLen:], th)
+	copy(p[wire.IPv4MinHLen+len(th):], payload)
+	b.Protocol = wire.EthPIP
+	b.Rt = skb.Route{Type: rt.Type, Flags: rt.Flags, Valid: true}
+	dev.DevLoopbackXmit(b)
+}
+
 // finishOutput counts the packet and hands it to the neighbour layer
 // (ip_finish_output2).
-func (ip *IPv4) finishOutput(rt *OutRoute, d *Datagram, b *skb.Buffer) int {
+func (ip *IPv4) finishOutput(rt *OutRoute, dev *ether.Device, d *Datagram, b *skb.Buffer) int {
 	m := ip.mib
 	n := uint64(b.Len())
 	switch rt.Type {
@@ -140,16 +201,15 @@ func (ip *IPv4) finishOutput(rt *OutRoute, d *Datagram, b *skb.Buffer) int {
 	}
 	m.IPInc(mib.IpOutTransmits)
 	m.IPAdd(mib.IpExtOutOctets, n)
-	switch rt.Type {
-	case RtnBroadcast:
-		arp.XmitTo(ip.dev, b, wire.BroadcastMAC)
-	case RtnMulticast:
-		arp.XmitTo(ip.dev, b, wire.MulticastMAC(d.Dst))
-	case RtnLocal:
-		// No loopback device: local destinations are not reachable.
-		m.IPInc(mib.IpOutDiscards)
-		m.KfreeSkbReason(b, mib.DropIPOutNoRoutes)
-		return -ENETUNREACH
+	switch {
+	case dev.IsLoopback():
+		// lo resolves nothing (arp_constructor: NUD_NOARP with the
+		// device's own, all-zero, address).
+		arp.XmitTo(dev, b, dev.MAC)
+	case rt.Type == RtnBroadcast:
+		arp.XmitTo(dev, b, wire.BroadcastMAC)
+	case rt.Type == RtnMulticast:
+		arp.XmitTo(dev, b, wire.MulticastMAC(d.Dst))
 	default:
 		ip.cfg.Neigh.Output(b, rt.Nexthop, d.Src)
 	}

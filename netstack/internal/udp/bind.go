@@ -1,7 +1,6 @@
 package udp
 
 import (
-	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
@@ -464,10 +463,7 @@ func (sk *Sock) Close() {
 	sk.closed = true
 	u.bh.Lock()
 	u.udpLibUnhash(sk)
-	for _, m := range sk.mcList {
-		u.ip.LeaveGroup(m.group)
-	}
-	sk.mcList = nil
+	sk.ipMcDropSocket()
 	sk.dead.Store(true)
 	u.bh.Unlock()
 	sk.Lock.Unlock()
@@ -513,7 +509,7 @@ func (sk *Sock) Shutdown(how int) int {
 // SetBoundDev sets SO_BINDTODEVICE (0 unbinds); an unknown index is
 // ENODEV. The socket is not rehashed (Linux calls sk_dst_reset only).
 func (sk *Sock) SetBoundDev(ifindex int) int {
-	if ifindex != 0 && ifindex != ether.LoopbackIfindex && ifindex != ether.EthIfindex {
+	if ifindex != 0 && sk.u.ip.DevGetByIndex(ifindex) == nil {
 		return -ENODEV
 	}
 	sk.Lock.Lock()

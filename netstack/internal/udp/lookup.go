@@ -207,7 +207,7 @@ func (u *UDP) udpV4EarlyDemux(b *skb.Buffer) int {
 	var sk *Sock
 	switch b.PktType {
 	case skb.PacketMulticast:
-		if !daddr.IsMulticast() || !u.ip.IsJoined(daddr) {
+		if !daddr.IsMulticast() || !u.ip.IsJoined(dif, daddr) {
 			return 0
 		}
 		sk = u.udp4LibMcastDemuxLookup(uh.DstPort(), daddr, uh.SrcPort(), saddr, dif)

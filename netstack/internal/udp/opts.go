@@ -180,21 +180,23 @@ func (sk *Sock) SetBindAddressNoPort(on bool) {
 	sk.Lock.Unlock()
 }
 
+// SetMulticastLoop sets IP_MULTICAST_LOOP.
+func (sk *Sock) SetMulticastLoop(on bool) { sk.mcNoLoop.Store(!on) }
+
+// MulticastLoop returns IP_MULTICAST_LOOP (on by default).
+func (sk *Sock) MulticastLoop() bool { return !sk.mcNoLoop.Load() }
+
 // JoinGroup implements IP_ADD_MEMBERSHIP (igmp.c: ip_mc_join_group):
 // group must be multicast (EINVAL); the interface is ifindex, or the one
-// owning ifaddr, or eth0 (ENODEV otherwise); joining twice is
+// owning ifaddr, or the one the route to the group leaves by
+// (ip_mc_find_dev; ENODEV when there is none); joining twice is
 // EADDRINUSE; more than igmp_max_memberships is ENOBUFS.
 func (sk *Sock) JoinGroup(group, ifaddr wire.Addr, ifindex int) int {
 	if !group.IsMulticast() {
 		return -EINVAL
 	}
 	u := sk.u
-	if ifindex == 0 {
-		if ifaddr != 0 && ifaddr != u.ip.Addr() {
-			return -ENODEV
-		}
-		ifindex = 2
-	} else if ifindex != 2 {
+	if ifindex = u.ip.McFindDev(group, ifaddr, ifindex); ifindex == 0 {
 		return -ENODEV
 	}
 	sk.Lock.Lock()
@@ -209,25 +211,57 @@ func (sk *Sock) JoinGroup(group, ifaddr wire.Addr, ifindex int) int {
 	if len(sk.mcList) >= maxMemberships {
 		return -ENOBUFS
 	}
-	sk.mcList = append(sk.mcList, mcMembership{group, ifindex})
-	u.ip.JoinGroup(group)
+	sk.mcList = append(sk.mcList, mcMembership{group, ifaddr, ifindex})
+	u.ip.JoinGroup(ifindex, group)
 	return 0
 }
 
-// LeaveGroup implements IP_DROP_MEMBERSHIP; not a member is
-// EADDRNOTAVAIL.
+// LeaveGroup implements IP_DROP_MEMBERSHIP (igmp.c: ip_mc_leave_group):
+// the device is found as for joining; with neither ifindex nor ifaddr
+// given and no device found, ENODEV. The membership matches on the
+// device's index, else on ifaddr when given, else on the group alone;
+// not a member is EADDRNOTAVAIL.
 func (sk *Sock) LeaveGroup(group, ifaddr wire.Addr, ifindex int) int {
 	u := sk.u
+	dev := u.ip.McFindDev(group, ifaddr, ifindex)
+	if ifindex == 0 && ifaddr == 0 && dev == 0 {
+		return -ENODEV
+	}
+	if ifindex == 0 && dev != 0 {
+		// ip_mc_find_dev fills imr_ifindex in.
+		ifindex = dev
+	}
 	sk.Lock.Lock()
 	defer sk.Lock.Unlock()
 	u.bh.Lock()
 	defer u.bh.Unlock()
 	for i, m := range sk.mcList {
-		if m.group == group && (ifindex == 0 || m.ifindex == ifindex) {
-			sk.mcList = append(sk.mcList[:i], sk.mcList[i+1:]...)
-			u.ip.LeaveGroup(group)
-			return 0
+		if m.group != group {
+			continue
 		}
+		if ifindex != 0 {
+			if m.ifindex != ifindex {
+				continue
+			}
+		} else if ifaddr != 0 && ifaddr != m.addr {
+			continue
+		}
+		sk.mcList = append(sk.mcList[:i], sk.mcList[i+1:]...)
+		if dev != 0 {
+			u.ip.LeaveGroup(m.ifindex, group)
+		}
+		return 0
 	}
 	return -EADDRNOTAVAIL
+}
+
+// ipMcDropSocket is igmp.c: ip_mc_drop_socket: a closing socket leaves
+// its groups on the devices that still exist. BH lock held.
+func (sk *Sock) ipMcDropSocket() {
+	for _, m := range sk.mcList {
+		if sk.u.ip.DevGetByIndex(m.ifindex) != nil {
+			sk.u.ip.LeaveGroup(m.ifindex, m.group)
+		}
+	}
+	sk.mcList = nil
 }

@@ -39,7 +39,7 @@ func (u *UDP) Rcv(b *skb.Buffer) int {
 	if b.Rt.Flags&(ipv4.RtcfBroadcast|ipv4.RtcfMulticast) != 0 {
 		return u.udp4LibMcastDeliver(b, uh, saddr, daddr)
 	}
-	if sk := u.udp4LibLookup(saddr, uh.SrcPort(), daddr, uh.DstPort(), b.Ifindex, 0); sk != nil {
+	if sk := u.udp4LibLookup(saddr, uh.SrcPort(), daddr, uh.DstPort(), ipv4.InetIif(b), 0); sk != nil {
 		return u.udpUnicastRcvSkb(sk, b)
 	}
 	// no_sk: verify before answering.
@@ -165,7 +165,7 @@ func (u *UDP) udpQueueRcvOneSkb(sk *Sock, b *skb.Buffer) int {
 	b.Pull(wire.UDPHLen)
 	// ipv4_pktinfo_prepare
 	if sk.pktinfo.Load() {
-		b.CB.PktinfoIfindex = b.CB.Iif
+		b.CB.PktinfoIfindex = ipv4.PktinfoIfindex(b)
 		b.CB.SpecDst = uint32(u.ip.FibComputeSpecDst(b))
 	}
 	b.Rt.Valid = false // skb_dst_drop

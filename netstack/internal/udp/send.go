@@ -3,7 +3,6 @@ package udp
 import (
 	"encoding/binary"
 
-	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
@@ -14,8 +13,18 @@ import (
 // route (ENETUNREACH counts Ip.OutNoRoutes), broadcast needs SO_BROADCAST
 // (EACCES), checksum in software, then ip output. It counts
 // Udp.OutDatagrams on success and Udp.SndbufErrors on ENOBUFS. hasDst
-// false means no address was given.
+// false means no address was given. What the send loops back to this
+// host (through lo, or a broadcast or joined multicast) is delivered
+// before it returns, as local_bh_enable runs the softirq in Linux, but
+// only once the socket's lock is released.
 func (sk *Sock) Sendmsg(p []byte, hasDst bool, family int, daddr wire.Addr, dport uint16) int {
+	n := sk.sendmsg(p, hasDst, family, daddr, dport)
+	sk.u.ip.LocalBhEnable()
+	return n
+}
+
+// sendmsg is Sendmsg's body, run under the socket lock.
+func (sk *Sock) sendmsg(p []byte, hasDst bool, family int, daddr wire.Addr, dport uint16) int {
 	u := sk.u
 	m := u.mib
 	if len(p) > 0xffff-wire.UDPHLen-wire.IPv4MinHLen {
@@ -61,10 +70,6 @@ func (sk *Sock) Sendmsg(p []byte, hasDst bool, family int, daddr wire.Addr, dpor
 	if rt.Flags&ipv4.RtcfBroadcast != 0 && !sk.broadcast.Load() {
 		return -EACCES
 	}
-	if rt.Oif == ether.LoopbackIfindex && oif == 0 {
-		// Destination is this host: no loopback device in kaidoku.
-		return -ENETUNREACH
-	}
 	saddr = rt.Src
 	var th [wire.UDPHLen]byte
 	wire.PutUDP(th[:], sk.sport, dport, wire.UDPHLen+len(p))
@@ -79,7 +84,8 @@ func (sk *Sock) Sendmsg(p []byte, hasDst bool, family int, daddr wire.Addr, dpor
 	} else if sk.ttl >= 0 {
 		ttl = uint8(sk.ttl)
 	}
-	d := ipv4.Datagram{Src: saddr, Dst: daddr, Proto: wire.ProtoUDP, TOS: sk.tos, TTL: ttl, PMTUDisc: sk.pmtudisc}
+	d := ipv4.Datagram{Src: saddr, Dst: daddr, Proto: wire.ProtoUDP, TOS: sk.tos, TTL: ttl, PMTUDisc: sk.pmtudisc,
+		NoMcLoop: sk.mcNoLoop.Load()}
 	if connected || sk.daddr != 0 {
 		d.SockID = &sk.inetID
 	}

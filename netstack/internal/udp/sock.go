@@ -13,6 +13,7 @@ import (
 // mcMembership is one entry of the socket's ip_mc_socklist.
 type mcMembership struct {
 	group   wire.Addr
+	addr    wire.Addr // imr_address as given
 	ifindex int
 }
 
@@ -54,6 +55,7 @@ type Sock struct {
 	pktinfo    atomic.Bool
 	rxqOvfl    atomic.Bool
 	mcAll      atomic.Bool
+	mcNoLoop   atomic.Bool // IP_MULTICAST_LOOP off
 	pmtudisc   int
 	ttl        int // -1: default
 	tos        uint8
