@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // IP option types (include/uapi/linux/ip.h).
@@ -240,4 +240,182 @@ func (ip *IPv4) specDstFill(b *skb.Buffer) wire.Addr { return ip.fibComputeSpecD
 // midnight UT. Without a wall clock it uses the monotonic clock.
 func (ip *IPv4) inetCurrentTimestamp() uint32 {
 	return uint32((ip.clk.Now() / 1e6) % 86400000)
+}
+
+// ipOptionsData is struct ip_options with its __data: the options of a
+// datagram this host sends, built by ipOptionsEcho. Offsets in opt count
+// from the start of the IP header, as in IPCB.
+type ipOptionsData struct {
+	opt   skb.IPOptions
+	faddr wire.Addr // first hop of a reversed source route
+	// addr is cork->addr, the final destination written into the last
+	// source-route slot (ipc.addr: the sender being answered).
+	addr wire.Addr
+	data [40]byte
+}
+
+// ipOptionsEcho mirrors ip_options.c: __ip_options_echo: from the options
+// sopt compiled out of the header nh, build in d those of a reply: record
+// route and timestamp are copied with a slot reserved for this host when
+// one is free, a source route is reversed, and everything else dropped.
+// It reports false (-EINVAL: send nothing) when a reserved slot would not
+// fit. CIPSO is never echoed: ipOptionsCompile refuses every CIPSO option.
+func (ip *IPv4) ipOptionsEcho(d *ipOptionsData, nh []byte, sopt *skb.IPOptions) bool {
+	*d = ipOptionsData{}
+	if sopt.Optlen == 0 {
+		return true
+	}
+	n := 0 // dopt->optlen
+	if sopt.RR != 0 {
+		o := nh[sopt.RR:]
+		olen, soff := int(o[1]), int(o[2])
+		dp := d.data[n : n+olen]
+		copy(dp, o[:olen])
+		d.opt.RR = uint8(n + wire.IPv4MinHLen)
+		if sopt.RRNeedAddr && soff <= olen {
+			if soff+3 > olen {
+				return false
+			}
+			dp[2] = byte(soff + 4)
+			d.opt.RRNeedAddr = true
+		}
+		n += olen
+	}
+	if sopt.TS != 0 {
+		o := nh[sopt.TS:]
+		olen, soff := int(o[1]), int(o[2])
+		dp := d.data[n : n+olen]
+		copy(dp, o[:olen])
+		d.opt.TS = uint8(n + wire.IPv4MinHLen)
+		if soff <= olen {
+			if sopt.TSNeedAddr {
+				if soff+3 > olen {
+					return false
+				}
+				d.opt.TSNeedAddr = true
+				soff += 4
+			}
+			if sopt.TSNeedTime {
+				if soff+3 > olen {
+					return false
+				}
+				if dp[3]&0xf != ipoptTSPrespc {
+					d.opt.TSNeedTime = true
+					soff += 4
+				} else if soff+7 <= olen {
+					// The next prespecified address gets a time only
+					// if it is one of ours.
+					if ip.InetAddrType(wire.AddrFromSlice(dp[soff-1:])) != RtnUnicast {
+						d.opt.TSNeedTime = true
+						soff += 8
+					}
+				}
+			}
+			dp[2] = byte(soff)
+		}
+		n += olen
+	}
+	if sopt.SRR != 0 {
+		start := nh[sopt.SRR:]
+		olen, soff := int(start[1]), int(start[2])
+		doff := 0
+		dp := d.data[n:]
+		if soff > olen {
+			soff = olen + 1
+		}
+		soff -= 4 // the last hop visited
+		var faddr wire.Addr
+		if soff > 3 {
+			faddr = wire.AddrFromSlice(start[soff-1:])
+			for soff, doff = soff-4, 4; soff > 3; soff, doff = soff-4, doff+4 {
+				copy(dp[doff-1:doff+3], start[soff-1:soff+3])
+			}
+			// RFC 1812 requires fixing a route that lists the source.
+			if wire.IPv4(nh).Src() == wire.AddrFromSlice(start[soff+3:]) {
+				doff -= 4
+			}
+		}
+		if doff > 3 {
+			d.faddr = faddr
+			dp[0], dp[1], dp[2] = start[0], byte(doff+3), 4
+			d.opt.SRR = uint8(n + wire.IPv4MinHLen)
+			d.opt.IsStrict = sopt.IsStrict
+			n += doff + 3
+		}
+	}
+	for ; n&3 != 0; n++ {
+		d.data[n] = ipoptEnd
+	}
+	d.opt.Optlen = uint8(n)
+	return true
+}
+
+// ipOptionsBuild mirrors ip_options.c: ip_options_build: write the options
+// of o into the header h (whose IHL it sets, leaving the checksum to the
+// caller), the final destination into the source route's last slot, and
+// this host's source address and the time into the reserved record-route
+// and timestamp slots (ip_rt_get_source of an output route is the
+// header's saddr).
+func (ip *IPv4) ipOptionsBuild(h []byte, o *ipOptionsData) {
+	n := int(o.opt.Optlen)
+	h[0] = h[0]&0xf0 | byte((wire.IPv4MinHLen+n)/4)
+	copy(h[wire.IPv4MinHLen:], o.data[:n])
+	if s := int(o.opt.SRR); s != 0 {
+		o.addr.Put(h[s+int(h[s+1])-4:])
+	}
+	src := wire.IPv4(h).Src()
+	if r := int(o.opt.RR); o.opt.RRNeedAddr {
+		src.Put(h[r+int(h[r+2])-5:])
+	}
+	t := int(o.opt.TS)
+	if o.opt.TSNeedAddr {
+		src.Put(h[t+int(h[t+2])-9:])
+	}
+	if o.opt.TSNeedTime {
+		binary.BigEndian.PutUint32(h[t+int(h[t+2])-5:], ip.inetCurrentTimestamp())
+	}
+}
+
+// ipOptionsFragment mirrors ip_options.c: ip_options_fragment: in the
+// header of a fragment after the first, options without the "copied"
+// bit become NOPs.
+func ipOptionsFragment(h []byte) {
+	opts := h[wire.IPv4MinHLen:wire.IPv4(h).HeaderLen()]
+	for len(opts) > 0 {
+		switch opts[0] {
+		case ipoptEnd:
+			return
+		case ipoptNoop:
+			opts = opts[1:]
+			continue
+		}
+		if len(opts) < 2 {
+			return
+		}
+		olen := int(opts[1])
+		if olen < 2 || olen > len(opts) {
+			return
+		}
+		if opts[0]&0x80 == 0 { // !IPOPT_COPIED
+			for i := range opts[:olen] {
+				opts[i] = ipoptNoop
+			}
+		}
+		opts = opts[olen:]
+	}
+}
+
+// putOptions writes d's options, if any, into the header p that PutIPv4
+// wrote (__ip_make_skb → ip_options_build), turning those not copied into
+// fragments into NOPs after the first fragment (ip_frag_ipcb →
+// ip_options_fragment), and recomputes the checksum.
+func (ip *IPv4) putOptions(p []byte, d *Datagram, first bool) {
+	if d.opt == nil || d.opt.opt.Optlen == 0 {
+		return
+	}
+	ip.ipOptionsBuild(p, d.opt)
+	if !first {
+		ipOptionsFragment(p)
+	}
+	wire.IPv4(p).SetChecksum()
 }
