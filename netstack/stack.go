@@ -86,7 +86,9 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/tcp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udp"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/udplite"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
@@ -176,6 +178,10 @@ func New(cfg Config) (*Stack, error) {
 	s.IP = ip
 	s.Dev.AddPack(wire.EthPARP, s.Neigh.Rcv)
 	s.UDP = udp.New(ip, &s.bh, cfg.UDP)
+	// TCP and UDP-Lite are registered protocols in Linux: their
+	// datagrams are counted and answered as with no sockets open.
+	tcp.New(ip, s.MIB)
+	udplite.New(ip, s.MIB)
 	return s, nil
 }
 

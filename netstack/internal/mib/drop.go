@@ -33,6 +33,7 @@ const (
 	DropNoMem
 	DropIPOutNoRoutes
 	DropFullRing
+	DropTCPCsum
 	DropMax
 )
 
@@ -42,7 +43,7 @@ var dropNames = [DropMax]string{
 	"IP_NOPROTO", "SOCKET_RCVBUFF", "PROTO_MEM", "SOCKET_FILTER", "IP_INADDRERRORS",
 	"IP_INNOROUTES", "DUP_FRAG", "FRAG_REASM_TIMEOUT", "FRAG_TOO_FAR", "ICMP_CSUM",
 	"INVALID_PROTO", "UNHANDLED_PROTO", "NEIGH_FAILED", "NEIGH_QUEUEFULL", "NOMEM",
-	"IP_OUTNOROUTES", "FULL_RING",
+	"IP_OUTNOROUTES", "FULL_RING", "TCP_CSUM",
 }
 
 // String returns the SKB_DROP_REASON_ suffix.
