@@ -9,6 +9,9 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
+// ipprotoRaw is IPPROTO_RAW.
+const ipprotoRaw = 255
+
 // icmpGlobal is icmp.c's global token bucket (struct icmp_global).
 type icmpGlobal struct {
 	credit uint32
@@ -154,8 +157,7 @@ func (ip *IPv4) icmpRcv(b *skb.Buffer) int {
 	case wire.ICMPDestUnreach, wire.ICMPSourceQuench, wire.ICMPTimeExceeded, wire.ICMPParameterProb:
 		reason, dropped = ip.icmpUnreach(b)
 	case wire.ICMPRedirect:
-		// icmp_redirect: routes are not cached per destination here,
-		// and UDP ignores redirects; nothing to do.
+		reason, dropped = ip.icmpRedirect(b)
 	case wire.ICMPEcho:
 		ip.icmpEcho(b)
 	case wire.ICMPTimestamp:
@@ -207,10 +209,26 @@ func (ip *IPv4) icmpUnreach(b *skb.Buffer) (mib.DropReason, bool) {
 	return 0, false
 }
 
-// icmpSocketDeliver mirrors icmp.c: icmp_socket_deliver.
+// icmpRedirect mirrors icmp.c: icmp_redirect: a redirect must quote at
+// least an IP header; the quoted protocol's error handler sees it with
+// the gateway as info (routes are not cached per destination here, so
+// there is no ipv4_redirect to update).
+func (ip *IPv4) icmpRedirect(b *skb.Buffer) (mib.DropReason, bool) {
+	if b.Len() < wire.IPv4MinHLen {
+		ip.mib.ICMPInc(mib.IcmpInErrors)
+		return mib.DropPktTooSmall, true
+	}
+	ip.icmpSocketDeliver(b, wire.ICMP(b.TransportHeader()).Rest())
+	return 0, false
+}
+
+// icmpSocketDeliver mirrors icmp.c: icmp_socket_deliver: the quoted
+// header and 8 bytes of its payload must be present, and IPPROTO_RAW
+// receives nothing. There are no raw sockets, so raw_icmp_error has no
+// one to tell.
 func (ip *IPv4) icmpSocketDeliver(b *skb.Buffer, info uint32) bool {
 	ih := wire.IPv4(b.Data())
-	if b.Len() < ih.HeaderLen()+8 {
+	if b.Len() < ih.HeaderLen()+8 || ih.Protocol() == ipprotoRaw {
 		ip.mib.ICMPInc(mib.IcmpInErrors)
 		return false
 	}
