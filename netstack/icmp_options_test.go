@@ -237,3 +237,39 @@ func TestICMPOptionsParamProbEchoesEarlierOptions(t *testing.T) {
 		t.Fatalf("pointer %#x", ms[0].rest)
 	}
 }
+
+// __ip_options_echo refuses (-EINVAL) a record route whose next slot is
+// cut short, and nothing is sent: not the echo reply, nor an error.
+func TestICMPOptionsEchoRefusedNoReply(t *testing.T) {
+	e := newEnv(t)
+	rr := []byte{7, 9, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0} // room for 1¼ addresses
+	e.send(pkt{proto: wire.ProtoICMP, l4: echoRequest(1, 2, []byte("x")), ipOpts: rr})
+	p := udpPkt(9, []byte("x"))
+	p.ipOpts = rr
+	e.send(p)
+	e.expect(map[string]int64{"Icmp.InEchos": 1, "Icmp.OutEchoReps": 0, "Udp.NoPorts": 1,
+		"Icmp.OutDestUnreachs": 0, "Icmp.OutMsgs": 0})
+	if fs := e.sent(); len(fs) != 0 {
+		t.Fatalf("%d frames sent", len(fs))
+	}
+}
+
+// With 40 bytes of options the error quotes 576 - 60 - 8 = 508 bytes.
+func TestICMPOptionsQuoteShrinksByOptionLength(t *testing.T) {
+	e := newEnv(t)
+	opts := make([]byte, 40)
+	opts[0], opts[1], opts[2] = 7, 39, 4
+	p := udpPkt(9, bigPayload(1000))
+	p.ipOpts = opts
+	e.send(p)
+	ms := icmpsIn(e.sent())
+	if len(ms) != 1 {
+		t.Fatalf("%d messages", len(ms))
+	}
+	if h := ms[0].ip; h.IHL() != 15 || len(ms[0].body) != 508 || h.TotLen() != 576 {
+		t.Fatalf("IHL %d, quote %d, tot_len %d", h.IHL(), len(ms[0].body), h.TotLen())
+	}
+	if want := cat([]byte{7, 39, 12}, a4(ipM), a4(ipM)); !bytes.Equal(ms[0].ip[20:31], want) {
+		t.Fatalf("options % x", ms[0].ip[20:60])
+	}
+}
