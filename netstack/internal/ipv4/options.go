@@ -37,9 +37,63 @@ func (ip *IPv4) ipRcvOptions(b *skb.Buffer) bool {
 		ip.IcmpSend(b, wire.ICMPParameterProb, 0, info)
 		return true
 	}
-	if opt.SRR != 0 && !ip.Sysctl.AcceptSourceRoute {
-		// Source routing refused: silent drop (log_martians only).
+	if opt.SRR != 0 {
+		if !ip.Sysctl.AcceptSourceRoute {
+			// Source routing refused: silent drop (log_martians only).
+			return true
+		}
+		if ip.ipOptionsRcvSrr(b) {
+			return true
+		}
+	}
+	return false
+}
+
+// ipOptionsRcvSrr mirrors ip_options.c: ip_options_rcv_srr on a host
+// (forwarding off): a source-routed packet must have come to this host
+// in a unicast frame; every hop still listed must be whole and be one of
+// this host's addresses, which becomes the destination in place
+// ("superfast loopback forward"); any other hop routes as unreachable
+// and the packet is dropped, as is a source route in a packet not routed
+// to this host. It reports whether to drop b.
+func (ip *IPv4) ipOptionsRcvSrr(b *skb.Buffer) bool {
+	if !b.Rt.Valid {
+		return false
+	}
+	if b.PktType != skb.PacketHost {
 		return true
+	}
+	if b.Rt.Type == RtnUnicast {
+		if !b.CB.Opt.IsStrict {
+			return false
+		}
+		ip.IcmpSend(b, wire.ICMPParameterProb, 0, 16<<24)
+		return true
+	}
+	if b.Rt.Type != RtnLocal {
+		return true
+	}
+	h := wire.IPv4(b.Data())
+	o := h[b.CB.Opt.SRR:]
+	for ptr, space := int(o[2]), int(o[1]); ptr <= space; ptr += 4 {
+		if ptr+3 > space {
+			ip.IcmpSend(b, wire.ICMPParameterProb, 0, uint32(b.CB.Opt.SRR+2)<<24)
+			return true
+		}
+		nexthop := wire.AddrFromSlice(o[ptr-1:])
+		old := b.Rt
+		b.Rt = skb.Route{}
+		if ip.ipRouteInputNoref(b, nexthop, h.Src(), h.TOS(), h.Protocol()) != 0 ||
+			(b.Rt.Type != RtnUnicast && b.Rt.Type != RtnLocal) {
+			b.Rt = old
+			return true
+		}
+		if b.Rt.Type != RtnLocal {
+			// Forwarding to the next hop (srr_is_hit): a host
+			// never gets a unicast route here.
+			break
+		}
+		nexthop.Put(h[16:20])
 	}
 	return false
 }
