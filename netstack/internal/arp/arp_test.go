@@ -159,9 +159,13 @@ func TestIgnoredAndDropped(t *testing.T) {
 		{"frame for another host", skb.PacketOtherHost,
 			func(p []byte) { wire.PutARP(p, wire.ARPOpRequest, peerMAC, peerIP, wire.MAC{}, ourIP) }, 28, ""},
 		{"target multicast", skb.PacketBroadcast,
-			func(p []byte) { wire.PutARP(p, wire.ARPOpRequest, peerMAC, peerIP, wire.MAC{}, wire.AddrOf(224, 0, 0, 1)) }, 28, ""},
+			func(p []byte) {
+				wire.PutARP(p, wire.ARPOpRequest, peerMAC, peerIP, wire.MAC{}, wire.AddrOf(224, 0, 0, 1))
+			}, 28, ""},
 		{"target loopback", skb.PacketBroadcast,
-			func(p []byte) { wire.PutARP(p, wire.ARPOpRequest, peerMAC, peerIP, wire.MAC{}, wire.AddrOf(127, 0, 0, 1)) }, 28, ""},
+			func(p []byte) {
+				wire.PutARP(p, wire.ARPOpRequest, peerMAC, peerIP, wire.MAC{}, wire.AddrOf(127, 0, 0, 1))
+			}, 28, ""},
 		{"not Ethernet", skb.PacketBroadcast, func(p []byte) {
 			wire.PutARP(p, wire.ARPOpRequest, peerMAC, peerIP, wire.MAC{}, ourIP)
 			p[1] = 7
