@@ -84,12 +84,12 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
-	"github.com/kaidoku-net/kaidoku/netstack/socket"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/tcp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udplite"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
 // Link is the driver interface the stack transmits through (see

@@ -3,8 +3,8 @@ package ipv4
 import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // Fragment queue flags (INET_FRAG_*).

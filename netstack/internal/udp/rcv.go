@@ -3,8 +3,8 @@ package udp
 import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // Rcv is the IPPROTO_UDP handler (udp_rcv → __udp4_lib_rcv); b.Data()
