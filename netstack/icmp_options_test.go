@@ -273,3 +273,63 @@ func TestICMPOptionsQuoteShrinksByOptionLength(t *testing.T) {
 		t.Fatalf("options % x", ms[0].ip[20:60])
 	}
 }
+
+// FuzzICMPOptionsEcho sends arbitrary options (with source routes
+// accepted) on an echo request, a timestamp request, a datagram to a
+// closed UDP port, a UDP-Lite datagram and a TCP SYN: whatever comes back
+// must be a well-formed IPv4 packet, and no buffer may leak.
+func FuzzICMPOptionsEcho(f *testing.F) {
+	sys := ipv4.NewSysctl()
+	sys.AcceptSourceRoute = true
+	fe := &fuzzEnv{env: newEnv(f, func(c *Config) { c.Sysctl = &sys }), buf: make([]byte, 70000)}
+	f.Add([]byte{7, 7, 4, 0, 0, 0, 0, 0}, uint8(0))
+	f.Add([]byte{68, 20, 5, 3, 10, 0, 0, 5, 0, 0, 0, 0, 10, 0, 0, 5, 0, 0, 0, 0}, uint8(1))
+	f.Add([]byte{131, 11, 12, 10, 0, 0, 7, 10, 0, 0, 8, 0}, uint8(2))
+	f.Add([]byte{137, 7, 4, 10, 0, 0, 5, 0}, uint8(3))
+	f.Add([]byte{68, 12, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0}, uint8(4))
+	f.Fuzz(func(t *testing.T, opts []byte, kind uint8) {
+		defer fe.use(t)()
+		if len(opts) > 40 {
+			opts = opts[:40]
+		}
+		opts = append([]byte(nil), opts...)
+		for len(opts)%4 != 0 {
+			opts = append(opts, 0)
+		}
+		p := pkt{ipOpts: opts}
+		switch kind % 5 {
+		case 0:
+			p.proto, p.l4 = wire.ProtoICMP, echoRequest(1, 2, bigPayload(100))
+		case 1:
+			req := make([]byte, 20)
+			req[0] = 13
+			binary.BigEndian.PutUint16(req[2:], wire.CsumFold(wire.Checksum(req, 0)))
+			p.proto, p.l4 = wire.ProtoICMP, req
+		case 2:
+			p = udpPkt(9, bigPayload(700))
+			p.ipOpts = opts
+		case 3:
+			p.proto, p.l4 = protoUDPLite, udpliteL4(0, bigPayload(50), ipT, ipM)
+		case 4:
+			p.proto, p.l4 = wire.ProtoTCP, tcpSeg(tcpSYN, 1, 0, nil)
+		}
+		fe.send(p)
+		for _, fr := range fe.sent() {
+			if wire.Eth(fr).Type() != wire.EthPIP {
+				continue
+			}
+			h := wire.IPv4(fr[14:])
+			hl := h.HeaderLen()
+			if h.Version() != 4 || hl < 20 || hl > len(h) || h.TotLen() > len(h) || h.TotLen() < hl {
+				t.Fatalf("malformed reply header % x", fr[14:min(len(fr), 74)])
+			}
+			if wire.IPHeaderChecksum(h[:hl]) != 0 {
+				t.Fatal("bad reply header checksum")
+			}
+			if h.TotLen() > 576 && h.Protocol() == wire.ProtoICMP && fr[14+hl] == 3 {
+				t.Fatalf("error of %d bytes", h.TotLen())
+			}
+		}
+		fe.check(t)
+	})
+}
