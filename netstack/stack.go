@@ -98,7 +98,9 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/tcp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udp"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/udplite"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
@@ -197,6 +199,10 @@ func New(cfg Config) (*Stack, error) {
 	s.IP = ip
 	s.Dev.AddPack(wire.EthPARP, s.Neigh.Rcv)
 	s.UDP = udp.New(ip, &s.bh, cfg.UDP)
+	// TCP and UDP-Lite are registered protocols in Linux: their
+	// datagrams are counted and answered as with no sockets open.
+	tcp.New(ip, s.MIB)
+	udplite.New(ip, s.MIB)
 	return s, nil
 }
 

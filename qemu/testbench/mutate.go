@@ -33,6 +33,11 @@ type Mutator struct {
 	// (behind up to two VLAN tags): the guest delivers those to its IGMP
 	// handler, which has no counter of its own beyond Ip.InDelivers.
 	IGMP int
+	// TCPLite counts the frames of protocol 6 (TCP) or 136 (UDP-Lite):
+	// delivered to those protocols (Ip.InDelivers) rather than to UDP or
+	// ICMP, and a TCP segment in a frame not addressed to the guest
+	// counts nothing else.
+	TCPLite int
 }
 
 // NewMutator returns a mutator for the bench's guest.
@@ -126,8 +131,11 @@ func (m *Mutator) Next() ([]byte, string) {
 		fixIPChecksum(f, ipAt)
 	}
 	m.Counts[kind]++
-	if ipProto(f) == 2 {
+	switch ipProto(f) {
+	case 2:
 		m.IGMP++
+	case 6, 136:
+		m.TCPLite++
 	}
 	return f, kind
 }

@@ -459,7 +459,7 @@ func (ip *IPv4) ipExpire(q *ipq) {
 	h := wire.IPv4(head.NetworkHeader())
 	head.Rt = skb.Route{}
 	if err := ip.ipRouteInputNoref(head, h.Dst(), h.Src(), h.TOS(), h.Protocol()); err != 0 {
-		ip.mib.KfreeSkbReason(head, mib.DropNotSpecified)
+		ip.mib.KfreeSkbReason(head, mib.DropFragReasmTimeout)
 		return
 	}
 	ip.IcmpSend(head, wire.ICMPTimeExceeded, wire.ICMPExcFragtime, 0)

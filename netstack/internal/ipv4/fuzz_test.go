@@ -24,7 +24,7 @@ func FuzzIPOptions(f *testing.F) {
 		opt := skb.IPOptions{Optlen: uint8(len(opts))}
 		var b skb.Buffer
 		b.Rt = skb.Route{Type: RtnLocal, Flags: RtcfLocal, Valid: true}
-		info, bad := ip.IPOptionsCompile(h, &opt, nil)
+		info, bad := ip.ipOptionsCompile(h, &opt, nil)
 		if bad {
 			p := int(info >> 24)
 			if p < 20 || p >= 20+len(opts) {

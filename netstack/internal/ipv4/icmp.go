@@ -9,6 +9,9 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
+// ipprotoRaw is IPPROTO_RAW.
+const ipprotoRaw = 255
+
 // icmpGlobal is icmp.c's global token bucket (struct icmp_global).
 type icmpGlobal struct {
 	credit uint32
@@ -154,8 +157,7 @@ func (ip *IPv4) icmpRcv(b *skb.Buffer) int {
 	case wire.ICMPDestUnreach, wire.ICMPSourceQuench, wire.ICMPTimeExceeded, wire.ICMPParameterProb:
 		reason, dropped = ip.icmpUnreach(b)
 	case wire.ICMPRedirect:
-		// icmp_redirect: routes are not cached per destination here,
-		// and UDP ignores redirects; nothing to do.
+		reason, dropped = ip.icmpRedirect(b)
 	case wire.ICMPEcho:
 		ip.icmpEcho(b)
 	case wire.ICMPTimestamp:
@@ -207,10 +209,26 @@ func (ip *IPv4) icmpUnreach(b *skb.Buffer) (mib.DropReason, bool) {
 	return 0, false
 }
 
-// icmpSocketDeliver mirrors icmp.c: icmp_socket_deliver.
+// icmpRedirect mirrors icmp.c: icmp_redirect: a redirect must quote at
+// least an IP header; the quoted protocol's error handler sees it with
+// the gateway as info (routes are not cached per destination here, so
+// there is no ipv4_redirect to update).
+func (ip *IPv4) icmpRedirect(b *skb.Buffer) (mib.DropReason, bool) {
+	if b.Len() < wire.IPv4MinHLen {
+		ip.mib.ICMPInc(mib.IcmpInErrors)
+		return mib.DropPktTooSmall, true
+	}
+	ip.icmpSocketDeliver(b, wire.ICMP(b.TransportHeader()).Rest())
+	return 0, false
+}
+
+// icmpSocketDeliver mirrors icmp.c: icmp_socket_deliver: the quoted
+// header and 8 bytes of its payload must be present, and IPPROTO_RAW
+// receives nothing. There are no raw sockets, so raw_icmp_error has no
+// one to tell.
 func (ip *IPv4) icmpSocketDeliver(b *skb.Buffer, info uint32) bool {
 	ih := wire.IPv4(b.Data())
-	if b.Len() < ih.HeaderLen()+8 {
+	if b.Len() < ih.HeaderLen()+8 || ih.Protocol() == ipprotoRaw {
 		ip.mib.ICMPInc(mib.IcmpInErrors)
 		return false
 	}
@@ -250,15 +268,23 @@ func (ip *IPv4) icmpTimestamp(b *skb.Buffer) (mib.DropReason, bool) {
 	return 0, false
 }
 
-// icmpReply mirrors icmp.c: icmp_reply (without IP option echo: replies
-// carry no options).
+// icmpReply mirrors icmp.c: icmp_reply: answer with the request's
+// options echoed (to the first hop of a reversed source route).
 func (ip *IPv4) icmpReply(b *skb.Buffer, hdr, data []byte) {
 	typ, code := hdr[0], hdr[1]
+	h := wire.IPv4(b.NetworkHeader())
+	var opts ipOptionsData
+	if !ip.ipOptionsEcho(&opts, h, &b.CB.Opt) {
+		return
+	}
 	if !ip.icmpv4GlobalAllow(typ, code) {
 		return
 	}
-	h := wire.IPv4(b.NetworkHeader())
 	daddr := h.Src()
+	opts.addr = daddr
+	if opts.opt.SRR != 0 {
+		daddr = opts.faddr
+	}
 	saddr := ip.fibComputeSpecDst(b)
 	rt, err := ip.RouteOutput(daddr, saddr, 0)
 	if err != 0 {
@@ -267,13 +293,13 @@ func (ip *IPv4) icmpReply(b *skb.Buffer, hdr, data []byte) {
 	if !ip.icmpv4XrlimAllow(&rt, daddr, typ, code) {
 		return
 	}
-	ip.icmpPushReply(&rt, daddr, h.TOS(), hdr, data)
+	ip.icmpPushReply(&rt, daddr, h.TOS(), hdr, data, &opts)
 }
 
 // icmpPushReply builds and sends the ICMP message (icmp_push_reply via
-// ip_append_data and ip_push_pending_frames). The ICMP socket uses
-// IP_PMTUDISC_DONT: no DF.
-func (ip *IPv4) icmpPushReply(rt *OutRoute, daddr wire.Addr, tos uint8, hdr, data []byte) {
+// ip_append_data and ip_push_pending_frames) with the IP options opts.
+// The ICMP socket uses IP_PMTUDISC_DONT: no DF.
+func (ip *IPv4) icmpPushReply(rt *OutRoute, daddr wire.Addr, tos uint8, hdr, data []byte, opts *ipOptionsData) {
 	hdr[2], hdr[3] = 0, 0
 	c := wire.CsumFold(wire.Checksum(data, wire.Checksum(hdr, 0)))
 	binary.BigEndian.PutUint16(hdr[2:], c)
@@ -282,7 +308,7 @@ func (ip *IPv4) icmpPushReply(rt *OutRoute, daddr wire.Addr, tos uint8, hdr, dat
 		src = wire.AddrOf(192, 0, 0, 8) // INADDR_DUMMY
 	}
 	d := Datagram{Src: src, Dst: daddr, Proto: wire.ProtoICMP, TOS: tos, TTL: ip.Sysctl.DefaultTTL,
-		PMTUDisc: PMTUDiscDont, ICMPType: hdr[0], IsICMP: true}
+		PMTUDisc: PMTUDiscDont, ICMPType: hdr[0], IsICMP: true, opt: opts}
 	if err := ip.Output(rt, &d, hdr, data); err == -ENOBUFS {
 		ip.mib.ICMPInc(mib.IcmpOutErrors)
 	}
@@ -292,8 +318,10 @@ func (ip *IPv4) icmpPushReply(rt *OutRoute, daddr wire.Addr, tos uint8, hdr, dat
 // suppression rule, in v6.8's order: no route, no room for the header,
 // not PACKET_HOST, broadcast/multicast route, non-first fragment, an
 // error about an ICMP error, the global limit, then the per-destination
-// limit. The quote starts at b's IP header and is at most 576 bytes of
-// IP packet. b is not consumed.
+// limit. The reply carries b's options as __ip_options_echo builds them
+// (b.CB.Opt as ip_options_compile left it) and goes to the first hop of a
+// reversed source route; the quote starts at b's IP header and fills the
+// message up to 576 bytes. b is not consumed.
 func (ip *IPv4) IcmpSend(b *skb.Buffer, typ, code uint8, info uint32) {
 	if !b.Rt.Valid {
 		return
@@ -334,14 +362,23 @@ func (ip *IPv4) IcmpSend(b *skb.Buffer, typ, code uint8, info uint32) {
 	if icmpIsError(typ) {
 		tos = h.TOS()&wire.IPTOSMask | 0xc0
 	}
-	rt, err := ip.RouteOutput(h.Src(), saddr, 0)
+	var opts ipOptionsData
+	if !ip.ipOptionsEcho(&opts, nh, &b.CB.Opt) {
+		return
+	}
+	opts.addr = h.Src()
+	daddr := h.Src()
+	if opts.opt.SRR != 0 {
+		daddr = opts.faddr
+	}
+	rt, err := ip.RouteOutput(daddr, saddr, 0)
 	if err != 0 {
 		return
 	}
-	if !ip.icmpv4XrlimAllow(&rt, h.Src(), typ, code) {
+	if !ip.icmpv4XrlimAllow(&rt, daddr, typ, code) {
 		return
 	}
-	room := min(rt.MTU, 576) - wire.IPv4MinHLen - wire.ICMPHLen
+	room := min(rt.MTU, 576) - wire.IPv4MinHLen - int(opts.opt.Optlen) - wire.ICMPHLen
 	if room <= wire.IPv4MinHLen {
 		return
 	}
@@ -352,5 +389,5 @@ func (ip *IPv4) IcmpSend(b *skb.Buffer, typ, code uint8, info uint32) {
 	var hdr [wire.ICMPHLen]byte
 	hdr[0], hdr[1] = typ, code
 	binary.BigEndian.PutUint32(hdr[4:], info)
-	ip.icmpPushReply(&rt, h.Src(), tos, hdr[:], quote)
+	ip.icmpPushReply(&rt, daddr, tos, hdr[:], quote, &opts)
 }

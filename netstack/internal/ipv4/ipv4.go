@@ -1,13 +1,14 @@
 // Package ipv4 is kaidoku's IPv4 layer and ICMP, mirroring net/ipv4:
 // ip_rcv and its header checks (ip_input.c), input and output routing for
 // a host with the loopback device and one Ethernet interface (route.c,
-// fib_frontend.c, fib_trie.c's lookups, devinet.c's address selection), option
-// parsing (ip_options.c), reassembly (ip_fragment.c, inet_fragment.c),
-// the inet_peer cache (inetpeer.c), local delivery with raw and protocol
-// dispatch (inet_protos), ICMP receive, errors, echo and rate limits
-// (icmp.c), device multicast membership (igmp.c, without IGMP messages)
-// and output with fragmentation and multicast/broadcast loopback
-// (ip_output.c).
+// fib_frontend.c, fib_trie.c's lookups, devinet.c's address selection),
+// options (ip_options.c: parsing, received source routes, the options
+// echoed in replies and written on output), reassembly (ip_fragment.c,
+// inet_fragment.c), the inet_peer cache (inetpeer.c), local delivery with
+// raw and protocol dispatch (inet_protos), ICMP receive, errors, echo and
+// rate limits (icmp.c), device multicast membership (igmp.c, without IGMP
+// messages) and output with fragmentation, multicast/broadcast loopback
+// and the control-socket reply (ip_output.c: ip_send_unicast_reply).
 //
 // Everything that runs in Linux's softirq context — the receive path,
 // the reassembly timer, ICMP generation, and socket-table changes made by

@@ -190,7 +190,7 @@ func TestIPOptionsCompile(t *testing.T) {
 			h := make([]byte, 20+len(c.opts))
 			copy(h[20:], c.opts)
 			opt := skb.IPOptions{Optlen: uint8(len(c.opts))}
-			info, bad := ip.IPOptionsCompile(h, &opt, nil)
+			info, bad := ip.ipOptionsCompile(h, &opt, nil)
 			if bad != c.bad || (bad && byte(info>>24) != c.ptr) {
 				t.Fatalf("bad=%v ptr=%d, want %v %d", bad, info>>24, c.bad, c.ptr)
 			}

@@ -37,6 +37,9 @@ type Datagram struct {
 	// looped back to this host's sockets (sk_mc_loop; without a socket
 	// it loops).
 	NoMcLoop bool
+	// opt are IP options for every fragment's header (ipc.opt), set by
+	// the ICMP and reply senders of this package.
+	opt *ipOptionsData
 }
 
 // Output builds and sends one IPv4 datagram whose transport header th
@@ -51,7 +54,11 @@ type Datagram struct {
 // bytes).
 func (ip *IPv4) Output(rt *OutRoute, d *Datagram, th, payload []byte) int {
 	m := ip.mib
-	total := wire.IPv4MinHLen + len(th) + len(payload)
+	hl := wire.IPv4MinHLen
+	if d.opt != nil {
+		hl += int(d.opt.opt.Optlen)
+	}
+	total := hl + len(th) + len(payload)
 	if total > wire.IPMaxLen {
 		return -EMSGSIZE
 	}
@@ -96,14 +103,15 @@ func (ip *IPv4) Output(rt *OutRoute, d *Datagram, th, payload []byte) int {
 		}
 		p := b.Put(total)
 		wire.PutIPv4(p, d.TOS, total, id, fragOff, d.TTL, d.Proto, d.Src, d.Dst)
-		copy(p[wire.IPv4MinHLen:], th)
-		copy(p[wire.IPv4MinHLen+len(th):], payload)
+		ip.putOptions(p, d, true)
+		copy(p[hl:], th)
+		copy(p[hl+len(th):], payload)
 		ip.skbDstSet(b, rt)
 		return ip.finishOutput(rt, dev, d, b)
 	}
 	// ip_fragment layout: every fragment but the last carries a multiple
 	// of 8 bytes.
-	per := (mtu - wire.IPv4MinHLen) &^ 7
+	per := (mtu - hl) &^ 7
 	body := len(th) + len(payload)
 	for off := 0; off < body; off += per {
 		n := min(per, body-off)
@@ -113,14 +121,15 @@ func (ip *IPv4) Output(rt *OutRoute, d *Datagram, th, payload []byte) int {
 			m.IPInc(mib.IpFragFails)
 			return -ENOBUFS
 		}
-		p := b.Put(wire.IPv4MinHLen + n)
+		p := b.Put(hl + n)
 		fo := uint16(off>>3) | fragOff
 		if off+n < body {
 			fo |= wire.IPFlagMF
 		}
-		wire.PutIPv4(p, d.TOS, wire.IPv4MinHLen+n, id, fo, d.TTL, d.Proto, d.Src, d.Dst)
+		wire.PutIPv4(p, d.TOS, hl+n, id, fo, d.TTL, d.Proto, d.Src, d.Dst)
+		ip.putOptions(p, d, off == 0)
 		// Copy body[off:off+n] where body = th ++ payload.
-		q := p[wire.IPv4MinHLen:]
+		q := p[hl:]
 		lo, hi := off, off+n
 		if lo < len(th) {
 			c := copy(q, th[lo:min(hi, len(th))])

@@ -1,6 +1,6 @@
 // Package mib holds the stack's counters: the SNMP MIBs of
-// include/uapi/linux/snmp.h (Ip and IpExt, Icmp and IcmpMsg, Udp and
-// UdpLite, the one TcpExt field this path uses), the device and softnet
+// include/uapi/linux/snmp.h (Ip and IpExt, Icmp and IcmpMsg, Tcp, Udp
+// and UdpLite, the one TcpExt field this path uses), the device and softnet
 // statistics, and a counter per SKB_DROP_REASON
 // (include/net/dropreason-core.h) standing in for the skb:kfree_skb
 // tracepoint. It prints them in the formats of /proc/net/snmp,
@@ -103,6 +103,26 @@ var udpNames = [udpMax]string{
 	"SndbufErrors", "InCsumErrors", "IgnoredMulti", "MemErrors",
 }
 
+// TCP statistics (TCP_MIB_*) that count, in /proc order after the four
+// constants RtoAlgorithm, RtoMin, RtoMax and MaxConn.
+const (
+	TcpActiveOpens = iota
+	TcpPassiveOpens
+	TcpAttemptFails
+	TcpEstabResets
+	TcpCurrEstab
+	TcpInSegs
+	TcpOutSegs
+	TcpRetransSegs
+	TcpInErrs
+	TcpOutRsts
+	TcpInCsumErrors
+	tcpMax
+)
+
+var tcpNames = [tcpMax]string{"ActiveOpens", "PassiveOpens", "AttemptFails", "EstabResets",
+	"CurrEstab", "InSegs", "OutSegs", "RetransSegs", "InErrs", "OutRsts", "InCsumErrors"}
+
 // IcmpMsgOut is added to a type to index the IcmpMsg out counters
 // (ICMPMSG_MIB_MAX layout: 0x100|type).
 const IcmpMsgOut = 0x100
@@ -114,6 +134,7 @@ type MIB struct {
 	ICMPMsg [512]atomic.Uint64
 	UDP     [udpMax]atomic.Uint64
 	UDPLite [udpMax]atomic.Uint64
+	TCP     [tcpMax]atomic.Uint64
 	// IPReversePathFilter is TcpExt.IPReversePathFilter, the only
 	// TcpExt field the IPv4/UDP receive path moves.
 	IPReversePathFilter atomic.Uint64
@@ -143,6 +164,13 @@ func (m *MIB) ICMPOutCount(typ uint8) {
 
 // UDPInc adds one to a UDP statistic.
 func (m *MIB) UDPInc(i int) { m.UDP[i].Add(1) }
+
+// UDPLiteInc adds one to a UDP-Lite statistic (the UdpLite MIB that
+// __UDP_INC_STATS selects with is_udplite).
+func (m *MIB) UDPLiteInc(i int) { m.UDPLite[i].Add(1) }
+
+// TCPInc adds one to a TCP statistic.
+func (m *MIB) TCPInc(i int) { m.TCP[i].Add(1) }
 
 // KfreeSkbReason frees b as a drop with reason r (kfree_skb_reason).
 func (m *MIB) KfreeSkbReason(b *skb.Buffer, r DropReason) {

@@ -18,13 +18,10 @@ var icmpMibMap = [...]struct {
 	{"TimestampReps", 14}, {"AddrMasks", 17}, {"AddrMaskReps", 18},
 }
 
-var tcpNames = [...]string{"RtoAlgorithm", "RtoMin", "RtoMax", "MaxConn", "ActiveOpens",
-	"PassiveOpens", "AttemptFails", "EstabResets", "CurrEstab", "InSegs", "OutSegs",
-	"RetransSegs", "InErrs", "OutRsts", "InCsumErrors"}
-
 // WriteSNMP prints /proc/net/snmp (snmp_seq_show). Forwarding is 2 (a
-// host) and DefaultTTL 64. There is no TCP: its line shows Linux's
-// constants and zeros.
+// host) and DefaultTTL 64. The Tcp: line starts with Linux's constants
+// (RtoAlgorithm 1, RtoMin 200, RtoMax 120000, MaxConn -1); with no TCP
+// sockets only the segment, error and reset counters move.
 func (m *MIB) WriteSNMP(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("Ip: Forwarding DefaultTTL")
@@ -76,11 +73,14 @@ func (m *MIB) WriteSNMP(w io.Writer) error {
 		}
 		types = types[n:]
 	}
-	b.WriteString("\nTcp:")
+	b.WriteString("\nTcp: RtoAlgorithm RtoMin RtoMax MaxConn")
 	for _, n := range tcpNames {
 		b.WriteString(" " + n)
 	}
-	b.WriteString("\nTcp: 1 200 120000 -1 0 0 0 0 0 0 0 0 0 0 0")
+	b.WriteString("\nTcp: 1 200 120000 -1")
+	for i := range m.TCP {
+		b.WriteString(" " + strconv.FormatUint(m.TCP[i].Load(), 10))
+	}
 	b.WriteString("\nUdp:")
 	for _, n := range udpNames {
 		b.WriteString(" " + n)
@@ -159,7 +159,8 @@ func (m *MIB) WriteDrops(w io.Writer) error {
 
 // Value returns a counter by its /proc name, "Ip.InReceives",
 // "IpExt.InCsumErrors", "Icmp.OutDestUnreachs", "IcmpMsg.InType8",
-// "Udp.NoPorts", "UdpLite.InErrors", "TcpExt.IPReversePathFilter" or
+// "Tcp.InSegs", "Udp.NoPorts", "UdpLite.InErrors",
+// "TcpExt.IPReversePathFilter" or
 // "Drop.UDP_CSUM"; ok is false for an unknown name. Tests and the stats
 // service use it.
 func (m *MIB) Value(name string) (v uint64, ok bool) {
@@ -231,6 +232,12 @@ func (m *MIB) Value(name string) (v uint64, ok bool) {
 				return arr[i].Load(), true
 			}
 		}
+	case "Tcp":
+		for i, n := range tcpNames {
+			if n == field {
+				return m.TCP[i].Load(), true
+			}
+		}
 	case "TcpExt":
 		if field == "IPReversePathFilter" {
 			return m.IPReversePathFilter.Load(), true
@@ -269,6 +276,10 @@ func (m *MIB) Snapshot() map[string]uint64 {
 	}
 	for i, n := range udpNames {
 		s["Udp."+n] = m.UDP[i].Load()
+		s["UdpLite."+n] = m.UDPLite[i].Load()
+	}
+	for i, n := range tcpNames {
+		s["Tcp."+n] = m.TCP[i].Load()
 	}
 	for r := DropReason(0); r < DropMax; r++ {
 		s["Drop."+r.String()] = m.Drops[r].Load()

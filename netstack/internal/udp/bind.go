@@ -476,7 +476,7 @@ func (sk *Sock) Close() {
 	total := 0
 	for b := sk.reader.q.PopFront(); b != nil; b = sk.reader.q.PopFront() {
 		total += b.Truesize
-		u.mib.ConsumeSkb(b)
+		u.mib.KfreeSkbReason(b, mib.DropNotSpecified) // udp_destruct_common: kfree_skb
 	}
 	sk.udpRmemRelease(total, 0, false)
 	sk.reader.mu.Unlock()

@@ -136,7 +136,7 @@ func (u *UDP) udp4LibMcastDeliver(b *skb.Buffer, uh wire.UDP, saddr, daddr wire.
 	if first != nil {
 		u.udpQueueRcvSkb(first, b)
 	} else {
-		m.ConsumeSkb(b)
+		m.KfreeSkbReason(b, mib.DropNotSpecified) // kfree_skb
 		m.UDPInc(mib.UdpIgnoredMulti)
 	}
 	return 0
