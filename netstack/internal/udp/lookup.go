@@ -1,8 +1,8 @@
 package udp
 
 import (
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // thisCPU is raw_smp_processor_id() on the single CPU.
@@ -12,7 +12,7 @@ const thisCPU = 0
 type reuseportGroup struct {
 	socks       []*Sock
 	hasConns    bool
-	incomingCPU int
+	incomingCPU int // members with sk_incoming_cpu >= 0
 	bindInany   bool
 }
 

@@ -231,3 +231,21 @@ func (sk *Sock) LeaveGroup(group, ifaddr wire.Addr, ifindex int) int {
 	}
 	return -EADDRNOTAVAIL
 }
+
+// SetIncomingCPU sets SO_INCOMING_CPU (sock.c: sk_setsockopt →
+// reuseport_update_incoming_cpu). Any value is taken; a socket with a
+// value >= 0 counts in its reuseport group, whose selection then prefers
+// members whose CPU is the receiving one (CPU 0 here).
+func (sk *Sock) SetIncomingCPU(v int32) {
+	sk.u.bh.Lock()
+	reuseportUpdateIncomingCPU(sk, v)
+	sk.u.bh.Unlock()
+}
+
+// IncomingCPU returns SO_INCOMING_CPU: sk_incoming_cpu, −1 until set or
+// until a connected socket receives (sk_incoming_cpu_update).
+func (sk *Sock) IncomingCPU() int32 {
+	sk.u.bh.Lock()
+	defer sk.u.bh.Unlock()
+	return sk.incomingCPU
+}

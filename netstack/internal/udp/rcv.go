@@ -3,8 +3,8 @@ package udp
 import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // Rcv is the IPPROTO_UDP handler (udp_rcv → __udp4_lib_rcv); b.Data()
@@ -172,9 +172,11 @@ func (u *UDP) udpQueueRcvOneSkb(sk *Sock, b *skb.Buffer) int {
 	return u.udpQueueRcvSkbFinal(sk, b)
 }
 
-// udpQueueRcvSkbFinal mirrors udp.c: __udp_queue_rcv_skb.
+// udpQueueRcvSkbFinal mirrors udp.c: __udp_queue_rcv_skb: a connected
+// socket records the receiving CPU (sk_incoming_cpu_update, which leaves
+// the reuseport group's count alone) and keeps it after disconnecting.
 func (u *UDP) udpQueueRcvSkbFinal(sk *Sock, b *skb.Buffer) int {
-	if sk.daddr != 0 {
+	if sk.daddr != 0 && sk.incomingCPU != thisCPU {
 		sk.incomingCPU = thisCPU
 	}
 	rc := u.udpEnqueueScheduleSkb(sk, b)

@@ -6,8 +6,8 @@ import (
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
-	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // mcMembership is one entry of the socket's ip_mc_socklist.
@@ -73,6 +73,7 @@ type Sock struct {
 	rq               lockedQueue // sk_receive_queue
 	reader           lockedQueue // udp_sock.reader_queue
 
+	errq       errQueue     // sk_error_queue (IP_RECVERR)
 	err        atomic.Int32 // sk_err (positive errno)
 	shutdown   atomic.Uint32
 	peekOff    atomic.Int32

@@ -27,9 +27,9 @@ import (
 	"sync/atomic"
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
-	"github.com/kaidoku-net/kaidoku/netstack/latency"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/latency"
 )
 
 // Constants from include/net/sock.h, include/linux/udp.h and the sysctl
