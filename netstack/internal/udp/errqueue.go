@@ -54,8 +54,12 @@ func (q *errQueue) empty() bool {
 // error: b.Data() is at the quoted IP header (network header: the ICMP
 // packet's, transport header: its ICMP header); port is the quoted
 // destination port and payload the offset in b.Data() of the bytes after
-// the quoted UDP header. A clone that does not fit is dropped.
+// the quoted UDP header. A clone that does not fit is dropped, as is one
+// whose payload offset lies beyond the packet (skb_pull fails).
 func (sk *Sock) ipIcmpError(b *skb.Buffer, err int, port uint16, info uint32, payload int) {
+	if payload > b.Len() {
+		return
+	}
 	icmph := wire.ICMP(b.TransportHeader())
 	outer := wire.IPv4(b.NetworkHeader())
 	quoted := wire.IPv4(b.Data())
