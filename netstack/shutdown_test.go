@@ -26,6 +26,10 @@ func TestRecvAfterShutRdNoAddress(t *testing.T) {
 	if n, err := s.RecvFrom(make([]byte, 10), 0, &from); n != 0 || err != nil || from != marker {
 		t.Fatalf("recvfrom %d, %v, from %+v; want 0 and from untouched", n, err, from)
 	}
+	// The Go API has no address to give either.
+	if n, a, err := s.ReadFrom(make([]byte, 10)); n != 0 || a != nil || err != nil {
+		t.Fatalf("ReadFrom %d, %v, %v; want 0 and no address", n, a, err)
+	}
 	// A datagram still names its source.
 	e.send(udpPkt(7000, []byte("x")))
 	if _, err := s.RecvMsg(make([]byte, 10), 0, &m); err != nil || m.Namelen != socket.SockaddrLen || m.Name.Addr != ipT.As4() {

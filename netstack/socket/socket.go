@@ -455,7 +455,7 @@ func (s *Socket) Poll(events int, timeout time.Duration) (int, error) {
 	if timeout >= 0 {
 		dl = s.u.IP().Clock().Now() + int64(timeout)
 	}
-	mask, rc := s.sk.Poll(events, !s.nonblock.Load(), dl, timeout != 0)
+	mask, rc := s.sk.Poll(udp.PollOpts{Events: events, Blocking: !s.nonblock.Load(), Wait: timeout != 0, Deadline: dl})
 	if rc < 0 {
 		return 0, syscall.Errno(-rc)
 	}

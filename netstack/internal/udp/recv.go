@@ -465,19 +465,33 @@ func (sk *Sock) PollMask(blocking bool) int {
 	return mask
 }
 
-// Poll waits until one of events (or POLLERR/POLLHUP) is ready or the
-// absolute deadline passes (−1: forever, or now for a non-blocking check
-// with zero timeout), as poll(2) on the socket. It returns the ready mask
+// PollOpts are a poll(2) call's arguments for one socket.
+type PollOpts struct {
+	// Events is the POLL* mask asked for; POLLERR and POLLHUP are
+	// always reported.
+	Events int
+	// Blocking is true for a file without O_NONBLOCK (udp_poll then
+	// weeds out bad-checksum datagrams).
+	Blocking bool
+	// Wait is false for a zero timeout: report the mask at once.
+	Wait bool
+	// Deadline is the absolute stack-clock time to give up at; < 0
+	// waits without limit.
+	Deadline int64
+}
+
+// Poll waits until one of o.Events (or POLLERR/POLLHUP) is ready or the
+// deadline passes, as poll(2) on the socket. It returns the ready mask
 // or -EINTR.
-func (sk *Sock) Poll(events int, blocking bool, deadline int64, wait bool) (int, int) {
+func (sk *Sock) Poll(o PollOpts) (int, int) {
 	for {
 		w := sk.wq.prepare(false)
-		mask := sk.PollMask(blocking) & (events | PollErr | PollHup)
-		if mask != 0 || !wait || (deadline >= 0 && sk.u.ip.Clock().Now() >= deadline) {
+		mask := sk.PollMask(o.Blocking) & (o.Events | PollErr | PollHup)
+		if mask != 0 || !o.Wait || (o.Deadline >= 0 && sk.u.ip.Clock().Now() >= o.Deadline) {
 			sk.wq.finish(w)
 			return mask, 0
 		}
-		sk.wq.sleep(w, deadline)
+		sk.wq.sleep(w, o.Deadline)
 		intr := w.interrupted
 		sk.wq.finish(w)
 		if intr {
