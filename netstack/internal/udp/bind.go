@@ -552,17 +552,15 @@ func (sk *Sock) Shutdown(how int) int {
 	return err
 }
 
-// SetBoundDev sets SO_BINDTODEVICE (0 unbinds) as sock.c:
-// sock_bindtoindex_locked does: an unknown index is ENODEV; changing an
-// existing binding needs CAP_NET_RAW (EPERM for an unprivileged
-// program); then sk_prot->rehash (udp_v4_rehash), which takes the
-// socket out of its SO_REUSEPORT group even though its hash2 slot stays
-// the same (udp_lib_rehash).
+// SetBoundDev sets SO_BINDTODEVICE (0 unbinds): a device that does not
+// exist is ENODEV (the name lookup of sock_setbindtodevice); then, as
+// sock.c: sock_bindtoindex_locked does, changing an existing binding
+// needs CAP_NET_RAW (EPERM for an unprivileged program), a negative
+// index is EINVAL, and sk_prot->rehash (udp_v4_rehash) takes the socket
+// out of its SO_REUSEPORT group even though its hash2 slot stays the
+// same (udp_lib_rehash).
 func (sk *Sock) SetBoundDev(ifindex int) int {
-	if ifindex < 0 {
-		return -EINVAL
-	}
-	if ifindex != 0 && ifindex != ether.LoopbackIfindex && ifindex != ether.EthIfindex {
+	if ifindex > 0 && ifindex != ether.LoopbackIfindex && ifindex != ether.EthIfindex {
 		return -ENODEV
 	}
 	sk.Lock.Lock()
@@ -571,6 +569,9 @@ func (sk *Sock) SetBoundDev(ifindex int) int {
 	defer sk.u.bh.Unlock()
 	if sk.boundDevIf != 0 && sk.u.cfg.Unprivileged {
 		return -EPERM
+	}
+	if ifindex < 0 {
+		return -EINVAL
 	}
 	sk.boundDevIf = ifindex
 	sk.u.udpV4Rehash(sk)
