@@ -230,6 +230,24 @@ func TestErrQueueNeedsRoom(t *testing.T) {
 	}
 }
 
+// TestErrQueueOffPurges: turning IP_RECVERR off empties the error queue
+// (skb_errqueue_purge) and gives its memory back; sk_err stays.
+func TestErrQueueOffPurges(t *testing.T) {
+	e := newEnv(t)
+	s := recvErrSocket(e, 7000)
+	e.send(icmpErrorQuoting(3, 3, 0, 7000, 9000, nil))
+	s.SetsockoptInt(socket.SolIP, socket.IPRecverr, 0)
+	if _, err := s.RecvMsg(make([]byte, 10), socket.MsgErrqueue, nil); !errors.Is(err, syscall.EAGAIN) {
+		t.Fatalf("error queue after IP_RECVERR off: %v, want EAGAIN", err)
+	}
+	if r := s.Sock().RmemAlloc(); r != 0 {
+		t.Fatalf("sk_rmem_alloc %d", r)
+	}
+	if v, _ := s.GetsockoptInt(socket.SolSocket, socket.SoError); v != int(syscall.ECONNREFUSED) {
+		t.Fatalf("SO_ERROR %d, want ECONNREFUSED", v)
+	}
+}
+
 // TestErrQueueNoSocket: __udp4_lib_err counts Icmp.InErrors when no
 // socket sent the quoted datagram.
 func TestErrQueueNoSocket(t *testing.T) {

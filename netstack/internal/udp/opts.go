@@ -77,8 +77,14 @@ func (sk *Sock) SetFreebind(on bool) { sk.freebind.Store(on) }
 // Freebind returns IP_FREEBIND.
 func (sk *Sock) Freebind() bool { return sk.freebind.Load() }
 
-// SetRecvErr sets IP_RECVERR.
-func (sk *Sock) SetRecvErr(on bool) { sk.recverr.Store(on) }
+// SetRecvErr sets IP_RECVERR; turning it off empties the error queue
+// (do_ip_setsockopt → skb_errqueue_purge) but leaves sk_err.
+func (sk *Sock) SetRecvErr(on bool) {
+	sk.recverr.Store(on)
+	if !on {
+		sk.purgeErrQueue()
+	}
+}
 
 // RecvErr returns IP_RECVERR.
 func (sk *Sock) RecvErr() bool { return sk.recverr.Load() }
