@@ -59,6 +59,10 @@ type Request struct {
 	Events    int      `json:"events,omitempty"`
 	TimeoutMs int      `json:"timeout_ms,omitempty"`
 	Names     []string `json:"names,omitempty"`
+
+	// Controllen, for recvmsg, is msg_controllen: with it the control
+	// messages come back encoded in Response.Control.
+	Controllen int `json:"controllen,omitempty"`
 }
 
 // Response is a call's outcome. Errno is 0 on success.
@@ -77,6 +81,7 @@ type Response struct {
 	MsgFlags int               `json:"msg_flags,omitempty"`
 	RxqOvfl  *uint32           `json:"rxq_ovfl,omitempty"`
 	Pktinfo  *Pktinfo          `json:"pktinfo,omitempty"`
+	Control  []byte            `json:"control,omitempty"` // msg_control as Linux fills it
 	Counters map[string]uint64 `json:"counters,omitempty"`
 	Text     string            `json:"text,omitempty"`
 }

@@ -18,6 +18,9 @@ import (
 // maxRecv bounds the receive buffer a request may ask for.
 const maxRecv = 65536
 
+// maxControl bounds a recvmsg's control buffer.
+const maxControl = 4096
+
 // Server serves the protocol on one socket.
 type Server struct {
 	stack *netstack.Stack
@@ -206,9 +209,15 @@ func (s *Server) do(req *Request, r *Response) error {
 		}
 		buf := make([]byte, req.Len)
 		var m socket.Msghdr
+		if req.Controllen > 0 {
+			m.Control = make([]byte, min(req.Controllen, maxControl))
+		}
 		n, err := so.RecvMsg(buf, req.Flags, &m)
 		if err != nil {
 			return err
+		}
+		if m.Control != nil {
+			r.Control = m.Control[:m.Controllen]
 		}
 		r.Ret = n
 		r.Data = buf[:min(n, len(buf))]

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -53,6 +54,7 @@ const (
 	SoRcvbufforce  = 33
 	SoRxqOvfl      = 40
 	SoPeekOff      = 42
+	SoIncomingCPU  = 49
 	SoProtocol     = 38
 	SoDomain       = 39
 
@@ -92,6 +94,8 @@ const (
 	PollRdnorm = udp.PollRdnorm
 	PollWrnorm = udp.PollWrnorm
 	PollRdhup  = udp.PollRdhup
+
+	SoEeOriginICMP = udp.SoEeOriginICMP
 )
 
 // Sockaddr is struct sockaddr_in: family, port and address in host
@@ -119,10 +123,15 @@ type IPMreqn struct {
 	Ifindex   int
 }
 
-// Msghdr is what RecvMsg fills besides the data: msg_name, msg_namelen,
-// msg_flags and the control messages this stack produces, typed.
+// Msghdr is what RecvMsg fills besides the data: msg_name,
+// msg_namelen, msg_flags and the control messages, both typed and, when
+// Control is given, encoded as Linux encodes them.
 type Msghdr struct {
-	Name    Sockaddr
+	// Name is msg_name; it is written only when Namelen is non-zero.
+	Name Sockaddr
+	// Namelen is msg_namelen: SockaddrLen, or 0 when no address is
+	// returned (nothing received after SHUT_RD, or an error-queue entry
+	// without a port).
 	Namelen int
 	Flags   int
 	// SO_RXQ_OVFL: present only when the drop count sampled at enqueue
@@ -132,9 +141,34 @@ type Msghdr struct {
 	// IP_PKTINFO.
 	HasPktinfo bool
 	Pktinfo    udp.Pktinfo
+	// IP_RECVERR, on a message read with MSG_ERRQUEUE: the
+	// sock_extended_err and the offender (SO_EE_OFFENDER), the host that
+	// sent the ICMP error.
+	HasRecvErr bool
+	RecvErr    ExtendedErr
+	Offender   Sockaddr
+	// Control, if non-nil, is msg_control: the control messages are
+	// encoded into it byte for byte as Linux's put_cmsg does on x86_64
+	// (MSG_CTRUNC in Flags when they do not fit), and Controllen is set
+	// to the bytes used. With Control nil only the typed fields are
+	// filled and MSG_CTRUNC is never set.
+	Control    []byte
+	Controllen int
 }
 
-// Socket is one open UDP socket (a struct socket + file).
+// ExtendedErr is struct sock_extended_err.
+type ExtendedErr = udp.ExtendedErr
+
+// Socket is one open UDP socket: a struct socket and the file that
+// holds it.
+//
+// Close follows close(2): the descriptor goes at once (later calls get
+// EBADF) but the socket lives until the last call still using it
+// returns, as the file reference a blocked system call holds keeps it
+// alive in Linux: a blocked RecvFrom keeps waiting and still receives
+// datagrams, and only when it returns is the socket released (unhashed,
+// its queues purged). The net.Conn and net.PacketConn methods instead
+// behave as Go's own sockets: Close unblocks them with net.ErrClosed.
 type Socket struct {
 	sk       *udp.Sock
 	u        *udp.UDP
@@ -143,7 +177,34 @@ type Socket struct {
 	sndtimeo atomic.Int64
 	rdl      atomic.Int64 // read deadline, UnixNano of time.Time; 0 none
 	wdl      atomic.Int64
-	closed   atomic.Bool
+
+	mu     sync.Mutex
+	closed atomic.Bool // the descriptor is gone (written under mu)
+	users  int         // calls in progress (fdget), under mu
+}
+
+// get is fdget: it fails once the descriptor is closed; otherwise the
+// caller holds a reference until put.
+func (s *Socket) get() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return false
+	}
+	s.users++
+	return true
+}
+
+// put is fdput: the last reference of a closed socket releases it
+// (sock_close).
+func (s *Socket) put() {
+	s.mu.Lock()
+	s.users--
+	last := s.users == 0 && s.closed.Load()
+	s.mu.Unlock()
+	if last {
+		s.sk.Close()
+	}
 }
 
 func errno(rc int) error {
@@ -198,6 +259,10 @@ func (s *Socket) SetNonblock(on bool) { s.nonblock.Store(on) }
 
 // Bind is bind(2).
 func (s *Socket) Bind(sa *Sockaddr) error {
+	if !s.get() {
+		return syscall.EBADF
+	}
+	defer s.put()
 	if sa == nil {
 		return syscall.EINVAL
 	}
@@ -206,29 +271,26 @@ func (s *Socket) Bind(sa *Sockaddr) error {
 
 // Connect is connect(2); Family AF_UNSPEC dissolves the association.
 func (s *Socket) Connect(sa *Sockaddr) error {
+	if !s.get() {
+		return syscall.EBADF
+	}
+	defer s.put()
 	if sa == nil {
 		return syscall.EINVAL
 	}
 	return errno(s.sk.Connect(int(sa.Family), wire.AddrFrom4(sa.Addr), sa.Port))
 }
 
-// deadline turns O_NONBLOCK/MSG_DONTWAIT and SO_RCVTIMEO into the
-// receive's non-blocking flag and absolute stack-clock deadline (the
-// timeout is measured from the start of the call, like the jiffies
-// countdown of __skb_recv_udp). Go's read deadline is applied by the
-// udp layer through Sock.ReadDeadline, so that a change unblocks a
-// sleeping reader.
-func (s *Socket) deadline(flags int, tmo *atomic.Int64) (nonblock bool, deadline int64) {
+// timeo is sock_rcvtimeo: 0 for O_NONBLOCK or MSG_DONTWAIT, else
+// SO_RCVTIMEO (−1: no limit). The udp layer starts it afresh at each
+// __skb_recv_udp, as Linux does. Go's read deadline is applied there
+// too, through Sock.ReadDeadline, so that a change unblocks a sleeping
+// reader.
+func (s *Socket) timeo(flags int) int64 {
 	if flags&MsgDontwait != 0 || s.nonblock.Load() {
-		return true, -1
+		return 0
 	}
-	switch t := tmo.Load(); {
-	case t == 0:
-		return true, -1
-	case t > 0:
-		return false, s.u.IP().Clock().Now() + t
-	}
-	return false, -1
+	return s.rcvtimeo.Load()
 }
 
 // goReadDeadline converts the Go read deadline to the stack clock.
@@ -241,59 +303,88 @@ func (s *Socket) goReadDeadline() int64 {
 }
 
 // RecvFrom is recvfrom(2). from, if non-nil, receives the source address
-// (sin_zero zero). It returns the byte count (the full datagram length
-// when flags has MSG_TRUNC).
+// (sin_zero zero); it is left alone when no address is returned (addrlen
+// 0 in Linux: nothing received after SHUT_RD). It returns the byte count
+// (the full datagram length when flags has MSG_TRUNC).
 func (s *Socket) RecvFrom(p []byte, flags int, from *Sockaddr) (int, error) {
-	n, _, err := s.recv(p, flags, from, nil)
+	var m Msghdr
+	n, err := s.recv(p, flags, &m, false)
+	if err == nil && from != nil && m.Namelen != 0 {
+		*from = m.Name
+	}
 	return n, err
 }
 
-// RecvMsg is recvmsg(2) with typed control data.
+// RecvMsg is recvmsg(2) with typed control data, also encoded into
+// m.Control when that is given. With MSG_ERRQUEUE it reads the socket's
+// error queue (IP_RECVERR): the data is the payload the ICMP error
+// quoted after the UDP header, the name the original destination, and
+// the control data an IP_RECVERR message.
 func (s *Socket) RecvMsg(p []byte, flags int, m *Msghdr) (int, error) {
-	var from *Sockaddr
-	if m != nil {
-		from = &m.Name
+	if m == nil {
+		m = new(Msghdr)
 	}
-	n, _, err := s.recv(p, flags, from, m)
-	return n, err
+	return s.recv(p, flags, m, false)
 }
 
-func (s *Socket) recv(p []byte, flags int, from *Sockaddr, m *Msghdr) (int, bool, error) {
-	if s.closed.Load() {
-		return 0, false, syscall.EBADF
+// errClosed is the errno a Go-API receive ends with when Close unblocks
+// it; opErr turns it into net.ErrClosed.
+const errClosed = -udp.EBADF
+
+func (s *Socket) recv(p []byte, flags int, m *Msghdr, goAPI bool) (int, error) {
+	if !s.get() {
+		return 0, syscall.EBADF
 	}
+	defer s.put()
 	if d := s.rdl.Load(); d != 0 && time.Now().UnixNano() >= d {
-		return 0, true, os.ErrDeadlineExceeded
+		return 0, os.ErrDeadlineExceeded
 	}
-	nb, dl := s.deadline(flags, &s.rcvtimeo)
+	o := udp.RecvOpts{Flags: flags, Timeo: s.timeo(flags)}
+	if goAPI {
+		o.Abort = func() int {
+			if s.closed.Load() {
+				return errClosed
+			}
+			return 0
+		}
+	}
 	var msg udp.Msg
-	rc := s.sk.Recvmsg(p, flags, nb, dl, &msg)
+	rc := s.sk.Recvmsg(p, o, &msg)
 	if rc < 0 {
 		if rc == -udp.ETIMEDOUT {
-			return 0, true, os.ErrDeadlineExceeded
+			return 0, os.ErrDeadlineExceeded
 		}
-		return 0, false, syscall.Errno(-rc)
+		return 0, syscall.Errno(-rc)
 	}
-	if from != nil {
-		*from = Sockaddr{Family: AFInet, Port: msg.FromPort, Addr: msg.From.As4()}
+	m.Namelen = msg.Namelen
+	if msg.Namelen != 0 {
+		m.Name = Sockaddr{Family: AFInet, Port: msg.FromPort, Addr: msg.From.As4()}
 	}
-	if m != nil {
-		m.Namelen = SockaddrLen
-		m.Flags = msg.Flags
-		m.HasRxqOvfl, m.RxqOvfl = msg.HasRxqOvfl, msg.RxqOvfl
-		m.HasPktinfo, m.Pktinfo = msg.HasPktinfo, msg.Pktinfo
+	m.Flags = msg.Flags
+	m.HasRxqOvfl, m.RxqOvfl = msg.HasRxqOvfl, msg.RxqOvfl
+	m.HasPktinfo, m.Pktinfo = msg.HasPktinfo, msg.Pktinfo
+	m.HasRecvErr, m.RecvErr = msg.HasRecvErr, msg.RecvErr
+	m.Offender = Sockaddr{}
+	if msg.HasRecvErr {
+		// ipv4_datagram_support_cmsg: an ICMP-origin error names its
+		// sender.
+		m.Offender = Sockaddr{Family: AFInet, Addr: msg.Offender.As4()}
 	}
-	return rc, false, nil
+	m.encodeControl()
+	return rc, nil
 }
 
 // SendTo is sendto(2); to nil sends to the connected peer.
 func (s *Socket) SendTo(p []byte, flags int, to *Sockaddr) (int, error) {
-	var rc int
-	if to == nil {
-		rc = s.sk.Sendmsg(p, false, 0, 0, 0)
-	} else {
-		rc = s.sk.Sendmsg(p, true, int(to.Family), wire.AddrFrom4(to.Addr), to.Port)
+	if !s.get() {
+		return 0, syscall.EBADF
 	}
+	defer s.put()
+	var o udp.SendOpts
+	if to != nil {
+		o.Name = &udp.Sockaddr{Family: int(to.Family), Addr: wire.AddrFrom4(to.Addr), Port: to.Port}
+	}
+	rc := s.sk.Sendmsg(p, o)
 	if rc < 0 {
 		return 0, syscall.Errno(-rc)
 	}
@@ -304,14 +395,32 @@ func (s *Socket) SendTo(p []byte, flags int, to *Sockaddr) (int, error) {
 func (s *Socket) Send(p []byte, flags int) (int, error) { return s.SendTo(p, flags, nil) }
 
 // Shutdown is shutdown(2).
-func (s *Socket) Shutdown(how int) error { return errno(s.sk.Shutdown(how)) }
-
-// Close is close(2).
-func (s *Socket) Close() error {
-	if s.closed.Swap(true) {
+func (s *Socket) Shutdown(how int) error {
+	if !s.get() {
 		return syscall.EBADF
 	}
-	s.sk.Close()
+	defer s.put()
+	return errno(s.sk.Shutdown(how))
+}
+
+// Close is close(2): the descriptor is gone; the socket is released now,
+// or when the last call still using it returns (see Socket). Goroutines
+// blocked in the net.Conn and net.PacketConn methods are woken and
+// return net.ErrClosed.
+func (s *Socket) Close() error {
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return syscall.EBADF
+	}
+	s.closed.Store(true)
+	last := s.users == 0
+	s.mu.Unlock()
+	if last {
+		s.sk.Close()
+	} else {
+		s.sk.WakeAll()
+	}
 	return nil
 }
 
@@ -322,6 +431,10 @@ func (s *Socket) Interrupt() { s.sk.Interrupt() }
 // Ioctl handles FIONREAD/SIOCINQ (the first good datagram's length) and
 // SIOCOUTQ (always 0: sends complete synchronously).
 func (s *Socket) Ioctl(req int) (int, error) {
+	if !s.get() {
+		return 0, syscall.EBADF
+	}
+	defer s.put()
 	switch req {
 	case FIONREAD:
 		return s.sk.Inq(), nil
@@ -335,11 +448,15 @@ func (s *Socket) Ioctl(req int) (int, error) {
 // waits forever, 0 does not wait. The returned mask follows udp_poll,
 // including the blocking-file rule for bad-checksum datagrams.
 func (s *Socket) Poll(events int, timeout time.Duration) (int, error) {
+	if !s.get() {
+		return 0, syscall.EBADF
+	}
+	defer s.put()
 	dl := int64(-1)
 	if timeout >= 0 {
 		dl = s.u.IP().Clock().Now() + int64(timeout)
 	}
-	mask, rc := s.sk.Poll(events, !s.nonblock.Load(), dl, timeout != 0)
+	mask, rc := s.sk.Poll(udp.PollOpts{Events: events, Blocking: !s.nonblock.Load(), Wait: timeout != 0, Deadline: dl})
 	if rc < 0 {
 		return 0, syscall.Errno(-rc)
 	}
@@ -351,6 +468,10 @@ func (s *Socket) Waiters() int { return s.sk.Waiters() }
 
 // SetsockoptInt is setsockopt(2) for integer options.
 func (s *Socket) SetsockoptInt(level, name, v int) error {
+	if !s.get() {
+		return syscall.EBADF
+	}
+	defer s.put()
 	sk := s.sk
 	on := v != 0
 	switch level {
@@ -370,6 +491,8 @@ func (s *Socket) SetsockoptInt(level, name, v int) error {
 			sk.SetRxqOvfl(on)
 		case SoPeekOff:
 			sk.SetPeekOff(int32(v))
+		case SoIncomingCPU:
+			sk.SetIncomingCPU(int32(v))
 		case SoSndbuf:
 		default:
 			return syscall.ENOPROTOOPT
@@ -422,6 +545,10 @@ func b2i(b bool) int {
 // GetsockoptInt is getsockopt(2) for integer options. SO_ERROR returns
 // and clears the pending error.
 func (s *Socket) GetsockoptInt(level, name int) (int, error) {
+	if !s.get() {
+		return 0, syscall.EBADF
+	}
+	defer s.put()
 	sk := s.sk
 	switch level {
 	case SolSocket:
@@ -438,6 +565,8 @@ func (s *Socket) GetsockoptInt(level, name int) (int, error) {
 			return b2i(sk.RxqOvfl()), nil
 		case SoPeekOff:
 			return int(sk.PeekOff()), nil
+		case SoIncomingCPU:
+			return int(sk.IncomingCPU()), nil
 		case SoType:
 			return SockDgram, nil
 		case SoProtocol:
@@ -473,6 +602,10 @@ func (s *Socket) GetsockoptInt(level, name int) (int, error) {
 // EDOM, a negative tv_sec means non-blocking (0), {0, 0} means forever,
 // anything else is rounded up to whole jiffies (ms).
 func (s *Socket) SetsockoptTimeval(level, name int, tv Timeval) error {
+	if !s.get() {
+		return syscall.EBADF
+	}
+	defer s.put()
 	if level != SolSocket || (name != SoRcvtimeo && name != SoSndtimeo) {
 		return syscall.ENOPROTOOPT
 	}
@@ -490,6 +623,10 @@ func (s *Socket) SetsockoptTimeval(level, name int, tv Timeval) error {
 
 // GetsockoptTimeval reads SO_RCVTIMEO/SO_SNDTIMEO back (sock_get_timeout).
 func (s *Socket) GetsockoptTimeval(level, name int) (Timeval, error) {
+	if !s.get() {
+		return Timeval{}, syscall.EBADF
+	}
+	defer s.put()
 	if level != SolSocket || (name != SoRcvtimeo && name != SoSndtimeo) {
 		return Timeval{}, syscall.ENOPROTOOPT
 	}
@@ -528,6 +665,10 @@ func TimevalToTimeout(tv Timeval) (int64, error) {
 // a name no device has is ENODEV), as sock_setbindtodevice looks it up
 // with dev_get_by_name.
 func (s *Socket) SetsockoptString(level, name int, v string) error {
+	if !s.get() {
+		return syscall.EBADF
+	}
+	defer s.put()
 	if level != SolSocket || name != SoBindtodevice {
 		return syscall.ENOPROTOOPT
 	}
@@ -544,6 +685,10 @@ func (s *Socket) SetsockoptString(level, name int, v string) error {
 
 // SetsockoptIPMreqn handles IP_ADD_MEMBERSHIP and IP_DROP_MEMBERSHIP.
 func (s *Socket) SetsockoptIPMreqn(level, name int, m *IPMreqn) error {
+	if !s.get() {
+		return syscall.EBADF
+	}
+	defer s.put()
 	if level != SolIP || m == nil {
 		return syscall.ENOPROTOOPT
 	}
@@ -560,19 +705,26 @@ func (s *Socket) SetsockoptIPMreqn(level, name int, m *IPMreqn) error {
 // net.PacketConn and net.Conn.
 
 // ReadFrom implements net.PacketConn. A passed read deadline returns
-// os.ErrDeadlineExceeded.
+// os.ErrDeadlineExceeded; Close, even while it is blocked, an error
+// wrapping net.ErrClosed. After SHUT_RD with nothing queued it returns
+// 0 and a nil address.
 func (s *Socket) ReadFrom(p []byte) (int, net.Addr, error) {
-	var from Sockaddr
-	n, _, err := s.recv(p, 0, &from, nil)
+	var m Msghdr
+	n, err := s.recv(p, 0, &m, true)
 	if err != nil {
 		return 0, nil, s.opErr("read", err)
 	}
+	if m.Namelen == 0 {
+		return n, nil, nil
+	}
+	from := m.Name
 	return n, &net.UDPAddr{IP: net.IPv4(from.Addr[0], from.Addr[1], from.Addr[2], from.Addr[3]).To4(), Port: int(from.Port)}, nil
 }
 
 // Read implements net.Conn.
 func (s *Socket) Read(p []byte) (int, error) {
-	n, _, err := s.recv(p, 0, nil, nil)
+	var m Msghdr
+	n, err := s.recv(p, 0, &m, true)
 	if err != nil {
 		return 0, s.opErr("read", err)
 	}

@@ -57,9 +57,17 @@ func NewTimer(f func()) *Timer { return &Timer{f: f, idx: -1} }
 // Now returns the monotonic time in ns.
 func (c *Clock) Now() int64 { return c.now() }
 
-// Jiffies returns the time in jiffies (ms), truncated to 32 bits as
-// Linux's (u32)jiffies comparisons use it.
-func (c *Clock) Jiffies() uint32 { return uint32(c.now() / 1e6) }
+// InitialJiffies is include/linux/jiffies.h: INITIAL_JIFFIES,
+// (unsigned long)(unsigned int)(-300*HZ): jiffies start five minutes
+// before their 32-bit value wraps, so that wrap bugs show early, and
+// every timestamp compared with them must use wrap-safe arithmetic
+// (unsigned differences, as the ICMP limiters and IP ID buckets take).
+const InitialJiffies uint64 = 1<<32 - 300*HZ
+
+// Jiffies returns the time in jiffies (ms since the clock's zero, plus
+// InitialJiffies), truncated to 32 bits as Linux's (u32)jiffies
+// comparisons use it.
+func (c *Clock) Jiffies() uint32 { return uint32(InitialJiffies + uint64(c.now()/1e6)) }
 
 // Pending reports whether t is armed (timer_pending).
 func (c *Clock) Pending(t *Timer) bool {

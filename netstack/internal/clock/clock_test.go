@@ -35,12 +35,25 @@ func TestTimersOrderAndMod(t *testing.T) {
 	}
 }
 
+// TestJiffies: jiffies start at INITIAL_JIFFIES, (u32)(-300*HZ), and
+// their 32-bit value wraps 300 s after boot.
 func TestJiffies(t *testing.T) {
-	var f Fake
-	c := New(f.Now, true)
-	f.Advance(1500 * time.Millisecond)
-	if c.Jiffies() != 1500 {
-		t.Fatal(c.Jiffies())
+	for _, c := range []struct {
+		at   time.Duration
+		want uint32
+	}{
+		{0, 4294667296},
+		{1500 * time.Millisecond, 4294668796},
+		{299999 * time.Millisecond, 4294967295},
+		{300 * time.Second, 0},
+		{301500 * time.Millisecond, 1500},
+	} {
+		var f Fake
+		clk := New(f.Now, true)
+		f.Set(int64(c.at))
+		if got := clk.Jiffies(); got != c.want {
+			t.Errorf("at %v: jiffies %d, want %d", c.at, got, c.want)
+		}
 	}
 }
 

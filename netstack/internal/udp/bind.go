@@ -210,17 +210,20 @@ func (u *UDP) udpReuseportAddSock(sk *Sock, slot *hslot) int {
 	return 0
 }
 
-// reuseportAlloc is sock_reuseport.c: reuseport_alloc.
+// reuseportAlloc is sock_reuseport.c: reuseport_alloc: a group of one,
+// counting sk if it has an incoming CPU.
 func reuseportAlloc(sk *Sock) {
 	if sk.reuseportCb != nil {
 		return
 	}
-	sk.reuseportCb = &reuseportGroup{socks: []*Sock{sk}, bindInany: sk.rcvSaddr == 0}
+	g := &reuseportGroup{socks: []*Sock{sk}, bindInany: sk.rcvSaddr == 0}
+	reuseportGetIncomingCPU(sk, g)
+	sk.reuseportCb = g
 }
 
 // reuseportAddSock is sock_reuseport.c: reuseport_add_sock: sk2 gets a
 // group if it has none (a member that left by rehash), then sk is
-// appended to sk2's group.
+// appended to sk2's group (__reuseport_add_sock).
 func reuseportAddSock(sk, sk2 *Sock) int {
 	if sk2.reuseportCb == nil {
 		reuseportAlloc(sk2)
@@ -233,27 +236,63 @@ func reuseportAddSock(sk, sk2 *Sock) int {
 		sk.reuseportCb = nil
 	}
 	g.socks = append(g.socks, sk)
+	reuseportGetIncomingCPU(sk, g)
 	sk.reuseportCb = g
 	return 0
 }
 
-// reuseportDetachSock is sock_reuseport.c: reuseport_detach_sock: the last
-// member moves into the hole.
+// reuseportDetachSock is sock_reuseport.c: reuseport_detach_sock
+// (__reuseport_detach_sock): the last member moves into the hole and the
+// group's incoming-CPU count loses sk.
 func reuseportDetachSock(sk *Sock) {
 	g := sk.reuseportCb
 	if g == nil {
 		return
 	}
+	sk.reuseportCb = nil
 	for i, s := range g.socks {
 		if s == sk {
 			last := len(g.socks) - 1
 			g.socks[i] = g.socks[last]
 			g.socks[last] = nil
 			g.socks = g.socks[:last]
+			reuseportPutIncomingCPU(sk, g)
 			break
 		}
 	}
-	sk.reuseportCb = nil
+}
+
+// reuseportGetIncomingCPU is sock_reuseport.c: reuseport_get_incoming_cpu:
+// a member with sk_incoming_cpu >= 0 makes the group prefer members by
+// CPU (reuseport_select_sock_by_hash).
+func reuseportGetIncomingCPU(sk *Sock, g *reuseportGroup) {
+	if sk.incomingCPU >= 0 {
+		g.incomingCPU++
+	}
+}
+
+// reuseportPutIncomingCPU is sock_reuseport.c: reuseport_put_incoming_cpu.
+func reuseportPutIncomingCPU(sk *Sock, g *reuseportGroup) {
+	if sk.incomingCPU >= 0 {
+		g.incomingCPU--
+	}
+}
+
+// reuseportUpdateIncomingCPU is sock_reuseport.c:
+// reuseport_update_incoming_cpu (SO_INCOMING_CPU; BH lock held): set
+// sk_incoming_cpu and keep the group's count of members that have one.
+func reuseportUpdateIncomingCPU(sk *Sock, val int32) {
+	old := sk.incomingCPU
+	sk.incomingCPU = val
+	g := sk.reuseportCb
+	if g == nil {
+		return
+	}
+	if old < 0 && val >= 0 {
+		g.incomingCPU++
+	} else if old >= 0 && val < 0 {
+		g.incomingCPU--
+	}
 }
 
 // udpLibUnhash mirrors udp.c: udp_lib_unhash (BH lock held).
@@ -451,8 +490,10 @@ func (sk *Sock) Disconnect() int {
 }
 
 // Close mirrors udp_lib_close → sk_common_release: unhash, mark dead,
-// wake sleepers, and purge both queues releasing all receive memory
-// (udp_destruct_common).
+// wake sleepers, and purge both receive queues (udp_destruct_common)
+// and the error queue (inet_sock_destruct), releasing all receive
+// memory. The socket layer calls it when the last reference to the file
+// goes, as sock_close does.
 func (sk *Sock) Close() {
 	u := sk.u
 	sk.Lock.Lock()
@@ -480,6 +521,7 @@ func (sk *Sock) Close() {
 	}
 	sk.udpRmemRelease(total, 0, false)
 	sk.reader.mu.Unlock()
+	sk.purgeErrQueue()
 }
 
 // Shutdown mirrors af_inet.c: inet_shutdown for UDP: how is SHUT_RD (0),
@@ -506,17 +548,29 @@ func (sk *Sock) Shutdown(how int) int {
 	return err
 }
 
-// SetBoundDev sets SO_BINDTODEVICE (0 unbinds); an unknown index is
-// ENODEV. The socket is not rehashed (Linux calls sk_dst_reset only).
+// SetBoundDev sets SO_BINDTODEVICE (0 unbinds): a device that does not
+// exist is ENODEV (the name lookup of sock_setbindtodevice); then, as
+// sock.c: sock_bindtoindex_locked does, changing an existing binding
+// needs CAP_NET_RAW (EPERM for an unprivileged program), a negative
+// index is EINVAL, and sk_prot->rehash (udp_v4_rehash) takes the socket
+// out of its SO_REUSEPORT group even though its hash2 slot stays the
+// same (udp_lib_rehash).
 func (sk *Sock) SetBoundDev(ifindex int) int {
 	if ifindex != 0 && sk.u.ip.DevGetByIndex(ifindex) == nil {
 		return -ENODEV
 	}
 	sk.Lock.Lock()
+	defer sk.Lock.Unlock()
 	sk.u.bh.Lock()
+	defer sk.u.bh.Unlock()
+	if sk.boundDevIf != 0 && sk.u.cfg.Unprivileged {
+		return -EPERM
+	}
+	if ifindex < 0 {
+		return -EINVAL
+	}
 	sk.boundDevIf = ifindex
-	sk.u.bh.Unlock()
-	sk.Lock.Unlock()
+	sk.u.udpV4Rehash(sk)
 	return 0
 }
 

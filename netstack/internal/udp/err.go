@@ -40,8 +40,9 @@ const (
 // Err is the UDP ICMP error handler (udp_err → __udp4_lib_err): find the
 // socket that sent the quoted datagram (reversed lookup); none counts
 // Icmp.InErrors. Without IP_RECVERR only hard errors on connected
-// sockets are reported; with it every error sets sk_err (the error queue
-// itself is not kept). b.Data() is at the quoted IP header.
+// sockets are reported; with it every error, connected or not, is queued
+// on the error queue (ip_icmp_error) and sets sk_err. b.Data() is at the
+// quoted IP header.
 func (u *UDP) Err(b *skb.Buffer, info uint32) {
 	iph := wire.IPv4(b.Data())
 	uh := wire.UDP(b.Data()[iph.HeaderLen():])
@@ -78,6 +79,8 @@ func (u *UDP) Err(b *skb.Buffer, info uint32) {
 		if !hard || sk.state != StateEstablished {
 			return
 		}
+	} else {
+		sk.ipIcmpError(b, err, uh.DstPort(), info, iph.HeaderLen()+wire.UDPHLen)
 	}
 	sk.err.Store(int32(err))
 	sk.skErrorReport()

@@ -12,7 +12,7 @@ const thisCPU = 0
 type reuseportGroup struct {
 	socks       []*Sock
 	hasConns    bool
-	incomingCPU int
+	incomingCPU int // members with sk_incoming_cpu >= 0
 	bindInany   bool
 }
 

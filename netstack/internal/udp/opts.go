@@ -77,8 +77,14 @@ func (sk *Sock) SetFreebind(on bool) { sk.freebind.Store(on) }
 // Freebind returns IP_FREEBIND.
 func (sk *Sock) Freebind() bool { return sk.freebind.Load() }
 
-// SetRecvErr sets IP_RECVERR.
-func (sk *Sock) SetRecvErr(on bool) { sk.recverr.Store(on) }
+// SetRecvErr sets IP_RECVERR; turning it off empties the error queue
+// (do_ip_setsockopt → skb_errqueue_purge) but leaves sk_err.
+func (sk *Sock) SetRecvErr(on bool) {
+	sk.recverr.Store(on)
+	if !on {
+		sk.purgeErrQueue()
+	}
+}
 
 // RecvErr returns IP_RECVERR.
 func (sk *Sock) RecvErr() bool { return sk.recverr.Load() }
@@ -264,4 +270,22 @@ func (sk *Sock) ipMcDropSocket() {
 		}
 	}
 	sk.mcList = nil
+}
+
+// SetIncomingCPU sets SO_INCOMING_CPU (sock.c: sk_setsockopt →
+// reuseport_update_incoming_cpu). Any value is taken; a socket with a
+// value >= 0 counts in its reuseport group, whose selection then prefers
+// members whose CPU is the receiving one (CPU 0 here).
+func (sk *Sock) SetIncomingCPU(v int32) {
+	sk.u.bh.Lock()
+	reuseportUpdateIncomingCPU(sk, v)
+	sk.u.bh.Unlock()
+}
+
+// IncomingCPU returns SO_INCOMING_CPU: sk_incoming_cpu, −1 until set or
+// until a connected socket receives (sk_incoming_cpu_update).
+func (sk *Sock) IncomingCPU() int32 {
+	sk.u.bh.Lock()
+	defer sk.u.bh.Unlock()
+	return sk.incomingCPU
 }

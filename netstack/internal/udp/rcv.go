@@ -172,9 +172,11 @@ func (u *UDP) udpQueueRcvOneSkb(sk *Sock, b *skb.Buffer) int {
 	return u.udpQueueRcvSkbFinal(sk, b)
 }
 
-// udpQueueRcvSkbFinal mirrors udp.c: __udp_queue_rcv_skb.
+// udpQueueRcvSkbFinal mirrors udp.c: __udp_queue_rcv_skb: a connected
+// socket records the receiving CPU (sk_incoming_cpu_update, which leaves
+// the reuseport group's count alone) and keeps it after disconnecting.
 func (u *UDP) udpQueueRcvSkbFinal(sk *Sock, b *skb.Buffer) int {
-	if sk.daddr != 0 {
+	if sk.daddr != 0 && sk.incomingCPU != thisCPU {
 		sk.incomingCPU = thisCPU
 	}
 	rc := u.udpEnqueueScheduleSkb(sk, b)

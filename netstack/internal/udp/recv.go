@@ -35,16 +35,45 @@ type Pktinfo struct {
 	Addr    wire.Addr
 }
 
-// Msg carries what recvmsg returns besides the data: msg_name,
-// msg_flags and the control messages this stack produces, in typed form.
+// Msg carries what recvmsg returns besides the data: msg_name (with
+// msg_namelen), msg_flags and the control messages this stack produces,
+// in typed form.
 type Msg struct {
-	From       wire.Addr
-	FromPort   uint16
+	From     wire.Addr
+	FromPort uint16
+	// Namelen is msg_namelen: SockaddrInLen when From and FromPort
+	// are set, 0 when nothing was received (after SHUT_RD) or an
+	// error-queue entry has no port.
+	Namelen    int
 	Flags      int // msg_flags out
 	HasRxqOvfl bool
 	RxqOvfl    uint32 // SO_RXQ_OVFL
 	HasPktinfo bool
 	Pktinfo    Pktinfo // IP_PKTINFO
+	// HasRecvErr marks an error-queue message (MSG_ERRQUEUE): the
+	// IP_RECVERR control message is RecvErr followed by the offender
+	// address, an AF_INET sockaddr_in of Offender (SO_EE_OFFENDER).
+	HasRecvErr bool
+	RecvErr    ExtendedErr
+	Offender   wire.Addr
+}
+
+// SockaddrInLen is sizeof(struct sockaddr_in).
+const SockaddrInLen = 16
+
+// RecvOpts are recvmsg's flags and the blocking behaviour the socket
+// layer derives from the file and SO_RCVTIMEO.
+type RecvOpts struct {
+	// Flags are the MSG_* flags.
+	Flags int
+	// Timeo is sock_rcvtimeo in ns: 0 does not block (O_NONBLOCK or
+	// MSG_DONTWAIT), < 0 waits without limit (MAX_SCHEDULE_TIMEOUT).
+	// Every __skb_recv_udp starts it afresh, as Linux does, so a
+	// datagram dropped for a bad checksum while copying restarts it.
+	Timeo int64
+	// Abort, if set, is consulted before every sleep and after every
+	// wakeup; a negative errno from it ends the receive with that errno.
+	Abort func() int
 }
 
 // udpRmemRelease mirrors udp.c: udp_rmem_release. Called with the reader
@@ -104,46 +133,32 @@ func (sk *Sock) skbTryRecvFromQueue(flags int, off *int) *skb.Buffer {
 	return nil
 }
 
-// skbRecvUdp mirrors udp.c: __skb_recv_udp. It returns a dequeued buffer
-// (reader lock released), or, when peeking, a queued buffer with the
-// reader lock still held (the caller unlocks: peeked data must not be
-// freed under it), or nil and a negative errno (0 after SHUT_RD).
-// deadline is absolute on the stack clock; −1 means none; nonblock means
-// timeo 0.
-func (sk *Sock) skbRecvUdp(flags int, off *int, nonblock bool, deadline int64) (*skb.Buffer, int) {
-	peek := flags&MsgPeek != 0
-	timeo := !nonblock
+// skbRecvUdp mirrors udp.c: __skb_recv_udp. A dequeued buffer is
+// returned to the caller. A peeked buffer stays queued: Linux takes a
+// reference and copies without the queue lock; here peekFn runs on it
+// with the reader queue locked, and skbRecvUdp reports peeked. With
+// neither it returns a negative errno, or 0 after SHUT_RD. The timeout
+// is taken from o.Timeo now (sock_rcvtimeo at the top of
+// __skb_recv_udp).
+func (sk *Sock) skbRecvUdp(o *RecvOpts, off *int, peekFn func(*skb.Buffer)) (b *skb.Buffer, peeked bool, err int) {
+	deadline := int64(-1)
+	if o.Timeo > 0 {
+		deadline = sk.u.ip.Clock().Now() + o.Timeo
+	}
 	for {
+		if o.Abort != nil {
+			if e := o.Abort(); e != 0 {
+				return nil, false, e
+			}
+		}
 		if e := sk.sockError(); e != 0 {
-			return nil, e
+			return nil, false, e
 		}
-		sk.reader.mu.Lock()
-		b := sk.skbTryRecvFromQueue(flags, off)
-		if b != nil {
-			if !peek {
-				sk.udpRmemRelease(b.Truesize, 1, false)
-				sk.reader.mu.Unlock()
-			}
-			return b, 0
+		if b, peeked := sk.skbTryRecvUdp(o.Flags, off, peekFn); b != nil || peeked {
+			return b, peeked, 0
 		}
-		sk.rq.mu.Lock()
-		if !sk.rq.q.Empty() {
-			sk.reader.q.SpliceTailInit(&sk.rq.q)
-			b = sk.skbTryRecvFromQueue(flags, off)
-			if b != nil && !peek {
-				sk.udpRmemRelease(b.Truesize, 1, true)
-			}
-		}
-		sk.rq.mu.Unlock()
-		if b != nil {
-			if !peek {
-				sk.reader.mu.Unlock()
-			}
-			return b, 0
-		}
-		sk.reader.mu.Unlock()
-		if !timeo {
-			return nil, -EAGAIN
+		if o.Timeo == 0 {
+			return nil, false, -EAGAIN
 		}
 		dl, goDL := deadline, false
 		if f := sk.ReadDeadline; f != nil {
@@ -153,20 +168,55 @@ func (sk *Sock) skbRecvUdp(flags int, off *int, nonblock bool, deadline int64) (
 		}
 		if dl >= 0 && sk.u.ip.Clock().Now() >= dl {
 			if goDL {
-				return nil, -ETIMEDOUT
+				return nil, false, -ETIMEDOUT
 			}
-			return nil, -EAGAIN
+			return nil, false, -EAGAIN
 		}
-		if r, err := sk.skbWaitForMorePackets(dl); r != 0 {
-			return nil, err
+		if r, err := sk.skbWaitForMorePackets(dl, o.Abort); r != 0 {
+			return nil, false, err
 		}
 	}
 }
 
+// skbTryRecvUdp is one pass of __skb_recv_udp's inner loop: the reader
+// queue, then sk_receive_queue spliced onto it, both locked. A
+// dequeued buffer has its memory released (udp_skb_destructor) and is
+// returned; a peeked one is handed to peekFn under the lock.
+func (sk *Sock) skbTryRecvUdp(flags int, off *int, peekFn func(*skb.Buffer)) (*skb.Buffer, bool) {
+	peek := flags&MsgPeek != 0
+	sk.reader.mu.Lock()
+	defer sk.reader.mu.Unlock()
+	b := sk.skbTryRecvFromQueue(flags, off)
+	if b != nil {
+		if !peek {
+			sk.udpRmemRelease(b.Truesize, 1, false)
+		}
+	} else {
+		sk.rq.mu.Lock()
+		if !sk.rq.q.Empty() {
+			sk.reader.q.SpliceTailInit(&sk.rq.q)
+			b = sk.skbTryRecvFromQueue(flags, off)
+			if b != nil && !peek {
+				sk.udpRmemRelease(b.Truesize, 1, true)
+			}
+		}
+		sk.rq.mu.Unlock()
+	}
+	if b == nil {
+		return nil, false
+	}
+	if peek {
+		peekFn(b)
+		return nil, true
+	}
+	return b, false
+}
+
 // skbWaitForMorePackets mirrors datagram.c: __skb_wait_for_more_packets
 // as an exclusive waiter. It returns r != 0 with the error to return
-// (a socket error, 0 after SHUT_RD, -EINTR), or r == 0 to retry.
-func (sk *Sock) skbWaitForMorePackets(deadline int64) (int, int) {
+// (a socket error, 0 after SHUT_RD, -EINTR, or abort's), or r == 0 to
+// retry.
+func (sk *Sock) skbWaitForMorePackets(deadline int64, abort func() int) (int, int) {
 	w := sk.wq.prepare(true)
 	defer sk.wq.finish(w)
 	if e := sk.sockError(); e != 0 {
@@ -181,6 +231,11 @@ func (sk *Sock) skbWaitForMorePackets(deadline int64) (int, int) {
 	if sk.shutdown.Load()&RcvShutdown != 0 {
 		return 1, 0
 	}
+	if abort != nil {
+		if e := abort(); e != 0 {
+			return 1, e
+		}
+	}
 	sk.wq.sleep(w, deadline)
 	if w.interrupted {
 		return 1, -EINTR
@@ -189,85 +244,105 @@ func (sk *Sock) skbWaitForMorePackets(deadline int64) (int, int) {
 }
 
 // Recvmsg mirrors udp.c: udp_recvmsg. It returns the byte count (the
-// full datagram length with MSG_TRUNC in flags) or a negative errno;
-// msg, if non-nil, receives the address, flags and control data.
-func (sk *Sock) Recvmsg(p []byte, flags int, nonblock bool, deadline int64, msg *Msg) int {
-	m := sk.u.mib
-	if flags&MsgErrqueue != 0 {
-		return -EAGAIN // the error queue is not kept
+// full datagram length with MSG_TRUNC in o.Flags) or a negative errno;
+// msg, if non-nil, receives the address, flags and control data. With
+// MSG_ERRQUEUE it reads the error queue instead (ip_recv_error).
+func (sk *Sock) Recvmsg(p []byte, o RecvOpts, msg *Msg) int {
+	if o.Flags&MsgErrqueue != 0 {
+		return sk.ipRecvError(p, msg)
 	}
 	msgFlags := 0
-	for {
+	peek := o.Flags&MsgPeek != 0
+	for { // try_again
 		off := 0
-		peek := flags&MsgPeek != 0
 		if peek {
 			off = int(sk.peekOff.Load())
 		}
-		b, err := sk.skbRecvUdp(flags, &off, nonblock, deadline)
-		if b == nil {
+		ret, retry := 0, false
+		b, peeked, err := sk.skbRecvUdp(&o, &off, func(b *skb.Buffer) {
+			ret, retry = sk.udpRecvmsgSkb(b, p, o.Flags, off, &msgFlags, msg)
+		})
+		switch {
+		case b != nil:
+			ret, retry = sk.udpRecvmsgSkb(b, p, o.Flags, off, &msgFlags, msg)
+		case !peeked:
 			return err
 		}
-		ulen := b.Len()
-		copied := len(p)
-		if copied > ulen-off {
-			copied = ulen - off
-		} else if copied < ulen {
-			msgFlags |= MsgTrunc
+		if retry {
+			// csum_copy_err: start over for a new datagram.
+			msgFlags &^= MsgTrunc
+			continue
 		}
-		valid := false
-		if copied < ulen || peek {
-			valid = csumUnnecessary(b) || checksumComplete(b)
-			if !valid {
-				sk.csumCopyErr(b, flags)
-				msgFlags &^= MsgTrunc
-				continue
-			}
-		}
-		if valid || csumUnnecessary(b) {
-			copy(p[:copied], b.Data()[off:off+copied])
-		} else {
-			// skb_copy_and_csum_datagram_msg: copy and verify at once.
-			copy(p[:copied], b.Data())
-			if !checksumComplete(b) {
-				sk.csumCopyErr(b, flags)
-				msgFlags &^= MsgTrunc
-				continue
-			}
-		}
-		if !peek {
-			m.UDPInc(mib.UdpInDatagrams)
-		}
-		if msg != nil {
-			msg.Flags = msgFlags
-			msg.HasRxqOvfl = sk.rxqOvfl.Load() && b.CB.DropCount != 0
-			msg.RxqOvfl = b.CB.DropCount
-			nh := wire.IPv4(b.NetworkHeader())
-			th := wire.UDP(b.TransportHeader())
-			msg.From = nh.Src()
-			msg.FromPort = th.SrcPort()
-			msg.HasPktinfo = sk.pktinfo.Load()
-			if msg.HasPktinfo {
-				msg.Pktinfo = Pktinfo{Ifindex: b.CB.PktinfoIfindex, SpecDst: wire.Addr(b.CB.SpecDst), Addr: nh.Dst()}
-			}
-		}
-		ret := copied
-		if flags&MsgTrunc != 0 {
-			ret = ulen
-		}
-		if peek {
-			sk.reader.mu.Unlock()
+		if peeked {
 			sk.skbConsumeUdp(nil, -ret)
-		} else {
-			// T3 (DESIGN.md): the reader has woken (or found data),
-			// dequeued and copied this datagram; taken just before
-			// returning to the application.
-			if b.Trace.T0 != 0 || b.Trace.T2 != 0 {
-				sk.u.Latency.Record(b.Trace.T0, b.Trace.T1, b.Trace.T2, sk.u.ip.Clock().Now())
-			}
-			sk.skbConsumeUdp(b, ret)
 		}
 		return ret
 	}
+}
+
+// udpRecvmsgSkb is the part of udp_recvmsg after __skb_recv_udp: copy
+// (verifying the checksum first when truncating or peeking, else while
+// copying), count, fill msg. A peeked b is still queued and the reader
+// queue is locked; a dequeued one is consumed here. retry means the
+// checksum failed (csum_copy_err) and b is gone.
+func (sk *Sock) udpRecvmsgSkb(b *skb.Buffer, p []byte, flags, off int, msgFlags *int, msg *Msg) (ret int, retry bool) {
+	peek := flags&MsgPeek != 0
+	ulen := b.Len()
+	copied := len(p)
+	if copied > ulen-off {
+		copied = ulen - off
+	} else if copied < ulen {
+		*msgFlags |= MsgTrunc
+	}
+	valid := false
+	if copied < ulen || peek {
+		valid = csumUnnecessary(b) || checksumComplete(b)
+		if !valid {
+			sk.csumCopyErr(b, flags)
+			return 0, true
+		}
+	}
+	if valid || csumUnnecessary(b) {
+		copy(p[:copied], b.Data()[off:off+copied])
+	} else {
+		// skb_copy_and_csum_datagram_msg: copy and verify at once.
+		copy(p[:copied], b.Data())
+		if !checksumComplete(b) {
+			sk.csumCopyErr(b, flags)
+			return 0, true
+		}
+	}
+	if !peek {
+		sk.u.mib.UDPInc(mib.UdpInDatagrams)
+	}
+	if msg != nil {
+		msg.Flags = *msgFlags
+		msg.HasRxqOvfl = sk.rxqOvfl.Load() && b.CB.DropCount != 0
+		msg.RxqOvfl = b.CB.DropCount
+		nh := wire.IPv4(b.NetworkHeader())
+		th := wire.UDP(b.TransportHeader())
+		msg.From = nh.Src()
+		msg.FromPort = th.SrcPort()
+		msg.Namelen = SockaddrInLen
+		msg.HasPktinfo = sk.pktinfo.Load()
+		if msg.HasPktinfo {
+			msg.Pktinfo = Pktinfo{Ifindex: b.CB.PktinfoIfindex, SpecDst: wire.Addr(b.CB.SpecDst), Addr: nh.Dst()}
+		}
+	}
+	ret = copied
+	if flags&MsgTrunc != 0 {
+		ret = ulen
+	}
+	if !peek {
+		// T3 (DESIGN.md): the reader has woken (or found data),
+		// dequeued and copied this datagram; taken just before
+		// returning to the application.
+		if b.Trace.T0 != 0 || b.Trace.T2 != 0 {
+			sk.u.Latency.Record(b.Trace.T0, b.Trace.T1, b.Trace.T2, sk.u.ip.Clock().Now())
+		}
+		sk.skbConsumeUdp(b, ret)
+	}
+	return ret, false
 }
 
 // skbConsumeUdp mirrors udp.c: skb_consume_udp: move the peek offset and
@@ -284,8 +359,8 @@ func (sk *Sock) skbConsumeUdp(b *skb.Buffer, n int) {
 }
 
 // csumCopyErr is udp_recvmsg's csum_copy_err path with
-// __sk_queue_drop_skb. When peeking the reader lock is held and b is
-// unlinked if still queued.
+// __sk_queue_drop_skb. When peeking the reader queue is locked by the
+// caller and b, still queued, is unlinked.
 func (sk *Sock) csumCopyErr(b *skb.Buffer, flags int) {
 	m := sk.u.mib
 	counted := true
@@ -296,7 +371,6 @@ func (sk *Sock) csumCopyErr(b *skb.Buffer, flags int) {
 			counted = false
 			b = nil
 		}
-		sk.reader.mu.Unlock()
 	}
 	sk.drops.Add(1)
 	if counted {
@@ -364,7 +438,7 @@ func (sk *Sock) Inq() int { return max(0, sk.firstPacketLength()) }
 // weeded out).
 func (sk *Sock) PollMask(blocking bool) int {
 	mask := 0
-	if sk.err.Load() != 0 {
+	if sk.err.Load() != 0 || !sk.errq.empty() {
 		mask |= PollErr
 	}
 	sh := sk.shutdown.Load()
@@ -391,19 +465,33 @@ func (sk *Sock) PollMask(blocking bool) int {
 	return mask
 }
 
-// Poll waits until one of events (or POLLERR/POLLHUP) is ready or the
-// absolute deadline passes (−1: forever, or now for a non-blocking check
-// with zero timeout), as poll(2) on the socket. It returns the ready mask
+// PollOpts are a poll(2) call's arguments for one socket.
+type PollOpts struct {
+	// Events is the POLL* mask asked for; POLLERR and POLLHUP are
+	// always reported.
+	Events int
+	// Blocking is true for a file without O_NONBLOCK (udp_poll then
+	// weeds out bad-checksum datagrams).
+	Blocking bool
+	// Wait is false for a zero timeout: report the mask at once.
+	Wait bool
+	// Deadline is the absolute stack-clock time to give up at; < 0
+	// waits without limit.
+	Deadline int64
+}
+
+// Poll waits until one of o.Events (or POLLERR/POLLHUP) is ready or the
+// deadline passes, as poll(2) on the socket. It returns the ready mask
 // or -EINTR.
-func (sk *Sock) Poll(events int, blocking bool, deadline int64, wait bool) (int, int) {
+func (sk *Sock) Poll(o PollOpts) (int, int) {
 	for {
 		w := sk.wq.prepare(false)
-		mask := sk.PollMask(blocking) & (events | PollErr | PollHup)
-		if mask != 0 || !wait || (deadline >= 0 && sk.u.ip.Clock().Now() >= deadline) {
+		mask := sk.PollMask(o.Blocking) & (o.Events | PollErr | PollHup)
+		if mask != 0 || !o.Wait || (o.Deadline >= 0 && sk.u.ip.Clock().Now() >= o.Deadline) {
 			sk.wq.finish(w)
 			return mask, 0
 		}
-		sk.wq.sleep(w, deadline)
+		sk.wq.sleep(w, o.Deadline)
 		intr := w.interrupted
 		sk.wq.finish(w)
 		if intr {

@@ -8,23 +8,35 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
 
+// Sockaddr is a struct sockaddr_in in host terms.
+type Sockaddr struct {
+	Family int
+	Addr   wire.Addr
+	Port   uint16
+}
+
+// SendOpts are udp_sendmsg's arguments besides the data.
+type SendOpts struct {
+	// Name is msg_name; nil sends to the connected peer.
+	Name *Sockaddr
+}
+
 // Sendmsg mirrors udp.c: udp_sendmsg for the uncorked path: destination
 // from the arguments or the connected peer (EDESTADDRREQ), autobind,
 // route (ENETUNREACH counts Ip.OutNoRoutes), broadcast needs SO_BROADCAST
 // (EACCES), checksum in software, then ip output. It counts
-// Udp.OutDatagrams on success and Udp.SndbufErrors on ENOBUFS. hasDst
-// false means no address was given. What the send loops back to this
-// host (through lo, or a broadcast or joined multicast) is delivered
-// before it returns, as local_bh_enable runs the softirq in Linux, but
-// only once the socket's lock is released.
-func (sk *Sock) Sendmsg(p []byte, hasDst bool, family int, daddr wire.Addr, dport uint16) int {
-	n := sk.sendmsg(p, hasDst, family, daddr, dport)
+// Udp.OutDatagrams on success and Udp.SndbufErrors on ENOBUFS. What the
+// send loops back to this host (through lo, or a broadcast or joined
+// multicast) is delivered before it returns, as local_bh_enable runs the
+// softirq in Linux, but only once the socket's lock is released.
+func (sk *Sock) Sendmsg(p []byte, o SendOpts) int {
+	n := sk.sendmsg(p, o)
 	sk.u.ip.LocalBhEnable()
 	return n
 }
 
 // sendmsg is Sendmsg's body, run under the socket lock.
-func (sk *Sock) sendmsg(p []byte, hasDst bool, family int, daddr wire.Addr, dport uint16) int {
+func (sk *Sock) sendmsg(p []byte, o SendOpts) int {
 	u := sk.u
 	m := u.mib
 	if len(p) > 0xffff-wire.UDPHLen-wire.IPv4MinHLen {
@@ -36,15 +48,18 @@ func (sk *Sock) sendmsg(p []byte, hasDst bool, family int, daddr wire.Addr, dpor
 		return -EPIPE
 	}
 	connected := false
-	if hasDst {
-		if family != AFInet {
-			if family != AFUnspec {
+	var daddr wire.Addr
+	var dport uint16
+	if to := o.Name; to != nil {
+		if to.Family != AFInet {
+			if to.Family != AFUnspec {
 				return -EAFNOSUPPORT
 			}
 		}
-		if dport == 0 {
+		if to.Port == 0 {
 			return -EINVAL
 		}
+		daddr, dport = to.Addr, to.Port
 	} else {
 		if sk.state != StateEstablished {
 			return -EDESTADDRREQ

@@ -75,6 +75,7 @@ type Sock struct {
 	rq               lockedQueue // sk_receive_queue
 	reader           lockedQueue // udp_sock.reader_queue
 
+	errq       errQueue     // sk_error_queue (IP_RECVERR)
 	err        atomic.Int32 // sk_err (positive errno)
 	shutdown   atomic.Uint32
 	peekOff    atomic.Int32
