@@ -12,11 +12,24 @@
 // no leak, and counts any second free instead of corrupting its free list.
 package skb
 
+// Sizes of Linux's skb metadata on x86_64 (64-byte cache lines), which
+// truesize counts on top of the data: HeadSize is
+// SKB_DATA_ALIGN(sizeof(struct sk_buff)), SharedInfoSize
+// SKB_DATA_ALIGN(sizeof(struct skb_shared_info)).
+const (
+	HeadSize       = 256
+	SharedInfoSize = 320
+)
+
 // Overhead is the per-buffer metadata charge added to the storage size to
-// make truesize, as SKB_TRUESIZE does on x86_64 Linux:
-// SKB_DATA_ALIGN(sizeof(struct sk_buff)) + SKB_DATA_ALIGN(sizeof(struct
-// skb_shared_info)) = 256 + 320.
-const Overhead = 576
+// make truesize, as SKB_TRUESIZE does on x86_64 Linux: HeadSize +
+// SharedInfoSize = 576. It is the default truesize of a pool buffer (its
+// storage plus Overhead); a driver that knows what Linux would have
+// allocated for a received frame sets Truesize itself.
+const Overhead = HeadSize + SharedInfoSize
+
+// TrueSize is SKB_TRUESIZE(x): x bytes of data plus the metadata.
+func TrueSize(x int) int { return x + Overhead }
 
 // PacketType is skb->pkt_type, set by eth_type_trans.
 type PacketType uint8
