@@ -4,10 +4,12 @@
 // charged to socket receive memory, and the per-packet state the receive
 // path needs.
 //
-// Buffers come from a Pool of fixed-size buffers whose storage is supplied
-// by the pool's creator: DMA memory in the image, so that the virtio driver
-// can post a buffer to the device and hand the very same buffer up the stack
-// without copying; heap memory in host tests. A buffer is freed exactly once,
+// Buffers come from a Pool: a fixed set of equally sized buffers, or
+// buffers carved on demand from an Arena that several pools share, as
+// Linux's skbs share the page allocator. The storage is supplied by the
+// creator: DMA memory in the image, so that the virtio driver can post a
+// buffer to the device and hand the very same buffer up the stack without
+// copying; heap memory in host tests. A buffer is freed exactly once,
 // on every path; the pool counts buffers in use so that tests prove there is
 // no leak, and counts any second free instead of corrupting its free list.
 package skb
@@ -107,6 +109,8 @@ type Buffer struct {
 
 	pool  *Pool
 	state uint8
+	blk   int32 // arena block index (arena pools)
+	ord   int8  // arena block order (arena pools)
 }
 
 const (
@@ -307,7 +311,7 @@ func (b *Buffer) CopyFrom(p *Pool) *Buffer {
 	if p == nil || p.size < b.tail {
 		return nil
 	}
-	c := p.Get()
+	c := p.GetSize(b.tail)
 	if c == nil {
 		return nil
 	}
