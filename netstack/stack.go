@@ -107,10 +107,12 @@ type Config struct {
 	PrefixLen int
 	Gateway   [4]byte
 	// FramePool supplies transmit frames and copies (2048-byte DMA
-	// buffers in the image). Required.
+	// buffers in the image). Required. When it draws on an skb.Arena,
+	// the arena is the memory udp_mem is computed from (see UDP).
 	FramePool *skb.Pool
-	// LargePool holds reassembled datagrams larger than a frame.
-	// Without it such datagrams fail reassembly (ReasmFails).
+	// LargePool holds reassembled datagrams larger than a frame (on an
+	// arena, each in the smallest block that fits). Without it such
+	// datagrams fail reassembly (ReasmFails).
 	LargePool *skb.Pool
 	// Now is the monotonic clock in ns (nil: time since New).
 	Now func() int64
@@ -120,7 +122,8 @@ type Config struct {
 	ManualTimers bool
 	// Sysctl overrides the net.ipv4 defaults when non-nil.
 	Sysctl *ipv4.Sysctl
-	// UDP sizes the UDP table and udp_mem.
+	// UDP sizes the UDP table and udp_mem. BufferBytes defaults to the
+	// size of FramePool's arena, if it has one.
 	UDP udp.Config
 	// ArpQueueLenBytes overrides unres_qlen_bytes when > 0.
 	ArpQueueLenBytes int
@@ -151,6 +154,9 @@ func New(cfg Config) (*Stack, error) {
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Uint32
+	}
+	if a := cfg.FramePool.Arena(); a != nil && cfg.UDP.BufferBytes == 0 {
+		cfg.UDP.BufferBytes = int64(a.Size())
 	}
 	s := &Stack{cfg: cfg, MIB: new(mib.MIB)}
 	s.Clock = clock.New(cfg.Now, cfg.ManualTimers)
