@@ -37,7 +37,7 @@ type opts struct {
 	onTX       func([]byte)
 	rxLimit    int
 	busyPollNs int64
-	noNapiTx   bool // napi_tx=0 (the image's mode); tests default to Linux's napi_tx=1
+	noNapiTx   bool              // napi_tx=0 (the image's mode); tests default to Linux's napi_tx=1
 	deliver    func(*skb.Buffer) // hands each frame on (instead of recording it)
 }
 
