@@ -41,12 +41,18 @@
 //
 // # Truesize
 //
-// A received frame is charged its buffer's truesize: storage plus
+// A received frame is charged the truesize the driver set: the virtio
+// driver charges what Linux's virtio_net would for the same frame (1280
+// up to 128 bytes, 1792 up to 1204, 2816 beyond, with 1536-byte mergeable
+// buffers; see package virtio). A buffer nobody set it for (a transmit
+// frame, or a frame from a test's pool) is charged its storage plus
 // skb.Overhead (576, SKB_TRUESIZE's overhead on x86_64), 2624 for a
 // 2048-byte frame. A reassembled datagram is copied into one buffer (a
-// frame if it fits, else one from LargePool) and charged the sum of its
-// fragments' truesize, as Linux charges the coalesced skb. Broadcast and
-// multicast copies carry the original's truesize, as skb_clone does.
+// frame if it fits, else the smallest that holds it from LargePool) and
+// charged the sum of its fragments' truesize, as Linux charges the
+// coalesced skb. Broadcast and multicast copies carry the original's
+// truesize, as skb_clone does. When the pools share an skb.Arena, udp_mem
+// is computed from the arena's size, the memory the buffers come from.
 //
 // # Time
 //
