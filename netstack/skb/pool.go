@@ -66,6 +66,11 @@ func NewPool(name string, size, count int, mem Memory) (*Pool, error) {
 	return p, nil
 }
 
+// arenaSpares bounds the freed buffers' metadata an arena pool keeps for
+// reuse: enough for a receive ring, a transmit ring and what is in
+// flight between them.
+const arenaSpares = 1024
+
 // NewArenaPool creates a pool whose buffers take their storage from a,
 // one block per buffer: size bytes for Get, the smallest block that fits
 // for GetSize. size is at most ArenaMaxBlock.
@@ -165,11 +170,14 @@ func (p *Pool) put(b *Buffer) {
 	p.stats.InUse--
 	if p.arena != nil {
 		// The storage goes back to the arena; the metadata is kept for
-		// the next buffer.
+		// the next buffer, up to arenaSpares of it, so that memory a
+		// burst took returns once it has passed.
 		i, o := b.blk, int(b.ord)
 		b.buf, b.addr = nil, 0
 		b.reset()
-		p.free = append(p.free, b)
+		if len(p.free) < arenaSpares {
+			p.free = append(p.free, b)
+		}
 		p.mu.Unlock()
 		p.arena.release(i, o)
 		return
