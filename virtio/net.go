@@ -161,7 +161,7 @@ type rxQueue struct {
 	avgPktLen  ewmaPktLen
 	minBufLen  int
 	fragOffset int
-	bufLen     atomic.Int32 // the length last posted, for Stats
+	bufLen     atomic.Int32 // get_mergeable_buf_len at the last refill, for Stats
 }
 
 // Reasons the transmit queue is stopped (netif_tx_stop_queue and friends).

@@ -199,7 +199,9 @@ func (d *Net) receiveMergeable(b *skb.Buffer, length, posted uint32, numBuf uint
 	var large *skb.Buffer
 	ok := false
 	if d.cfg.LargePool != nil {
-		if large = d.cfg.LargePool.Get(); large != nil {
+		// Each further buffer holds at most a receive buffer's bytes.
+		need := min(int(numBuf)*d.cfg.RxPool.Size(), d.cfg.LargePool.Size())
+		if large = d.cfg.LargePool.GetSize(need); large != nil {
 			if dst := large.Put(b.Len()); dst != nil {
 				copy(dst, b.Data())
 				ok = true

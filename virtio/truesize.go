@@ -110,6 +110,7 @@ func (d *Net) getMergeableBufLen() int {
 func (d *Net) addRecvbufMergeable(bufSize int) int {
 	rq := &d.rx
 	l := d.getMergeableBufLen()
+	rq.bufLen.Store(int32(l))
 	if rq.fragOffset+l > fragPageSize {
 		rq.fragOffset = 0
 	}
@@ -118,9 +119,7 @@ func (d *Net) addRecvbufMergeable(bufSize int) int {
 		l += hole
 		rq.fragOffset += hole
 	}
-	l = min(l, bufSize)
-	rq.bufLen.Store(int32(l))
-	return l
+	return min(l, bufSize)
 }
 
 // pageToSkbTruesize is the truesize page_to_skb gives a mergeable frame

@@ -138,3 +138,27 @@ func udpFrame(mac [6]byte, port uint16, size int) []byte {
 	binary.BigEndian.PutUint16(u[4:], uint16(8+size))
 	return f
 }
+
+// TestMergeableBufferSize checks get_mergeable_buf_len on rings of
+// several sizes: mergeable_min_buf_len keeps a full ring able to hold a
+// MAX_MTU packet (12 + 14 + 4 + 65535 bytes over the ring's entries),
+// never below GOOD_PACKET_LEN; the EWMA of 64-byte frames stays below
+// it; the header is added and the sum aligned to 64 bytes, capped at a
+// page.
+func TestMergeableBufferSize(t *testing.T) {
+	cases := []struct{ queue, want int }{
+		{256, 1536}, // 12 + 1518 → 1536
+		{64, 1536},  // ⌈65565/64⌉ - 12 = 1013 < 1518
+		{32, 2112},  // 12 + ⌈65565/32⌉ - 12 = 2049 → 2112
+		{16, 4096},  // min_buf_len 4086 above PAGE_SIZE - 12: the page wins
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c.queue), func(t *testing.T) {
+			h := newHarness(t, opts{queue: c.queue})
+			h.send(0, 2*c.queue, 8, 64)
+			if got := h.net.Stats().RX.BufLen; got != c.want {
+				t.Errorf("mergeable_rx_buffer_size %d, want %d", got, c.want)
+			}
+		})
+	}
+}
