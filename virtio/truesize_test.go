@@ -10,6 +10,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/netstacktest"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
+	"github.com/kaidoku-net/kaidoku/virtio"
 	"github.com/kaidoku-net/kaidoku/virtio/virtiotest"
 )
 
@@ -160,5 +161,27 @@ func TestMergeableBufferSize(t *testing.T) {
 				t.Errorf("mergeable_rx_buffer_size %d, want %d", got, c.want)
 			}
 		})
+	}
+}
+
+// TestSmallBufferTruesize: without VIRTIO_NET_F_MRG_RXBUF, receive_small
+// builds every skb around a buffer of SKB_DATA_ALIGN(12 + NET_SKB_PAD +
+// GOOD_PACKET_LEN) = 1600 bytes plus skb_shared_info, whatever the frame:
+// truesize 1600 + 576 = 2176.
+func TestSmallBufferTruesize(t *testing.T) {
+	h := newHarness(t, opts{hold: true, features: virtiotest.DefaultFeatures &^ (1 << virtio.FeatureNetMrgRxbuf)})
+	for i, n := range []int{60, 600, 1514} {
+		h.dev.Inject(frame(i, n), virtiotest.RxOptions{})
+	}
+	h.waitDelivered(3)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, b := range h.held {
+		if b.Truesize != 2176 {
+			t.Errorf("frame %d: truesize %d, want 2176", i, b.Truesize)
+		}
+	}
+	if got := h.net.Stats().RX.BufLen; got != 0 {
+		t.Errorf("mergeable_rx_buffer_size %d without mergeable buffers", got)
 	}
 }

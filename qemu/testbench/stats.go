@@ -41,7 +41,7 @@ type Stats struct {
 	// "double_free", "count", "size".
 	Pools map[string]map[string]int64
 	// Mem holds "mem_in_use_bytes", "go_heap_inuse", "go_stack_inuse",
-	// "go_sys", "dma_reserved", "goroutines", "gc".
+	// "go_sys", "dma_reserved", "dma_in_use", "goroutines", "gc".
 	Mem map[string]int64
 	// Latency holds the receive-path histograms by part (total,
 	// irq_to_poll, stack, wakeup).
