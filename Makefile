@@ -104,7 +104,7 @@ test-long:
 	@mkdir -p results
 	KAIDOKU_LONG=1 KAIDOKU_RESULTS=$(CURDIR)/results \
 		$(GO) test -count=1 -v -timeout 0 \
-		-run '^(TestFloodSlowReader|TestFragmentAbuse|TestFrameFuzz|TestLinkDownUp|TestRxPoolExhaustion)$$' ./qemu/e2e
+		-run '^(TestFloodSlowReader|TestFragmentAbuse|TestFrameFuzz|TestLinkDownUp|TestRcvbufForceBoundedByUDPMem)$$' ./qemu/e2e
 
 fuzz:
 	@mkdir -p results

@@ -23,8 +23,8 @@ var (
 )
 
 // Alloc returns n zeroed bytes aligned to align and their bus address.
-// Only memory handed out before is cleared: zeroing the pools' 20 MiB at
-// boot would cost milliseconds under TCG for nothing.
+// Only memory handed out before is cleared: zeroing the packet buffer
+// arena's 255 MiB at boot would cost a long while under TCG for nothing.
 func (DMAMemory) Alloc(n, align int) ([]byte, uint64, error) {
 	if n <= 0 {
 		return nil, 0, fmt.Errorf("board: DMA allocation of %d bytes", n)

@@ -90,6 +90,9 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 		o(&cfg)
 	}
 	e.frames = cfg.FramePool
+	if cfg.LargePool != nil {
+		e.large = cfg.LargePool
+	}
 	e.s, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -55,12 +55,18 @@
 //
 // # Truesize
 //
-// A received frame is charged its buffer's truesize: storage plus
+// A received frame is charged the truesize the driver set: the virtio
+// driver charges what Linux's virtio_net would for the same frame (1280
+// up to 128 bytes, 1792 up to 1204, 2816 beyond, with 1536-byte mergeable
+// buffers; see package virtio). A buffer nobody set it for (a transmit
+// frame, or a frame from a test's pool) is charged its storage plus
 // skb.Overhead (576, SKB_TRUESIZE's overhead on x86_64), 2624 for a
 // 2048-byte frame. A reassembled datagram is copied into one buffer (a
-// frame if it fits, else one from LargePool) and charged the sum of its
-// fragments' truesize, as Linux charges the coalesced skb. Broadcast and
-// multicast copies carry the original's truesize, as skb_clone does.
+// frame if it fits, else the smallest that holds it from LargePool) and
+// charged the sum of its fragments' truesize, as Linux charges the
+// coalesced skb. Broadcast and multicast copies carry the original's
+// truesize, as skb_clone does. When the pools share an skb.Arena, udp_mem
+// is computed from the arena's size, the memory the buffers come from.
 //
 // # Time
 //
@@ -124,10 +130,12 @@ type Config struct {
 	PrefixLen int
 	Gateway   [4]byte
 	// FramePool supplies transmit frames and copies (2048-byte DMA
-	// buffers in the image). Required.
+	// buffers in the image). Required. When it draws on an skb.Arena,
+	// the arena is the memory udp_mem is computed from (see UDP).
 	FramePool *skb.Pool
-	// LargePool holds reassembled datagrams larger than a frame.
-	// Without it such datagrams fail reassembly (ReasmFails).
+	// LargePool holds reassembled datagrams larger than a frame (on an
+	// arena, each in the smallest block that fits). Without it such
+	// datagrams fail reassembly (ReasmFails).
 	LargePool *skb.Pool
 	// Now is the monotonic clock in ns (nil: time since New).
 	Now func() int64
@@ -137,7 +145,8 @@ type Config struct {
 	ManualTimers bool
 	// Sysctl overrides the net.ipv4 defaults when non-nil.
 	Sysctl *ipv4.Sysctl
-	// UDP sizes the UDP table and udp_mem.
+	// UDP sizes the UDP table and udp_mem. BufferBytes defaults to the
+	// size of FramePool's arena, if it has one.
 	UDP udp.Config
 	// ArpQueueLenBytes overrides unres_qlen_bytes when > 0.
 	ArpQueueLenBytes int
@@ -170,6 +179,9 @@ func New(cfg Config) (*Stack, error) {
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Uint32
+	}
+	if a := cfg.FramePool.Arena(); a != nil && cfg.UDP.BufferBytes == 0 {
+		cfg.UDP.BufferBytes = int64(a.Size())
 	}
 	s := &Stack{cfg: cfg, MIB: new(mib.MIB)}
 	s.Clock = clock.New(cfg.Now, cfg.ManualTimers)

@@ -41,8 +41,12 @@
 // min(64, size)/2 slots are free (try_fill_recv), kicking only when
 // VIRTIO_RING_F_EVENT_IDX says the device waits, and completes NAPI by
 // re-arming the interrupt and re-checking the ring
-// (virtqueue_napi_complete). Receive buffers are whole pool buffers
-// (mergeable buffers, VIRTIO_NET_F_MRG_RXBUF); a frame the device spreads
+// (virtqueue_napi_complete). Receive buffers are pool buffers of which
+// only the length Linux would post is offered (mergeable buffers,
+// VIRTIO_NET_F_MRG_RXBUF: get_mergeable_buf_len's EWMA, 1536 bytes with a
+// 1500-byte MTU), and each frame is charged the truesize Linux's skb for
+// it would have (1280 up to 128 bytes, 1792 up to 1204, 2816 beyond; see
+// truesize.go); a frame the device spreads
 // over several buffers is copied into a LargePool buffer or dropped. When
 // the pool is empty the ring drains and a timer retries the refill every
 // RefillRetry (refill_work), without spinning.
@@ -77,7 +81,9 @@
 //     no control queue, no GSO/TSO, no XDP: the features negotiated are
 //     VERSION_1, MAC, STATUS, EVENT_IDX, MRG_RXBUF and GUEST_CSUM only.
 //   - Mergeable frames of several buffers are linearised into a LargePool
-//     buffer instead of chained as page fragments.
+//     buffer instead of chained as page fragments. Frames stay in their
+//     pool buffer: a small one is not copied into a napi_alloc_skb head,
+//     it is only charged as if it were.
 //   - A virtio_net_hdr with a GSO type is a frame error (rx_frame_errors):
 //     no GSO feature was negotiated. num_buffers 0 drops that buffer
 //     (rx_length_errors) instead of consuming the whole used ring.

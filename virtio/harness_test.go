@@ -37,7 +37,8 @@ type opts struct {
 	onTX       func([]byte)
 	rxLimit    int
 	busyPollNs int64
-	noNapiTx   bool // napi_tx=0 (the image's mode); tests default to Linux's napi_tx=1
+	noNapiTx   bool              // napi_tx=0 (the image's mode); tests default to Linux's napi_tx=1
+	deliver    func(*skb.Buffer) // hands each frame on (instead of recording it)
 }
 
 // harness wires the model, an interrupt line and the driver together as
@@ -119,7 +120,15 @@ func newHarness(t testing.TB, o opts) *harness {
 			h.mu.Unlock()
 		},
 	}
-	if !o.reflect {
+	if o.deliver != nil {
+		cfg.Deliver = func(b *skb.Buffer) {
+			o.deliver(b)
+			h.mu.Lock()
+			h.delivered++
+			h.cond.Broadcast()
+			h.mu.Unlock()
+		}
+	} else if !o.reflect {
 		cfg.Deliver = func(b *skb.Buffer) {
 			h.mu.Lock()
 			h.frames = append(h.frames, append([]byte(nil), b.Data()...))

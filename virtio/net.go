@@ -39,9 +39,11 @@ var (
 
 // NetConfig configures a Net.
 type NetConfig struct {
-	// RxPool supplies the receive buffers, one whole buffer per
-	// descriptor (2048 bytes in the image). Its storage must be DMA
-	// memory (see PoolMemory). Required.
+	// RxPool supplies the receive buffers, one per descriptor (2048
+	// bytes in the image). With mergeable buffers only the length Linux
+	// would post is offered to the device (see addRecvbufMergeable), at
+	// most the whole buffer. Its storage must be DMA memory (see
+	// PoolMemory). Required.
 	RxPool *skb.Pool
 	// LargePool, if set, supplies buffers into which a frame the device
 	// spread over several receive buffers (num_buffers > 1) is copied.
@@ -151,6 +153,15 @@ type rxQueue struct {
 	vq                                  *virtqueue
 	napi                                *napi.NAPI
 	packets, bytes, drops, kicks, calls atomic.Uint64
+
+	// Mergeable buffer sizing, owned by whoever owns the NAPI (the poll,
+	// or the refill work and Reset with it disabled): mrg_avg_pkt_len,
+	// min_buf_len, and the offset into the page fragment
+	// add_recvbuf_mergeable carves buffers from (rq->alloc_frag).
+	avgPktLen  ewmaPktLen
+	minBufLen  int
+	fragOffset int
+	bufLen     atomic.Int32 // get_mergeable_buf_len at the last refill, for Stats
 }
 
 // Reasons the transmit queue is stopped (netif_tx_stop_queue and friends).
@@ -336,6 +347,10 @@ func (d *Net) initDevice(first bool) error {
 		vq.notify = t.notify
 		vq.onFault = d.ringFault
 		t.activateQueue(vq)
+	}
+
+	if d.mergeable {
+		d.rx.minBufLen = mergeableMinBufLen(d.hdrLen, int(d.rx.vq.num))
 	}
 
 	if d.has(FeatureNetMAC) {

@@ -159,6 +159,7 @@ func (d *Net) receiveSmall(b *skb.Buffer, length, posted uint32, st *rqStats) *s
 	}
 	b.SetLen(int(length))
 	b.Pull(d.hdrLen)
+	b.Truesize = smallTruesize
 	return b
 }
 
@@ -166,7 +167,10 @@ func (d *Net) receiveSmall(b *skb.Buffer, length, posted uint32, st *rqStats) *s
 // One buffer is handed up as it is; more are copied into a LargePool
 // buffer (Linux would chain them as fragments) or the frame is dropped.
 // A buffer whose used length exceeds it, or a chain that ends early,
-// drops the frame (rx_length_errors, drops).
+// drops the frame (rx_length_errors, drops). Either way the frame is
+// charged the truesize Linux's skb would have (pageToSkbTruesize plus
+// each further buffer's posted size, as virtnet_skb_append_frag adds
+// it), and its length feeds the EWMA that sizes the next buffers.
 func (d *Net) receiveMergeable(b *skb.Buffer, length, posted uint32, numBuf uint16, st *rqStats) *skb.Buffer {
 	st.bytes += uint64(length) - uint64(d.hdrLen)
 	if length > posted {
@@ -179,7 +183,10 @@ func (d *Net) receiveMergeable(b *skb.Buffer, length, posted uint32, numBuf uint
 	}
 	b.SetLen(int(length))
 	b.Pull(d.hdrLen)
+	truesize := pageToSkbTruesize(b.Len(), int(posted))
 	if numBuf == 1 {
+		b.Truesize = truesize
+		d.rx.avgPktLen.add(uint64(b.Len()))
 		return b
 	}
 	if numBuf == 0 {
@@ -192,7 +199,9 @@ func (d *Net) receiveMergeable(b *skb.Buffer, length, posted uint32, numBuf uint
 	var large *skb.Buffer
 	ok := false
 	if d.cfg.LargePool != nil {
-		if large = d.cfg.LargePool.Get(); large != nil {
+		// Each further buffer holds at most a receive buffer's bytes.
+		need := min(int(numBuf)*d.cfg.RxPool.Size(), d.cfg.LargePool.Size())
+		if large = d.cfg.LargePool.GetSize(need); large != nil {
 			if dst := large.Put(b.Len()); dst != nil {
 				copy(dst, b.Data())
 				ok = true
@@ -211,6 +220,7 @@ func (d *Net) receiveMergeable(b *skb.Buffer, length, posted uint32, numBuf uint
 			return d.dropLarge(large, st)
 		}
 		st.bytes += uint64(nlen)
+		truesize += int(nposted)
 		if nlen > nposted {
 			d.usedLenFault(nlen, nposted)
 			d.c.rxLengthErrors.Add(1)
@@ -231,6 +241,8 @@ func (d *Net) receiveMergeable(b *skb.Buffer, length, posted uint32, numBuf uint
 	if !ok {
 		return d.dropLarge(large, st)
 	}
+	large.Truesize = truesize
+	d.rx.avgPktLen.add(uint64(large.Len()))
 	return large
 }
 
@@ -273,7 +285,11 @@ func (d *Net) tryFillRecv() bool {
 			oom = true
 			break
 		}
-		if err := vq.virtqueueAddSplit(b.Addr(), uint32(len(b.Head())), true, b); err != nil {
+		length := len(b.Head())
+		if d.mergeable {
+			length = d.addRecvbufMergeable(length)
+		}
+		if err := vq.virtqueueAddSplit(b.Addr(), uint32(length), true, b); err != nil {
 			b.Free()
 			break
 		}

@@ -15,6 +15,10 @@ type RxQueueStats struct {
 	Calls   uint64 // interrupts that found used buffers (skb_recv_done)
 	Posted  int    // buffers in the ring now
 	Size    int    // ring size
+	// BufLen is the mergeable buffer length last computed from the
+	// packet-length EWMA (sysfs mergeable_rx_buffer_size); 0 without
+	// mergeable buffers.
+	BufLen int
 }
 
 // TxQueueStats are the transmit queue's counters (ethtool -S
@@ -66,6 +70,7 @@ func (d *Net) Stats() Stats {
 			Calls:   d.rx.calls.Load(),
 			Posted:  int(d.rx.vq.inFlight.Load()),
 			Size:    int(d.rx.vq.num),
+			BufLen:  int(d.rx.bufLen.Load()),
 		},
 		RxLengthErrors: d.c.rxLengthErrors.Load(),
 		RxFrameErrors:  d.c.rxFrameErrors.Load(),
@@ -121,8 +126,8 @@ func (s Stats) String() string {
 	}
 	fmt.Fprintf(&b, "link %s interrupts %d spurious %d config_changes %d resets %d refill_runs %d reflected %d\n",
 		link, s.Interrupts, s.Spurious, s.ConfigChanges, s.Resets, s.RefillRuns, s.Reflected)
-	fmt.Fprintf(&b, "rx_queue_0: packets %d bytes %d drops %d kicks %d calls %d posted %d/%d\n",
-		s.RX.Packets, s.RX.Bytes, s.RX.Drops, s.RX.Kicks, s.RX.Calls, s.RX.Posted, s.RX.Size)
+	fmt.Fprintf(&b, "rx_queue_0: packets %d bytes %d drops %d kicks %d calls %d posted %d/%d mergeable_rx_buffer_size %d\n",
+		s.RX.Packets, s.RX.Bytes, s.RX.Drops, s.RX.Kicks, s.RX.Calls, s.RX.Posted, s.RX.Size, s.RX.BufLen)
 	fmt.Fprintf(&b, "tx_queue_0: packets %d bytes %d kicks %d calls %d stops %d wakes %d in_flight %d/%d backlog %d backlog_drops %d link_drops %d\n",
 		s.TX.Packets, s.TX.Bytes, s.TX.Kicks, s.TX.Calls, s.TX.Stops, s.TX.Wakes, s.TX.InFlight, s.TX.Size, s.TX.Backlog, s.TX.BacklogDrops, s.TX.LinkDrops)
 	fmt.Fprintf(&b, "rx_length_errors %d rx_frame_errors %d rx_dropped %d tx_dropped %d tx_fifo_errors %d\n",

@@ -2,8 +2,11 @@ package virtio
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // Supervisor recovers a broken device. The driver detects a bad used
@@ -96,12 +99,12 @@ func (s *Supervisor) Run(d *Net) {
 		switch {
 		case !starved && ps.Exhausted > lastPool.Exhausted:
 			starved = true
-			s.cfg.Logf("virtio-net: frame pool exhausted: %d failed allocations (in use %d of %d), rx ring posted %d/%d, refill_runs %d",
-				ps.Exhausted-lastPool.Exhausted, ps.InUse, ps.Count, st.RX.Posted, st.RX.Size, st.RefillRuns)
+			s.cfg.Logf("virtio-net: frame pool exhausted: %d failed allocations (%s), rx ring posted %d/%d, refill_runs %d",
+				ps.Exhausted-lastPool.Exhausted, poolUse(d.cfg.RxPool, ps), st.RX.Posted, st.RX.Size, st.RefillRuns)
 		case starved && ps.Exhausted == lastPool.Exhausted && st.RefillRuns == last.RefillRuns && st.RX.Posted > 0:
 			starved = false
-			s.cfg.Logf("virtio-net: frame pool recovered: in use %d of %d, rx ring posted %d/%d, refill_runs %d",
-				ps.InUse, ps.Count, st.RX.Posted, st.RX.Size, st.RefillRuns)
+			s.cfg.Logf("virtio-net: frame pool recovered: %s, rx ring posted %d/%d, refill_runs %d",
+				poolUse(d.cfg.RxPool, ps), st.RX.Posted, st.RX.Size, st.RefillRuns)
 		}
 		if n := rxErrors(st) - rxErrors(last); n > 0 {
 			s.cfg.Logf("virtio-net: %d receive errors: rx_length_errors %d rx_frame_errors %d drops %d",
@@ -109,6 +112,16 @@ func (s *Supervisor) Run(d *Net) {
 		}
 		last, lastPool = st, ps
 	}
+}
+
+// poolUse describes how much of a pool is in use: of its buffers, or of
+// the arena it draws on.
+func poolUse(p *skb.Pool, s skb.PoolStats) string {
+	if a := p.Arena(); a != nil {
+		as := a.Stats()
+		return fmt.Sprintf("in use %d, arena %d of %d bytes", s.InUse, as.InUse, as.Size)
+	}
+	return fmt.Sprintf("in use %d of %d", s.InUse, s.Count)
 }
 
 func rxErrors(st Stats) uint64 { return st.RxLengthErrors + st.RxFrameErrors + st.RX.Drops }

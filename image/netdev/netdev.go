@@ -23,17 +23,40 @@ import (
 	"github.com/kaidoku-net/kaidoku/virtio"
 )
 
-// Packet buffer pools. Frames are DMA buffers the device writes into and
-// the stack transmits from; large buffers hold frames the device spread
-// over several receive buffers and reassembled datagrams. 8192 frames
-// cover the receive ring, the transmit ring and backlog, and many full
-// socket receive queues; fresh DMA memory costs nothing to hand out.
+// Packet buffer memory. Every packet buffer lives in the board's DMA
+// region (board.DMASize, 256 MiB), where the device can write received
+// frames and read transmitted ones. Apart from RingReserve for the
+// virtqueues, the whole region is one skb.Arena shared by the frame pool
+// (receive and transmit frames, 2 KiB blocks) and the large pool (frames
+// the device spread over several buffers and reassembled datagrams, each
+// in the smallest block that holds it, up to 128 KiB), as Linux's skbs
+// share the page allocator: neither has a count of its own.
+//
+// The arena is what nr_free_buffer_pages() is to Linux's udp_init: the
+// stack computes udp_mem from its size (limit = 255 MiB / 4 KiB / 8 =
+// 8160 pages; udp_mem 6120 8160 12240 pages, about 24, 32 and 48 MiB of
+// truesize). A frame takes at most 1.6 times the truesize it is charged
+// (2048 bytes for Linux's 1280), a reassembled datagram's block at most
+// about 1.3 times its fragments' truesize, so the datagrams UDP may queue
+// (udp_mem[2] plus one 1 MiB per-CPU batch) need at most about 80 MiB,
+// the fragments reassembly may hold (ipfrag_high_thresh, 4 MiB) about
+// 7 MiB, and the rings and the transmit backlog (256 + 256 + 1000
+// frames) 3 MiB. The limits Linux enforces therefore run out first, and
+// their losses are counted where Linux counts them (RcvbufErrors,
+// MemErrors, ReasmFails). A smaller DMA region shrinks udp_mem with it.
+// Should the arena run out all the same (unresolved-neighbour queues,
+// which Linux bounds per neighbour only), the failure is visible: the
+// asking pool's exhausted count and the arena's failed count (WritePools),
+// the driver's rx drops for a multi-buffer frame, its refill runs while
+// the ring cannot be refilled.
 const (
-	FrameSize  = 2048
-	FrameCount = 8192
-	LargeSize  = 65536 + 128
-	LargeCount = 64
+	FrameSize   = 2048
+	LargeSize   = 65536 + 128
+	RingReserve = 1 << 20
 )
+
+// arena is the packet buffer memory once Open has run, for WriteMem.
+var arena *skb.Arena
 
 // Config says how the device is used.
 type Config struct {
@@ -66,8 +89,10 @@ type Device struct {
 	Slot    board.VirtioSlot
 	Net     *virtio.Net
 	Softnet *napi.Softnet
-	Frames  *skb.Pool
-	Large   *skb.Pool
+	// Arena is the packet buffer memory Frames and Large share.
+	Arena  *skb.Arena
+	Frames *skb.Pool
+	Large  *skb.Pool
 	// Supervisor resets the device when it breaks; it and the link
 	// changes report on the console.
 	Supervisor *virtio.Supervisor
@@ -100,10 +125,14 @@ func Open(cfg Config) (*Device, error) {
 	}
 	mem := board.DMAMemory{}
 	var err error
-	if d.Frames, err = skb.NewPool("frames", FrameSize, FrameCount, virtio.PoolMemory(mem)); err != nil {
+	if d.Arena, err = skb.NewArena(board.DMASize-RingReserve, virtio.PoolMemory(mem)); err != nil {
 		return nil, err
 	}
-	if d.Large, err = skb.NewPool("large", LargeSize, LargeCount, virtio.PoolMemory(mem)); err != nil {
+	arena = d.Arena
+	if d.Frames, err = skb.NewArenaPool("frames", FrameSize, d.Arena); err != nil {
+		return nil, err
+	}
+	if d.Large, err = skb.NewArenaPool("large", LargeSize, d.Arena); err != nil {
 		return nil, err
 	}
 	d.Supervisor = virtio.NewSupervisor(virtio.SupervisorConfig{
@@ -160,23 +189,33 @@ func (d *Device) Name() string { return d.cfg.Name }
 
 // WriteMem prints mem_in_use_bytes, the memory the image holds: what the
 // Go runtime holds from the board less what it gave back, plus the DMA
-// region handed out; then its parts.
+// memory in use: the packet buffers handed out (as Linux counts the pages
+// its skbs hold, not the memory they may come from) and the rest of the
+// region handed out (the rings); then its parts.
 func WriteMem(w io.Writer) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	dma := board.DMAReserved()
-	fmt.Fprintf(w, "mem_in_use_bytes %d\n", int64(m.Sys-m.HeapReleased)+dma)
-	fmt.Fprintf(w, "go_heap_inuse %d go_stack_inuse %d go_sys %d dma_reserved %d goroutines %d gc %d\n",
-		m.HeapInuse, m.StackInuse, m.Sys, dma, runtime.NumGoroutine(), m.NumGC)
+	inUse := dma
+	if arena != nil {
+		inUse += int64(arena.Stats().InUse - arena.Size())
+	}
+	fmt.Fprintf(w, "mem_in_use_bytes %d\n", int64(m.Sys-m.HeapReleased)+inUse)
+	fmt.Fprintf(w, "go_heap_inuse %d go_stack_inuse %d go_sys %d dma_reserved %d dma_in_use %d goroutines %d gc %d\n",
+		m.HeapInuse, m.StackInuse, m.Sys, dma, inUse, runtime.NumGoroutine(), m.NumGC)
 }
 
-// WritePools prints the packet buffer pools' accounting.
+// WritePools prints the packet buffer pools' accounting (count is 0: the
+// pools have no fixed size), then the arena's in bytes.
 func (d *Device) WritePools(w io.Writer) {
 	for _, p := range []*skb.Pool{d.Frames, d.Large} {
 		s := p.Stats()
 		fmt.Fprintf(w, "pool %s size %d count %d in_use %d peak %d exhausted %d double_free %d\n",
 			p.Name(), s.Size, s.Count, s.InUse, s.PeakInUse, s.Exhausted, s.DoubleFree)
 	}
+	a := d.Arena.Stats()
+	fmt.Fprintf(w, "pool arena size %d in_use_bytes %d peak_bytes %d exhausted %d\n",
+		a.Size, a.InUse, a.Peak, a.Failed)
 }
 
 // WriteIRQ prints the interrupt counts and how often the CPU halted.

@@ -14,8 +14,8 @@ func HeapMemory(n int) ([]byte, uint64, error) { return make([]byte, n), 0, nil 
 
 // PoolStats are a pool's counters.
 type PoolStats struct {
-	Size       int    // storage bytes per buffer
-	Count      int    // buffers owned by the pool
+	Size       int    // storage bytes per buffer (the largest, on an arena)
+	Count      int    // buffers owned by the pool (0 on an arena: see its stats)
 	InUse      int    // buffers handed out and not yet freed
 	PeakInUse  int    // highest InUse seen
 	Allocs     uint64 // successful Gets
@@ -23,13 +23,16 @@ type PoolStats struct {
 	DoubleFree uint64 // Frees of a buffer that was already free (a bug)
 }
 
-// Pool is a fixed set of equally sized buffers. It is safe for concurrent
-// use.
+// Pool is a set of packet buffers: either a fixed set of equally sized
+// buffers (NewPool), or buffers of up to a given size whose storage is
+// taken from an Arena when a buffer is allocated and given back when it
+// is freed (NewArenaPool). It is safe for concurrent use.
 type Pool struct {
 	name  string
 	size  int
+	arena *Arena
 	mu    sync.Mutex
-	free  []*Buffer
+	free  []*Buffer // free buffers, or on an arena spare metadata
 	stats PoolStats
 }
 
@@ -63,6 +66,26 @@ func NewPool(name string, size, count int, mem Memory) (*Pool, error) {
 	return p, nil
 }
 
+// arenaSpares bounds the freed buffers' metadata an arena pool keeps for
+// reuse: enough for a receive ring, a transmit ring and what is in
+// flight between them.
+const arenaSpares = 1024
+
+// NewArenaPool creates a pool whose buffers take their storage from a,
+// one block per buffer: size bytes for Get, the smallest block that fits
+// for GetSize. size is at most ArenaMaxBlock.
+func NewArenaPool(name string, size int, a *Arena) (*Pool, error) {
+	if size <= 0 || blockOrder(size) < 0 || a == nil {
+		return nil, fmt.Errorf("skb: pool %s: bad size %d for an arena (at most %d)", name, size, ArenaMaxBlock)
+	}
+	p := &Pool{name: name, size: size, arena: a}
+	p.stats.Size = size
+	return p, nil
+}
+
+// Arena returns the arena the pool draws on, or nil for a fixed pool.
+func (p *Pool) Arena() *Arena { return p.arena }
+
 // Name returns the pool's name.
 func (p *Pool) Name() string { return p.name }
 
@@ -72,6 +95,9 @@ func (p *Pool) Size() int { return p.size }
 // Get takes a free buffer, empty and with its metadata reset, or returns nil
 // if the pool is exhausted (an allocation failure, GFP_ATOMIC style).
 func (p *Pool) Get() *Buffer {
+	if p.arena != nil {
+		return p.getArena(p.size)
+	}
 	p.mu.Lock()
 	n := len(p.free)
 	if n == 0 {
@@ -91,6 +117,48 @@ func (p *Pool) Get() *Buffer {
 	return b
 }
 
+// GetSize is Get for a buffer of at least n bytes of storage: on an
+// arena, the smallest block that holds n; from a fixed pool, one of its
+// buffers if they are large enough. It returns nil if n exceeds the
+// pool's size or the memory is exhausted.
+func (p *Pool) GetSize(n int) *Buffer {
+	if n > p.size {
+		return nil
+	}
+	if p.arena != nil {
+		return p.getArena(n)
+	}
+	return p.Get()
+}
+
+func (p *Pool) getArena(n int) *Buffer {
+	o := blockOrder(n)
+	i := p.arena.alloc(o)
+	p.mu.Lock()
+	if i < 0 {
+		p.stats.Exhausted++
+		p.mu.Unlock()
+		return nil
+	}
+	var b *Buffer
+	if k := len(p.free); k > 0 {
+		b = p.free[k-1]
+		p.free = p.free[:k-1]
+	}
+	p.stats.InUse++
+	p.stats.Allocs++
+	p.stats.PeakInUse = max(p.stats.PeakInUse, p.stats.InUse)
+	p.mu.Unlock()
+	if b == nil {
+		b = &Buffer{pool: p}
+	}
+	b.buf, b.addr = p.arena.block(i, o)
+	b.blk, b.ord = i, int8(o)
+	b.reset()
+	b.state = stateInUse
+	return b
+}
+
 func (p *Pool) put(b *Buffer) {
 	p.mu.Lock()
 	if b.state != stateInUse {
@@ -99,9 +167,23 @@ func (p *Pool) put(b *Buffer) {
 		return
 	}
 	b.state = stateFree
+	p.stats.InUse--
+	if p.arena != nil {
+		// The storage goes back to the arena; the metadata is kept for
+		// the next buffer, up to arenaSpares of it, so that memory a
+		// burst took returns once it has passed.
+		i, o := b.blk, int(b.ord)
+		b.buf, b.addr = nil, 0
+		b.reset()
+		if len(p.free) < arenaSpares {
+			p.free = append(p.free, b)
+		}
+		p.mu.Unlock()
+		p.arena.release(i, o)
+		return
+	}
 	b.reset()
 	p.free = append(p.free, b)
-	p.stats.InUse--
 	p.mu.Unlock()
 }
 

@@ -4,19 +4,34 @@
 // charged to socket receive memory, and the per-packet state the receive
 // path needs.
 //
-// Buffers come from a Pool of fixed-size buffers whose storage is supplied
-// by the pool's creator: DMA memory in the image, so that the virtio driver
-// can post a buffer to the device and hand the very same buffer up the stack
-// without copying; heap memory in host tests. A buffer is freed exactly once,
+// Buffers come from a Pool: a fixed set of equally sized buffers, or
+// buffers carved on demand from an Arena that several pools share, as
+// Linux's skbs share the page allocator. The storage is supplied by the
+// creator: DMA memory in the image, so that the virtio driver can post a
+// buffer to the device and hand the very same buffer up the stack without
+// copying; heap memory in host tests. A buffer is freed exactly once,
 // on every path; the pool counts buffers in use so that tests prove there is
 // no leak, and counts any second free instead of corrupting its free list.
 package skb
 
+// Sizes of Linux's skb metadata on x86_64 (64-byte cache lines), which
+// truesize counts on top of the data: HeadSize is
+// SKB_DATA_ALIGN(sizeof(struct sk_buff)), SharedInfoSize
+// SKB_DATA_ALIGN(sizeof(struct skb_shared_info)).
+const (
+	HeadSize       = 256
+	SharedInfoSize = 320
+)
+
 // Overhead is the per-buffer metadata charge added to the storage size to
-// make truesize, as SKB_TRUESIZE does on x86_64 Linux:
-// SKB_DATA_ALIGN(sizeof(struct sk_buff)) + SKB_DATA_ALIGN(sizeof(struct
-// skb_shared_info)) = 256 + 320.
-const Overhead = 576
+// make truesize, as SKB_TRUESIZE does on x86_64 Linux: HeadSize +
+// SharedInfoSize = 576. It is the default truesize of a pool buffer (its
+// storage plus Overhead); a driver that knows what Linux would have
+// allocated for a received frame sets Truesize itself.
+const Overhead = HeadSize + SharedInfoSize
+
+// TrueSize is SKB_TRUESIZE(x): x bytes of data plus the metadata.
+func TrueSize(x int) int { return x + Overhead }
 
 // PacketType is skb->pkt_type, set by eth_type_trans.
 type PacketType uint8
@@ -97,6 +112,8 @@ type Buffer struct {
 
 	pool  *Pool
 	state uint8
+	blk   int32 // arena block index (arena pools)
+	ord   int8  // arena block order (arena pools)
 }
 
 const (
@@ -301,7 +318,7 @@ func (b *Buffer) CopyFrom(p *Pool) *Buffer {
 	if p == nil || p.size < b.tail {
 		return nil
 	}
-	c := p.Get()
+	c := p.GetSize(b.tail)
 	if c == nil {
 		return nil
 	}

@@ -345,6 +345,8 @@ func (m *memSampler) end() *memSampler {
 // datagram backend takes them (the bench holds back while QEMU's socket
 // has a backlog), then in a last quarter blindly, faster than the
 // backend takes them. The echo service answers on the side throughout.
+// The paused socket holds exactly what Linux's would of 64-byte
+// datagrams (167 in the default receive buffer, each charged 1280).
 // Every datagram is accounted for: read by the reader, dropped by the
 // socket (Udp.RcvbufErrors, the socket's drops), dropped by the driver,
 // or dropped by the host kernel on QEMU's socket; and every frame the
@@ -393,6 +395,7 @@ func TestFloodSlowReader(t *testing.T) {
 	}
 	phaseAt := map[string]time.Duration{}
 	start := time.Now()
+	var pausedQueue int64 // the socket's rx_queue at the end of the paused phase
 	for _, p := range phases {
 		for fl.Sent() < p.until {
 			select {
@@ -403,6 +406,14 @@ func TestFloodSlowReader(t *testing.T) {
 			break
 		}
 		phaseAt[p.name] = time.Since(start)
+		if p.name == "slowed" {
+			st, err := g.sc.All()
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := st.Socket(port)
+			pausedQueue = u.RxQueue
+		}
 		if _, err := g.a.Reader(fd, p.rate, 0, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -453,6 +464,15 @@ func TestFloodSlowReader(t *testing.T) {
 		t.Errorf("the host dropped %d frames that were not the flood's, but only %d echo requests and %d stats samples were lost",
 			other, echoLost, peaks.failed)
 	}
+	// While paused, the socket held what Linux's would: a 64-byte
+	// datagram is a 106-byte frame, which Linux copies into a 1 KiB
+	// napi_alloc_skb head (truesize 1280), and a datagram is queued while
+	// at most rcvbuf is: rcvbuf/1280 + 1 of them (167 for 212992).
+	const smallTruesize = 1280
+	absorbed := int64(rcvbuf)/smallTruesize + 1
+	if pausedQueue != absorbed*smallTruesize {
+		t.Errorf("the paused socket held %d bytes (rx_queue), want %d datagrams of truesize %d = %d", pausedQueue, absorbed, smallTruesize, absorbed*smallTruesize)
+	}
 	devDrops := dd(a0, a1, "rx.drops") + dd(a0, a1, "rx_length_errors") + dd(a0, a1, "rx_frame_errors") + dd(a0, a1, "stack.rx_dropped")
 	if devDrops != 0 {
 		t.Errorf("the driver dropped %d frames of a valid flood", devDrops)
@@ -476,6 +496,7 @@ func TestFloodSlowReader(t *testing.T) {
 	r.f("| | datagrams |")
 	r.f("|---|---|")
 	r.f("| offered by the bench | %d in %v (%.0f/s; held back %d times for QEMU's backlog) |", fr.Sent, fr.Duration.Round(time.Millisecond), fr.PPS(), fr.Holds)
+	r.f("| held by the paused socket (rx_queue %d bytes, truesize %d each) | %d |", pausedQueue, smallTruesize, pausedQueue/smallTruesize)
 	r.f("| delivered to the reader | %d (%d bytes; duplicates %d, reordered %d) |", rc.Delivered, rc.Bytes, rc.Duplicates, rc.Reordered)
 	r.f("| dropped: socket receive buffer full (Udp.RcvbufErrors, SOCKET_RCVBUFF) | %d |", sockDrop)
 	r.f("| dropped: driver (rx drops, rx_length_errors, rx_frame_errors, rx_dropped) | %d |", devDrops)

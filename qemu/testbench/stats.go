@@ -38,10 +38,11 @@ type Stats struct {
 	// "agent.malformed").
 	Drops map[string]int64
 	// Pools holds each pool's "in_use", "peak", "exhausted",
-	// "double_free", "count", "size".
+	// "double_free", "count", "size"; and "arena" (the memory the pools
+	// share) its "size", "in_use_bytes", "peak_bytes", "exhausted".
 	Pools map[string]map[string]int64
 	// Mem holds "mem_in_use_bytes", "go_heap_inuse", "go_stack_inuse",
-	// "go_sys", "dma_reserved", "goroutines", "gc".
+	// "go_sys", "dma_reserved", "dma_in_use", "goroutines", "gc".
 	Mem map[string]int64
 	// Latency holds the receive-path histograms by part (total,
 	// irq_to_poll, stack, wakeup).

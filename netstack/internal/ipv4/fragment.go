@@ -330,7 +330,10 @@ func ipFragEcnTable(ecn uint8) (uint8, bool) {
 
 // ipFragReasm mirrors ip_fragment.c: ip_frag_reasm. The datagram is
 // copied into one buffer (a frame if it fits, else one from the large
-// pool); its truesize is the sum of the fragments' truesize, as Linux
+// pool, which on an arena is a block just large enough, so that memory
+// rather than a count of buffers bounds reassembly, as in Linux, where
+// the fragments themselves become the datagram); its truesize is the sum
+// of the fragments' truesize, as Linux
 // charges a reassembled skb. The offset-0 fragment supplies the IP header
 // and packet metadata; the route is the last fragment's, as in Linux where
 // the last fragment becomes the head and keeps its dst. It returns nil on
@@ -358,8 +361,8 @@ func (ip *IPv4) ipFragReasm(q *ipq, last *skb.Buffer) *skb.Buffer {
 		pool = ip.cfg.LargePool
 	}
 	var r *skb.Buffer
-	if pool != nil && need <= pool.Size() {
-		r = pool.Get()
+	if pool != nil {
+		r = pool.GetSize(need) // out_nomem when memory is exhausted
 	}
 	if r == nil {
 		m.IPInc(mib.IpReasmFails)

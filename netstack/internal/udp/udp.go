@@ -106,6 +106,10 @@ type Config struct {
 	// MemoryBytes is the RAM the image has (default 4 GiB), used for the
 	// table size and for udp_mem.
 	MemoryBytes int64
+	// BufferBytes is the memory packet buffers come from, what
+	// nr_free_buffer_pages() counts in udp_init: udp_mem is an eighth of
+	// it. 0 means MemoryBytes.
+	BufferBytes int64
 	// Mem overrides net.ipv4.udp_mem (pages) when Mem[1] != 0.
 	Mem [3]int64
 	// Unprivileged makes binds below ip_unprivileged_port_start fail
@@ -171,7 +175,11 @@ func New(ip *ipv4.IPv4, bh *sync.Mutex, cfg Config) *UDP {
 	if cfg.Mem[1] != 0 {
 		u.memLimit = cfg.Mem
 	} else {
-		l := max(cfg.MemoryBytes/PageSize/8, 128)
+		buf := cfg.BufferBytes
+		if buf <= 0 {
+			buf = cfg.MemoryBytes
+		}
+		l := max(buf/PageSize/8, 128)
 		u.memLimit = [3]int64{l / 4 * 3, l, l / 4 * 3 * 2}
 	}
 	ip.Register(wire.ProtoUDP, &ipv4.Protocol{Handler: u.Rcv, ErrHandler: u.Err, EarlyDemux: u.udpV4EarlyDemux})
