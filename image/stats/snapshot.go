@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/irq"
 	"github.com/kaidoku-net/kaidoku/napi"
 	"github.com/kaidoku-net/kaidoku/netstack"
 	"github.com/kaidoku-net/kaidoku/netstack/latency"
@@ -195,6 +196,16 @@ func PoolsOf(pools ...*skb.Pool) map[string]skb.PoolStats {
 	out := make(map[string]skb.PoolStats, len(pools))
 	for _, p := range pools {
 		out[p.Name()] = p.Stats()
+	}
+	return out
+}
+
+// IRQOf gathers the interrupt counts by vector and the idle CPU's halts
+// and timer wake-ups.
+func IRQOf(vectors []irq.Stat, halts, timerWakeups uint64) *IRQ {
+	out := &IRQ{IdleHalts: halts, IdleTimerWakeups: timerWakeups}
+	for _, v := range vectors {
+		out.Vectors = append(out.Vectors, IRQVector{Vector: v.Vector, Count: v.Count})
 	}
 	return out
 }
