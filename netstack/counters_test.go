@@ -63,6 +63,12 @@ func TestCountersEveryMIBCounter(t *testing.T) {
 		if got, ok := counterByTag(c, group, name); !ok || got != want {
 			t.Errorf("%s.%s = %d (field found: %v), want %d", group, name, got, ok, want)
 		}
+		// The agent reads counters by the same names (Stack.Counter).
+		if group != "Softnet" {
+			if v, ok := m.Value(group + "." + name); !ok || v != want {
+				t.Errorf("MIB.Value(%s.%s) = %d, %v; want %d", group, name, v, ok, want)
+			}
+		}
 	})
 	if count < 100 {
 		t.Errorf("MIB.Each walked %d counters", count)

@@ -240,3 +240,22 @@ func TestParseStats(t *testing.T) {
 		}
 	}
 }
+
+// /proc/net/sockstat is read by key, and a missing key is an error.
+func TestParseSockstat(t *testing.T) {
+	good := "UDP: inuse 3 mem 2\nUDPLITE: inuse 0\nRAW: inuse 0\nFRAG: inuse 1 memory 2624\n"
+	s, err := parseSockstat(good)
+	if err != nil || s.UDPInUse != 3 || s.UDPMemPages != 2 || s.FragQueues != 1 || s.FragMemory != 2624 {
+		t.Fatalf("%+v %v", s, err)
+	}
+	for _, bad := range []string{
+		"UDP: inuse 3 mem 2\n",
+		"UDP: inuse 3 memory 2\nFRAG: inuse 1 memory 2624\n",
+		"UDP: inuse 3 mem x\nFRAG: inuse 1 memory 2624\n",
+		"UDP: inuse 3 mem\nFRAG: inuse 1 memory 2624\n",
+	} {
+		if s, err := parseSockstat(bad); err == nil {
+			t.Errorf("%q parsed: %+v", bad, s)
+		}
+	}
+}
