@@ -3,6 +3,8 @@ package testbench
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -140,4 +142,38 @@ func LatencyParts(s *stats.Snapshot) (map[string]*Latency, error) {
 		out[p] = s.Latency.Part(p)
 	}
 	return out, nil
+}
+
+// ConsoleStatsKeys are the counters of the STATS console line the image
+// prints with stats.console=<interval> (image/kaidoku's consoleStats),
+// for modes without the stats service (the reflector).
+var ConsoleStatsKeys = []string{"rx_packets", "rx_drops", "tx_packets", "tx_kicks", "reflected", "interrupts",
+	"napi_irqs", "polls", "poll_packets", "halts", "frames_in_use", "faults"}
+
+// ParseConsoleStats reads a STATS console line, "STATS key=value ...",
+// by key. It fails on a token that is not key=value with a decimal value,
+// a key given twice, and a missing one of ConsoleStatsKeys.
+func ParseConsoleStats(line string) (map[string]uint64, error) {
+	f := strings.Fields(line)
+	if len(f) == 0 || f[0] != "STATS" {
+		return nil, fmt.Errorf("not a STATS line: %q", line)
+	}
+	m := map[string]uint64{}
+	for _, kv := range f[1:] {
+		k, v, ok := strings.Cut(kv, "=")
+		n, err := strconv.ParseUint(v, 10, 64)
+		if !ok || k == "" || err != nil {
+			return nil, fmt.Errorf("STATS line: %q is not key=<decimal>", kv)
+		}
+		if _, dup := m[k]; dup {
+			return nil, fmt.Errorf("STATS line: %s given twice", k)
+		}
+		m[k] = n
+	}
+	for _, k := range ConsoleStatsKeys {
+		if _, ok := m[k]; !ok {
+			return nil, fmt.Errorf("STATS line without %s: %q", k, line)
+		}
+	}
+	return m, nil
 }
