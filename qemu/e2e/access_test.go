@@ -2,8 +2,8 @@ package e2e
 
 // Access control of the stats service and the test agent: each answers
 // only its configured host or range; anything else is dropped, counted
-// (the stats "drops" section) and answered by nothing at all, not even
-// an ICMP error.
+// (svc.stats.refused and svc.agent.refused in the stats service's
+// counters) and answered by nothing at all, not even an ICMP error.
 
 import (
 	"net/netip"
