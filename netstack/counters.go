@@ -31,8 +31,8 @@ type Counters struct {
 	Link LinkCounters `stat:"link"`
 	// Sockstat is /proc/net/sockstat's UDP and FRAG lines.
 	Sockstat Sockstat `stat:"sockstat"`
-	// UDP are the sockets of /proc/net/udp, keyed by inode.
-	UDP []UDPSocket `stat:"udp"`
+	// Sockets are the sockets of /proc/net/udp, keyed by inode.
+	Sockets []UDPSocket `stat:"udp"`
 }
 
 // Sockstat is /proc/net/sockstat's UDP and FRAG lines.
@@ -121,7 +121,7 @@ func (s *Stack) Counters() *Counters {
 	c.Sockstat = Sockstat{UDPInUse: int64(s.UDP.InUse()), UDPMem: s.UDP.MemAllocated(),
 		FragInUse: int64(q), FragMemory: int64(mem)}
 	for _, sk := range s.UDP.Sockets() {
-		c.UDP = append(c.UDP, UDPSocket{Inode: sk.Inode, LocalPort: sk.LocalPort, RemotePort: sk.RemotePort,
+		c.Sockets = append(c.Sockets, UDPSocket{Inode: sk.Inode, LocalPort: sk.LocalPort, RemotePort: sk.RemotePort,
 			RxQueue: int64(sk.RxQueue), Drops: sk.Drops})
 	}
 	return c

@@ -89,10 +89,10 @@ func TestCountersSockets(t *testing.T) {
 	e.bound(0, 9)
 	e.send(udpPkt(7, []byte("hello")))
 	c := e.s.Counters()
-	if len(c.UDP) != 2 || c.Sockstat.UDPInUse != 2 {
-		t.Fatalf("sockets %+v, sockstat %+v", c.UDP, c.Sockstat)
+	if len(c.Sockets) != 2 || c.Sockstat.UDPInUse != 2 {
+		t.Fatalf("sockets %+v, sockstat %+v", c.Sockets, c.Sockstat)
 	}
-	for _, s := range c.UDP {
+	for _, s := range c.Sockets {
 		if s.LocalPort == 7 && s.RxQueue == 0 || s.LocalPort == 9 && s.RxQueue != 0 || s.Inode == 0 {
 			t.Errorf("socket %+v", s)
 		}

@@ -56,7 +56,7 @@ func full() *Snapshot {
 		fill(reflect.ValueOf(&ns).Elem(), &n)
 		s.NAPI.NAPIs = append(s.NAPI.NAPIs, ns)
 	}
-	s.Stack.UDP = []netstack.UDPSocket{{Inode: 3, LocalPort: 7, RxQueue: 2624, Drops: 5}, {Inode: 9, LocalPort: 161, RemotePort: 4000}}
+	s.Stack.Sockets = []netstack.UDPSocket{{Inode: 3, LocalPort: 7, RxQueue: 2624, Drops: 5}, {Inode: 9, LocalPort: 161, RemotePort: 4000}}
 	s.Stack.IcmpMsg.In[8], s.Stack.IcmpMsg.Out[0], s.Stack.IcmpMsg.Out[3] = 4, 4, 1
 	s.IRQ.Vectors = []IRQVector{{Vector: 33, Count: 1200}, {Vector: 34, Count: 0}}
 	s.Latency.Total.Buckets = Buckets{{Upper: 1023, Count: 5}, {Upper: 40959, Count: 1}}
@@ -203,8 +203,8 @@ func TestAnswerCounters(t *testing.T) {
 		t.Fatalf("%v\n%s", err, reply)
 	}
 	// The request itself was received and read, not the reply.
-	if s.Stack == nil || s.Latency == nil || s.Stack.Udp.InDatagrams != 1 || s.Stack.Ip.InReceives != 1 || len(s.Stack.UDP) != 1 ||
-		s.Stack.UDP[0].LocalPort != Port {
+	if s.Stack == nil || s.Latency == nil || s.Stack.Udp.InDatagrams != 1 || s.Stack.Ip.InReceives != 1 || len(s.Stack.Sockets) != 1 ||
+		s.Stack.Sockets[0].LocalPort != Port {
 		t.Fatalf("snapshot %+v", s.Stack)
 	}
 	var all bytes.Buffer

@@ -139,7 +139,7 @@ func (b *Buckets) EachCounter(f func(name string, v uint64)) {
 
 // SetCounter adds the bucket EachCounter calls name, keeping the order.
 func (b *Buckets) SetCounter(name string, v uint64) error {
-	u, err := parseInt(name, 63)
+	u, err := parseInt(name, 64)
 	if err != nil || u < 0 {
 		return errNoName
 	}

@@ -126,7 +126,7 @@ func d(a0, a1 acct, name string) int64 { return a1.st.Counter(name) - a0.st.Coun
 // sockDrops is the sum of sk_drops over the guest's sockets.
 func sockDrops(s *testbench.Stats) int64 {
 	var n int64
-	for _, u := range s.Stack.UDP {
+	for _, u := range s.Stack.Sockets {
 		n += int64(u.Drops)
 	}
 	return n
@@ -177,7 +177,7 @@ func stackAccounting(t *testing.T, a0, a1 acct) {
 		t.Errorf("Ip.InDelivers +%d, but UDP accounts for %d (InDatagrams+InErrors+NoPorts+IgnoredMulti) and ICMP %d", del, udp, icmp)
 	}
 	sockDropsCheck(t, a0, a1)
-	for _, u := range a1.st.Stack.UDP {
+	for _, u := range a1.st.Stack.Sockets {
 		if u.RxQueue != 0 && u.LocalPort != StatsPortNum {
 			t.Errorf("socket on port %d still holds %d bytes", u.LocalPort, u.RxQueue)
 		}

@@ -183,7 +183,7 @@ func snapshotText(t *testing.T, s *stats.Snapshot) string {
 func imageSnapshot() *stats.Snapshot {
 	c := &netstack.Counters{}
 	c.Ip.InReceives, c.Udp.RcvbufErrors, c.Drop.SocketRcvbuff = 1519435, 839141, 839141
-	c.UDP = []netstack.UDPSocket{{Inode: 4, LocalPort: 7100, RxQueue: 0xa40, Drops: 839141}}
+	c.Sockets = []netstack.UDPSocket{{Inode: 4, LocalPort: 7100, RxQueue: 0xa40, Drops: 839141}}
 	return &stats.Snapshot{
 		Stack:    c,
 		Dev:      &virtio.Stats{RX: virtio.RxQueueStats{Posted: 252, Size: 256}, TX: virtio.TxQueueStats{InFlight: 3, Backlog: 1}, LinkUp: true},

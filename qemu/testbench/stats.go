@@ -66,7 +66,7 @@ func (s *Stats) Counter(name string) int64 {
 
 // Socket returns the /proc/net/udp socket bound to a local port.
 func (s *Stats) Socket(port uint16) (netstack.UDPSocket, bool) {
-	for _, u := range s.Stack.UDP {
+	for _, u := range s.Stack.Sockets {
 		if u.LocalPort == port {
 			return u, true
 		}
