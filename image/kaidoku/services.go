@@ -98,12 +98,12 @@ func snapshot(sys *system) *stats.Snapshot {
 	st := sys.stack
 	ns := foldSoftnet(sys)
 	dev := sys.dev.Stats()
-	svc := &stats.Services{Agent: &stats.AgentService{}}
+	svc := &stats.Services{}
 	if s := statsService.Load(); s != nil {
 		svc.Stats.Refused = s.Refused()
 	}
-	if a := agentServer.Load(); a != nil {
-		svc.Agent.Refused, svc.Agent.Malformed = a.Refused(), a.Malformed()
+	if a := agentServer.Load(); a != nil { // nil without the agent service
+		svc.Agent = &stats.AgentService{Refused: a.Refused(), Malformed: a.Malformed()}
 	}
 	halts, timer := board.IdleStats()
 	return &stats.Snapshot{
