@@ -2,8 +2,10 @@
 // is answered with that section's counters as text, in the formats of
 // /proc/net/snmp, /proc/net/netstat, /proc/net/udp and
 // /proc/net/softnet_stat, the latency histograms, and whatever sections
-// the image adds (the driver's, NAPI's, the interrupts', memory). It
-// answers only its allowed hosts; everything else is dropped and counted.
+// the image adds (the driver's, NAPI's, the interrupts', memory), for
+// people; and section counters, every counter of the image's Snapshot in
+// a machine form that ParseCounters reads back, for programs. It answers
+// only its allowed hosts; everything else is dropped and counted.
 // It is plain Go over the stack's socket API, so the host tests and fuzz
 // targets run the code the image runs.
 package stats
