@@ -19,6 +19,8 @@ import (
 	"github.com/kaidoku-net/kaidoku/board"
 	"github.com/kaidoku-net/kaidoku/image/config"
 	"github.com/kaidoku-net/kaidoku/image/netdev"
+	kstats "github.com/kaidoku-net/kaidoku/image/stats"
+	"github.com/kaidoku-net/kaidoku/irq"
 	"github.com/kaidoku-net/kaidoku/netstack/latency"
 )
 
@@ -74,7 +76,8 @@ func echo(c *gonet.UDPConn, stamps *stampRing) {
 }
 
 // stats answers a datagram naming a section with counters, in the
-// protocol of image/kaidoku's stats service (qemu/bench/stats.go),
+// protocol of image/kaidoku's stats service (image/stats), the machine
+// form included,
 // answering only sources in allow (invalid: anyone).
 func stats(c *gonet.UDPConn, sys *system, allow netip.Prefix) {
 	req := make([]byte, 512)
@@ -99,6 +102,25 @@ func stats(c *gonet.UDPConn, sys *system, allow netip.Prefix) {
 			b = b[:65000]
 		}
 		c.WriteTo(b, from)
+	}
+}
+
+// snapshot is the counters this image shares with kaidoku's, for the
+// machine form (section counters): the driver's, NAPI's, the pools, the
+// interrupts, the stats service's refusals, the latency histograms and
+// memory. gVisor's own counters are in the gvisor and nic sections.
+func snapshot(sys *system) *kstats.Snapshot {
+	dev := sys.dev.Net.Stats()
+	ns := sys.dev.Softnet.Stats()
+	halts, timer := board.IdleStats()
+	return &kstats.Snapshot{
+		Dev:      &dev,
+		NAPI:     &ns,
+		Pools:    kstats.PoolsOf(sys.dev.Frames, sys.dev.Large),
+		IRQ:      kstats.IRQOf(irq.Default.Stats(), halts, timer),
+		Services: &kstats.Services{Stats: kstats.StatsService{Refused: statsRefused.Load()}},
+		Latency:  kstats.LatencyOf(&trace),
+		Mem:      kstats.ReadMem(board.DMAReserved()),
 	}
 }
 
@@ -145,8 +167,12 @@ func writeStats(w *bytes.Buffer, sys *system, section string) {
 		w.WriteString("ok\n")
 	case "mem":
 		netdev.WriteMem(w)
+	case "counters":
+		if err := kstats.WriteCounters(w, snapshot(sys)); err != nil {
+			fmt.Fprintf(w, "error %v\n", err)
+		}
 	default:
-		fmt.Fprintf(w, "unknown section %q; sections: all %s latency-reset\n", section, strings.Join(sections, " "))
+		fmt.Fprintf(w, "unknown section %q; sections: all %s latency-reset counters\n", section, strings.Join(sections, " "))
 	}
 }
 

@@ -10,10 +10,13 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/kaidoku-net/kaidoku/board"
 	"github.com/kaidoku-net/kaidoku/image/agent"
 	"github.com/kaidoku-net/kaidoku/image/config"
 	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/image/stats"
+	"github.com/kaidoku-net/kaidoku/irq"
+	"github.com/kaidoku-net/kaidoku/napi"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
@@ -90,22 +93,59 @@ func runAgent(s *socket.Socket, sys *system, allow netip.Prefix) {
 	srv.Serve(s)
 }
 
+// snapshot is every counter the image keeps, for the stats service's
+// machine form (section counters).
+func snapshot(sys *system) *stats.Snapshot {
+	st := sys.stack
+	ns := foldSoftnet(sys)
+	dev := sys.dev.Stats()
+	svc := &stats.Services{}
+	if s := statsService.Load(); s != nil {
+		svc.Stats.Refused = s.Refused()
+	}
+	if a := agentServer.Load(); a != nil { // nil without the agent service
+		svc.Agent = &stats.AgentService{Refused: a.Refused(), Malformed: a.Malformed()}
+	}
+	halts, timer := board.IdleStats()
+	return &stats.Snapshot{
+		Stack:    st.Counters(),
+		Dev:      &dev,
+		NAPI:     &ns,
+		Pools:    stats.PoolsOf(sys.nd.Frames, sys.nd.Large),
+		IRQ:      stats.IRQOf(irq.Default.Stats(), halts, timer),
+		Services: svc,
+		Latency:  stats.LatencyOf(st.UDP.Latency),
+		Mem:      stats.ReadMem(board.DMAReserved()),
+	}
+}
+
+// foldSoftnet stores NAPI's dropped and time_squeeze counts in the
+// stack's softnet counters, which /proc/net/softnet_stat shows, and
+// returns NAPI's counters.
+func foldSoftnet(sys *system) napi.Stats {
+	ns := sys.dev.Softnet().Stats()
+	sn := sys.stack.Softnet()
+	sn.TimeSqueeze.Store(ns.TimeSqueeze)
+	sn.Dropped.Store(ns.Dropped)
+	return ns
+}
+
 // statsSections are the stack's sections with the device's counters
 // added: the driver's after the stack's dev line, NAPI's softnet
 // counters folded into softnet_stat, the services' refusals after the
-// drop reasons, and the napi, irq, pools and mem sections.
+// drop reasons, the napi, irq, pools and mem sections, and every counter
+// in the machine form.
 func statsSections(sys *system) []stats.Section {
 	st := sys.stack
 	var out []stats.Section
 	for _, sec := range stats.StackSections(st) {
 		write := sec.Write
 		switch sec.Name {
+		case "counters":
+			sec = stats.CountersSection(func() *stats.Snapshot { return snapshot(sys) })
 		case "softnet":
 			sec.Write = func(w io.Writer) {
-				ns := sys.dev.Softnet().Stats()
-				sn := st.Softnet()
-				sn.TimeSqueeze.Store(ns.TimeSqueeze)
-				sn.Dropped.Store(ns.Dropped)
+				foldSoftnet(sys)
 				write(w)
 			}
 		case "dev":

@@ -2,8 +2,10 @@
 // is answered with that section's counters as text, in the formats of
 // /proc/net/snmp, /proc/net/netstat, /proc/net/udp and
 // /proc/net/softnet_stat, the latency histograms, and whatever sections
-// the image adds (the driver's, NAPI's, the interrupts', memory). It
-// answers only its allowed hosts; everything else is dropped and counted.
+// the image adds (the driver's, NAPI's, the interrupts', memory), for
+// people; and section counters, every counter of the image's Snapshot in
+// a machine form that ParseCounters reads back, for programs. It answers
+// only its allowed hosts; everything else is dropped and counted.
 // It is plain Go over the stack's socket API, so the host tests and fuzz
 // targets run the code the image runs.
 package stats
@@ -39,11 +41,25 @@ type Section struct {
 	// Action marks a request that does something (latency-reset) rather
 	// than a section of "all".
 	Action bool
+	// Machine marks the machine form (counters), which "all" leaves out.
+	Machine bool
+}
+
+// CountersSection is the "counters" section: the snapshot in the
+// machine form (WriteCounters), one datagram ending in "end <n>".
+func CountersSection(snapshot func() *Snapshot) Section {
+	return Section{Name: "counters", Machine: true, Write: func(w io.Writer) {
+		if err := WriteCounters(w, snapshot()); err != nil {
+			fmt.Fprintf(w, "error %v\n", err)
+		}
+	}}
 }
 
 // StackSections returns the sections st renders, in the order "all"
 // prints them: snmp, netstat, udp, softnet, dev, drops, latency and
-// sockstat, and the latency-reset action.
+// sockstat; the latency-reset action; and counters, the stack's counters
+// and latency in the machine form (an image replaces it with its whole
+// Snapshot).
 func StackSections(st *netstack.Stack) []Section {
 	return []Section{
 		{Name: "snmp", Write: func(w io.Writer) { st.WriteSNMP(w) }},
@@ -58,6 +74,9 @@ func StackSections(st *netstack.Stack) []Section {
 			st.UDP.Latency.Reset()
 			io.WriteString(w, "ok\n")
 		}},
+		CountersSection(func() *Snapshot {
+			return &Snapshot{Stack: st.Counters(), Latency: LatencyOf(st.UDP.Latency)}
+		}),
 	}
 }
 
@@ -116,7 +135,7 @@ func (s *Service) Answer(out *bytes.Buffer, req []byte, from *socket.Sockaddr) b
 func (s *Service) Write(w *bytes.Buffer, name string) {
 	if name == "" || name == "all" {
 		for _, sec := range s.sections {
-			if !sec.Action {
+			if !sec.Action && !sec.Machine {
 				fmt.Fprintf(w, "== %s\n", sec.Name)
 				sec.Write(w)
 			}

@@ -127,7 +127,7 @@ func TestAnswerCapsReply(t *testing.T) {
 // outside its buffers, or hold a buffer afterwards.
 func FuzzStatsRequest(f *testing.F) {
 	for _, s := range []string{"all", "snmp", "netstat", "udp", "softnet", "dev", "drops", "latency", "latency-reset",
-		"sockstat", "  all\n", "", "\x00\xff", strings.Repeat("A", 600), "all\x00junk"} {
+		"sockstat", "counters", "  all\n", "", "\x00\xff", strings.Repeat("A", 600), "all\x00junk"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/image/stats"
 	"github.com/kaidoku-net/kaidoku/qemu"
 	"github.com/kaidoku-net/kaidoku/qemu/testbench"
 )
@@ -26,6 +27,10 @@ type Peer struct {
 	GuestMAC string
 	// EchoPort is the UDP echo port; StatsPort the stats service (0: none).
 	EchoPort, StatsPort uint16
+	// Stats reads the stats service's reply to SectionCounters (nil:
+	// ParseCounters, the machine form of kaidoku's images); a peer with
+	// another service returns the parts it has.
+	Stats func(reply []byte) (*stats.Snapshot, error)
 	// Reflected means the guest returns frames unchanged but for the MAC
 	// addresses (the driver's reflector): replies keep the request's ports.
 	Reflected bool
@@ -102,6 +107,27 @@ func measureCPU(vm *qemu.VM, f func() testbench.EchoResult) (testbench.EchoResul
 		return r, -1
 	}
 	return r, float64(c1-c0) / float64(time.Since(t0))
+}
+
+// readStats asks p's stats service for its counters; nil (and a line in
+// the log saying why) when p has none or the reply does not parse.
+func readStats(b *testbench.Bench, p Peer, o Options) *stats.Snapshot {
+	if p.StatsPort == 0 {
+		return nil
+	}
+	reply, err := b.Request(benchSource, p.StatsPort, []byte(SectionCounters), 5*time.Second)
+	if err == nil {
+		parse := p.Stats
+		if parse == nil {
+			parse = ParseCounters
+		}
+		var snap *stats.Snapshot
+		if snap, err = parse(reply); err == nil {
+			return snap
+		}
+	}
+	fmt.Fprintf(o.Log, "bench: %s: stats: %v\n", p.Name, err)
+	return nil
 }
 
 // benchSource is the bench's address and port for echo requests.
@@ -191,18 +217,12 @@ func runPeer(p Peer, o Options) (r Result) {
 		b.Request(benchSource, p.StatsPort, []byte(SectionReset), 5*time.Second)
 	}
 	r.RTT, r.CPURTT = measureCPU(vm, func() testbench.EchoResult { return echo(1, o.RTTCount, 0) })
-	if p.StatsPort != 0 {
-		if text, err := b.Request(benchSource, p.StatsPort, []byte(SectionLatency), 5*time.Second); err == nil {
-			r.Latency = testbench.ParseLatency(string(text))
-		}
+	if snap := readStats(b, p, o); snap != nil && snap.Latency != nil {
+		r.Latency, _ = testbench.LatencyParts(snap)
 	}
 	r.Load, r.CPULoad = measureCPU(vm, func() testbench.EchoResult { return echo(o.InFlight, 0, o.LoadTime) })
-	if p.StatsPort != 0 {
-		if text, err := b.Request(benchSource, p.StatsPort, []byte(SectionMem), 5*time.Second); err == nil {
-			if m, err := ParseMem(string(text)); err == nil {
-				r.MemInUse = m
-			}
-		}
+	if snap := readStats(b, p, o); snap != nil && snap.Mem != nil {
+		r.MemInUse = snap.Mem.InUseBytes
 	}
 	return r
 }

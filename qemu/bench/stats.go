@@ -9,41 +9,28 @@
 package bench
 
 import (
-	"bufio"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/image/stats"
 	"github.com/kaidoku-net/kaidoku/qemu/testbench"
 )
 
 // The stats service protocol. A guest's stats port answers a datagram
-// naming a section with text. Lines the benchmark reads:
-//
-//	mem_in_use_bytes <n>
-//	latency <part> count=<n> p50=<ns> p90=<ns> p99=<ns> p999=<ns> max=<ns>
-//	buckets <part> <upper_ns>:<count> ...
-//
+// naming a section with text; the benchmark asks for SectionCounters, the
+// machine form of image/stats (one "name value" line per counter, ending
+// in "end <n>"), and reads latency.<part>.* and mem.in_use_bytes from it.
 // <part> is total (T3−T0, interrupt to wakeup), irq_to_poll (T1−T0),
-// stack (T2−T1) or wakeup (T3−T2).
+// stack (T2−T1) or wakeup (T3−T2). SectionReset clears the histograms.
 const (
-	SectionMem     = "mem"
-	SectionLatency = "latency"
-	SectionReset   = "latency-reset"
+	SectionCounters = testbench.SectionCounters
+	SectionReset    = "latency-reset"
 )
 
-// ParseMem reads mem_in_use_bytes from a stats reply.
-func ParseMem(text string) (int64, error) {
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 2 && f[0] == "mem_in_use_bytes" {
-			return strconv.ParseInt(f[1], 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no mem_in_use_bytes in stats reply")
-}
+// ParseCounters is how a peer's stats reply is read when Peer.Stats is
+// nil: the machine form of kaidoku's images.
+func ParseCounters(reply []byte) (*stats.Snapshot, error) { return stats.ParseCounters(string(reply)) }
 
 // Parts are the latency histograms of DESIGN.md, in table order.
 var Parts = []struct{ Name, Span string }{

@@ -1,32 +1,34 @@
 package bench
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
+	"github.com/kaidoku-net/kaidoku/image/stats"
 	"github.com/kaidoku-net/kaidoku/qemu/testbench"
 )
 
-func TestParseMem(t *testing.T) {
-	tests := []struct {
-		text string
-		want int64
-		ok   bool
-	}{
-		{"x 1\nmem_in_use_bytes 123456\n", 123456, true},
-		{"mem_in_use_bytes\n", 0, false},
-		{"", 0, false},
+// The bench reads latency and memory from the machine form.
+func TestParseCountersPeer(t *testing.T) {
+	var b bytes.Buffer
+	if err := stats.WriteCounters(&b, &stats.Snapshot{Mem: &stats.Mem{InUseBytes: 123456},
+		Latency: &stats.Latency{Total: stats.Histogram{Count: 3, P50: 1500}}}); err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range tests {
-		got, err := ParseMem(tc.text)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("%q: %d %v", tc.text, got, err)
+	snap, err := ParseCounters(b.Bytes())
+	if err != nil || snap.Mem.InUseBytes != 123456 || snap.Latency.Total.P50 != 1500 {
+		t.Fatalf("%+v %v", snap, err)
+	}
+	for _, bad := range []string{"mem_in_use_bytes 123456\n", "mem.in_use_bytes 1\n", ""} {
+		if _, err := ParseCounters([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
 		}
 	}
 }
 
 func TestLatencyTable(t *testing.T) {
-	m := testbench.ParseLatency("latency total count=3 p50=1500 p90=2000 p99=3000 p999=3000 max=4000\n")
+	m := map[string]*testbench.Latency{"total": {Count: 3, P50: 1500, P90: 2000, P99: 3000, P999: 3000, Max: 4000}}
 	out := LatencyTable(m)
 	for _, want := range []string{"total", "1.5", "4.0", "irq_to_poll"} {
 		if !strings.Contains(out, want) {

@@ -2,8 +2,8 @@ package e2e
 
 // Access control of the stats service and the test agent: each answers
 // only its configured host or range; anything else is dropped, counted
-// (the stats "drops" section) and answered by nothing at all, not even
-// an ICMP error.
+// (svc.stats.refused and svc.agent.refused in the stats service's
+// counters) and answered by nothing at all, not even an ICMP error.
 
 import (
 	"net/netip"
@@ -69,10 +69,10 @@ func TestStatsAccessControl(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := st.Drops["refused.stats"]; n != int64(len(tc.refused)) {
+			if n := st.Counter("svc.stats.refused"); n != int64(len(tc.refused)) {
 				t.Errorf("stats refused %d datagrams, want %d", n, len(tc.refused))
 			}
-			if n := st.Drops["refused.agent"]; n != 1 {
+			if n := st.Counter("svc.agent.refused"); n != 1 {
 				t.Errorf("agent refused %d datagrams, want 1", n)
 			}
 			// No reply of any kind went to a refused source.

@@ -92,26 +92,26 @@ func TestLinkDownUp(t *testing.T) {
 	g.waitQuiet(10*time.Second, nil)
 	a1 := g.acct()
 
-	if n := dd(a0, a1, "config_changes"); n != 2 {
+	if n := d(a0, a1, "dev.config_changes"); n != 2 {
 		t.Errorf("config_changes +%d, want 2 (down, up)", n)
 	}
-	if a1.st.Dev["link"] != 1 {
+	if a1.st.Counter("dev.link_up") != 1 {
 		t.Error("the driver says the link is down")
 	}
-	linkDrops := dd(a0, a1, "tx.link_drops")
-	txDropped := dd(a0, a1, "stack.tx_dropped")
+	linkDrops := d(a0, a1, "dev.tx.link_drops")
+	txDropped := d(a0, a1, "link.tx_dropped")
 	// Every frame the driver posted reached the tester, or sat in the
 	// transmit ring when QEMU dropped what it found there with the link
 	// down (at most a ring). tx.packets counts completions
 	// (free_old_xmit), so frames still in flight are added; each stats
 	// reply reaches the bench after the guest took its counters, so its
 	// frames are left out (both accountings are taken at quiet moments).
-	posted := dd(a0, a1, "tx.packets") + dd(a0, a1, "tx.in_flight")
+	posted := d(a0, a1, "dev.tx.packets") + d(a0, a1, "dev.tx.in_flight")
 	got := int64(a1.fc.Received-a1.replyFrames) - int64(a0.fc.Received-a0.replyFrames)
 	inRing := posted - got
-	if inRing < 0 || inRing > a1.st.Dev["tx.size"] {
+	if inRing < 0 || inRing > a1.st.Counter("dev.tx.size") {
 		t.Errorf("driver posted %d frames, tester received %d: %d unaccounted (ring %d)",
-			posted, got, inRing, a1.st.Dev["tx.size"])
+			posted, got, inRing, a1.st.Counter("dev.tx.size"))
 	}
 	// What the tester missed of the guest's burst was dropped by the
 	// driver with the carrier off (link_drops also counts the guest's
@@ -127,7 +127,7 @@ func TestLinkDownUp(t *testing.T) {
 	// Inbound, QEMU drops what arrives while the link is down without
 	// counting it: only the echo requests of that second can be missing.
 	sent := int64(a1.fc.Sent - a0.fc.Sent)
-	qemuDropped := sent - dd(a0, a1, "rx.packets") - (a1.fc.Backend.Drops - a0.fc.Backend.Drops)
+	qemuDropped := sent - d(a0, a1, "dev.rx.packets") - (a1.fc.Backend.Drops - a0.fc.Backend.Drops)
 	var echoLost int64
 	for _, e := range echo {
 		echoLost += int64(e.Lost)
@@ -147,12 +147,12 @@ func TestLinkDownUp(t *testing.T) {
 	r.f("## Link down and up (QEMU monitor set_link net0 off/on) during traffic")
 	r.f("")
 	r.f("Console: %s", consoleLines(g, "virtio-net: link"))
-	r.f("Driver: config_changes +%d, link %s at the end; tx link_drops +%d, stack tx_dropped +%d.", dd(a0, a1, "config_changes"),
-		map[bool]string{true: "up", false: "down"}[a1.st.Dev["link"] == 1], linkDrops, txDropped)
+	r.f("Driver: config_changes +%d, link %s at the end; tx link_drops +%d, stack tx_dropped +%d.", d(a0, a1, "dev.config_changes"),
+		map[bool]string{true: "up", false: "down"}[a1.st.Counter("dev.link_up") == 1], linkDrops, txDropped)
 	r.f("Guest → tester: %d sent by the guest, %d received by the tester, %d send errors; the driver dropped %d frames with the carrier off (the burst's and its other frames'); %d were lost in the ring.",
 		count, received, rc.SendErrors, linkDrops, inRing)
 	r.f("Tester → guest: %d frames sent, %d taken by the driver, %d dropped by QEMU with the link down (uncounted, as a NIC with no carrier).",
-		sent, dd(a0, a1, "rx.packets"), qemuDropped)
+		sent, d(a0, a1, "dev.rx.packets"), qemuDropped)
 	r.f("")
 	r.f("| echo phase | sent | answered | lost | RTT p50 | p99 | max |")
 	r.f("|---|---|---|---|---|---|---|")
@@ -213,7 +213,7 @@ func TestRcvbufForceBoundedByUDPMem(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		memErrs = st.SNMP["Udp.MemErrors"] - a0.st.SNMP["Udp.MemErrors"]
+		memErrs = st.Counter("Udp.MemErrors") - a0.st.Counter("Udp.MemErrors")
 		return int64(rc.Delivered)+memErrs >= int64(fr.Sent)
 	})
 	drained := time.Since(start)
@@ -231,13 +231,10 @@ func TestRcvbufForceBoundedByUDPMem(t *testing.T) {
 	if int64(rc.Delivered)+memErrs != count || rc.Duplicates != 0 {
 		t.Errorf("reader: %+v; %d read + %d MemErrors, want all %d datagrams accounted for", rc, rc.Delivered, memErrs, count)
 	}
-	if n := a1.st.Pool("frames", "exhausted") - a0.st.Pool("frames", "exhausted"); n != 0 {
-		t.Errorf("the frame pool ran dry %d times", n)
+	if n := d(a0, a1, "pool.frames.exhausted"); n != 0 {
+		t.Errorf("the frame pool failed %d allocations (the arena it shares ran out)", n)
 	}
-	if n := a1.st.Pool("arena", "exhausted") - a0.st.Pool("arena", "exhausted"); n != 0 {
-		t.Errorf("the packet buffer arena failed %d allocations", n)
-	}
-	if n := dd(a0, a1, "refill_runs"); n != 0 {
+	if n := d(a0, a1, "dev.refill_runs"); n != 0 {
 		t.Errorf("refill_work ran %d times: the ring could not be refilled", n)
 	}
 	if l := consoleLines(g, "frame pool"); l != "" {
@@ -257,13 +254,11 @@ func TestRcvbufForceBoundedByUDPMem(t *testing.T) {
 	r.f("")
 	r.f("%d datagrams of 64 bytes (truesize 1280 each); the reader resumed by itself after %v; everything read or counted %v after the start.",
 		count, resume, drained.Round(100*time.Millisecond))
-	r.f("Queued and read %d (%d bytes of truesize); Udp MemErrors +%d, RcvbufErrors +%d; frame pool peak in use %d, exhausted +%d; arena peak %d of %d bytes, failed +%d; refill_runs +%d.",
+	r.f("Queued and read %d (%d bytes of truesize); Udp MemErrors +%d, RcvbufErrors +%d; frame pool peak in use %d, failed allocations +%d; refill_runs +%d.",
 		rc.Delivered, int64(rc.Delivered)*1280, memErrs, d(a0, a1, "Udp.RcvbufErrors"),
-		a1.st.Pool("frames", "peak"), a1.st.Pool("frames", "exhausted")-a0.st.Pool("frames", "exhausted"),
-		a1.st.Pool("arena", "peak_bytes"), a1.st.Pool("arena", "size"), a1.st.Pool("arena", "exhausted")-a0.st.Pool("arena", "exhausted"),
-		dd(a0, a1, "refill_runs"))
+		a1.st.Counter("pool.frames.peak_in_use"), d(a0, a1, "pool.frames.exhausted"), d(a0, a1, "dev.refill_runs"))
 	r.f("Frames: bench sent %d (flood %d, held back %d times), driver took %d, host dropped %d on QEMU's socket; socket drops +%d.",
-		a1.fc.Sent-a0.fc.Sent, fr.Sent, fr.Holds, dd(a0, a1, "rx.packets"), a1.fc.Backend.Drops-a0.fc.Backend.Drops,
+		a1.fc.Sent-a0.fc.Sent, fr.Sent, fr.Holds, d(a0, a1, "dev.rx.packets"), a1.fc.Backend.Drops-a0.fc.Backend.Drops,
 		sockDrops(a1.st)-sockDrops(a0.st))
 	r.f("Drop reasons (delta): %s.", dropDeltas(a0.st, a1.st))
 	r.done(t)

@@ -278,8 +278,8 @@ func TestFragmentAbuse(t *testing.T) {
 	}
 	gcCheck(t, gc0, gc1, 512<<10)
 	r.f("Frame pool in use: %d before, %d with the queues full, %d after (peak %d); large pool in use %d after; live heap after GC %d → %d.",
-		a0.st.Pool("frames", "in_use"), peak.st.Pool("frames", "in_use"), a1.st.Pool("frames", "in_use"), a1.st.Pool("frames", "peak"),
-		a1.st.Pool("large", "in_use"), gc0.HeapAlloc, gc1.HeapAlloc)
+		a0.st.Counter("pool.frames.in_use"), peak.st.Counter("pool.frames.in_use"), a1.st.Counter("pool.frames.in_use"), a1.st.Counter("pool.frames.peak_in_use"),
+		a1.st.Counter("pool.large.in_use"), gc0.HeapAlloc, gc1.HeapAlloc)
 	r.f("Totals (delta): %s.", fmtDeltas(a0, a1, "Ip.ReasmReqds", "Ip.ReasmOKs", "Ip.ReasmFails", "Ip.ReasmTimeout", "IpExt.ReasmOverlaps", "Icmp.OutTimeExcds"))
 	r.done(t)
 }

@@ -103,7 +103,7 @@ func TestFrameFuzz(t *testing.T) {
 	r.f("## End-to-end fuzz: %d damaged frames in %d batches of %d over %v (seed %d)", frames, batches, batch, dur, seed)
 	r.f("")
 	r.f("After every batch the echo and stats services answered and the counters were consistent.")
-	r.f("Frames: bench sent %d, guest driver took %d, host dropped %d on QEMU's socket.", a1.fc.Sent-a0.fc.Sent, dd(a0, a1, "rx.packets"), backend)
+	r.f("Frames: bench sent %d, guest driver took %d, host dropped %d on QEMU's socket.", a1.fc.Sent-a0.fc.Sent, d(a0, a1, "dev.rx.packets"), backend)
 	r.f("")
 	r.f("Frames by base kind: %s.", kindCounts(m.Counts))
 	r.f("")
@@ -116,15 +116,15 @@ func TestFrameFuzz(t *testing.T) {
 		"Icmp.InMsgs", "Icmp.InErrors", "Icmp.InCsumErrors", "Icmp.OutMsgs", "Icmp.OutRateLimitHost", "Icmp.OutRateLimitGlobal"} {
 		r.f("| %s | %d |", n, d(a0, a1, n))
 	}
-	for _, n := range []string{"rx_length_errors", "rx_frame_errors", "rx.drops", "stack.rx_dropped", "stack.rx_otherhost", "stack.rx_length_errors"} {
-		r.f("| dev %s | %d |", n, dd(a0, a1, n))
+	for _, n := range []string{"dev.rx_length_errors", "dev.rx_frame_errors", "dev.rx.drops", "link.rx_dropped", "link.rx_otherhost_dropped", "link.rx_length_errors"} {
+		r.f("| %s | %d |", n, d(a0, a1, n))
 	}
-	r.f("| refused by stats / agent, agent malformed | %d / %d / %d |", a1.st.Drops["refused.stats"]-a0.st.Drops["refused.stats"],
-		a1.st.Drops["refused.agent"]-a0.st.Drops["refused.agent"], a1.st.Drops["agent.malformed"]-a0.st.Drops["agent.malformed"])
+	r.f("| refused by stats / agent, agent malformed | %d / %d / %d |", a1.st.Counter("svc.stats.refused")-a0.st.Counter("svc.stats.refused"),
+		a1.st.Counter("svc.agent.refused")-a0.st.Counter("svc.agent.refused"), a1.st.Counter("svc.agent.malformed")-a0.st.Counter("svc.agent.malformed"))
 	r.f("")
 	r.f("Drop reasons (delta): %s.", dropDeltas(a0.st, a1.st))
 	r.f("Memory: frame pool in use %d → %d (peak %d), live heap after GC %d → %d, goroutines %d → %d.",
-		a0.st.Pool("frames", "in_use"), a1.st.Pool("frames", "in_use"), a1.st.Pool("frames", "peak"), gc0.HeapAlloc, gc1.HeapAlloc, gc0.Goroutines, gc1.Goroutines)
+		a0.st.Counter("pool.frames.in_use"), a1.st.Counter("pool.frames.in_use"), a1.st.Counter("pool.frames.peak_in_use"), gc0.HeapAlloc, gc1.HeapAlloc, gc0.Goroutines, gc1.Goroutines)
 	r.done(t)
 }
 
@@ -144,7 +144,7 @@ func (g *relGuest) echoes(src netip.AddrPort, payload string) bool {
 func fuzzConsistent(t *testing.T, base, st *testbench.Stats) bool {
 	t.Helper()
 	ok := true
-	dv := func(n string) int64 { return st.SNMP[n] - base.SNMP[n] }
+	dv := func(n string) int64 { return st.Counter(n) - base.Counter(n) }
 	ipErr := dv("Ip.InHdrErrors") + dv("Ip.InAddrErrors") + dv("Ip.InUnknownProtos") + dv("Ip.InDiscards") +
 		dv("IpExt.InNoRoutes") + dv("IpExt.InTruncatedPkts")
 	if dv("Ip.InReceives") < dv("Ip.InDelivers")+ipErr {
@@ -160,7 +160,7 @@ func fuzzConsistent(t *testing.T, base, st *testbench.Stats) bool {
 		ok = false
 	}
 	for _, p := range []string{"frames", "large"} {
-		if n := st.Pool(p, "double_free"); n != 0 {
+		if n := st.Counter("pool." + p + ".double_free"); n != 0 {
 			t.Errorf("pool %s: %d double frees", p, n)
 			ok = false
 		}
@@ -172,8 +172,8 @@ func fuzzConsistent(t *testing.T, base, st *testbench.Stats) bool {
 		t.Errorf("the stack holds %d frame buffers (%d at the start)", h, framesHeld(base))
 		ok = false
 	}
-	if st.Dev["link"] != 1 || st.Dev["resets"] != base.Dev["resets"] {
-		t.Errorf("device: link %d, resets %d", st.Dev["link"], st.Dev["resets"])
+	if st.Counter("dev.link_up") != 1 || st.Counter("dev.resets") != base.Counter("dev.resets") {
+		t.Errorf("device: link %d, resets %d", st.Counter("dev.link_up"), st.Counter("dev.resets"))
 		ok = false
 	}
 	return ok

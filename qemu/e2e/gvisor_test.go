@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	kstats "github.com/kaidoku-net/kaidoku/image/stats"
 	"github.com/kaidoku-net/kaidoku/qemu"
 	"github.com/kaidoku-net/kaidoku/qemu/bench"
 	"github.com/kaidoku-net/kaidoku/qemu/testbench"
@@ -91,8 +92,18 @@ func TestGVisorEchoPeer(t *testing.T) {
 	}
 	t.Logf("%d echoes, RTT p50 %v p99 %v", r.Received, r.Percentile(0.5), r.Percentile(0.99))
 
-	text := stats(bench.SectionLatency)
-	lat := testbench.ParseLatency(text)
+	text := stats(bench.SectionCounters)
+	snap, err := kstats.ParseCounters(text)
+	if err != nil {
+		t.Fatalf("counters: %v\n%s", err, text)
+	}
+	if snap.Stack != nil || snap.Dev == nil || snap.NAPI == nil || snap.Pools["frames"].Count == 0 || snap.Services == nil {
+		t.Errorf("the gVisor echo's counters have the wrong parts:\n%s", text)
+	}
+	lat, err := testbench.LatencyParts(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
 	total, irq := lat["total"], lat["irq_to_poll"]
 	switch {
 	case total == nil || total.Count == 0 || len(total.Buckets) == 0:
@@ -117,8 +128,8 @@ func TestGVisorEchoPeer(t *testing.T) {
 		t.Logf("interrupt to wakeup: %d samples, p50 %v p99 %v; irq to poll p50 %v", total.Count, total.P50, total.P99, irq.P50)
 	}
 
-	if m, err := bench.ParseMem(stats(bench.SectionMem)); err != nil || m <= 0 {
-		t.Errorf("mem_in_use_bytes %d, %v", m, err)
+	if snap.Mem == nil || snap.Mem.InUseBytes <= 0 {
+		t.Errorf("mem %+v", snap.Mem)
 	}
 	all := stats("all")
 	for _, want := range []string{"== gvisor", "UDP.PacketsReceived", "== dev", "== napi", "== latency", "mem_in_use_bytes", "double_free 0"} {
@@ -132,7 +143,8 @@ func TestGVisorEchoPeer(t *testing.T) {
 	if got, err := b.Request(outsider, 161, []byte("mem"), 2*time.Second); err == nil {
 		t.Errorf("stats answered %s: %q", outsider, got)
 	}
-	if link := stats("link"); !strings.Contains(link, "refused stats 1") {
-		t.Errorf("refusal not counted:\n%s", link)
+	text = stats(bench.SectionCounters)
+	if snap, err := kstats.ParseCounters(text); err != nil || snap.Services.Stats.Refused != 1 {
+		t.Errorf("refusal not counted (%v):\n%s", err, text)
 	}
 }

@@ -119,17 +119,15 @@ func (g *relGuest) acct() acct {
 	return acct{st, fc, fc.Received - before.Received}
 }
 
-// d returns the change of an SNMP counter.
-func d(a0, a1 acct, name string) int64 { return a1.st.SNMP[name] - a0.st.SNMP[name] }
-
-// dd returns the change of a driver counter.
-func dd(a0, a1 acct, name string) int64 { return a1.st.Dev[name] - a0.st.Dev[name] }
+// d returns the change of a counter, by its machine-form name
+// ("Udp.InDatagrams", "dev.rx.packets", "link.rx_dropped").
+func d(a0, a1 acct, name string) int64 { return a1.st.Counter(name) - a0.st.Counter(name) }
 
 // sockDrops is the sum of sk_drops over the guest's sockets.
 func sockDrops(s *testbench.Stats) int64 {
 	var n int64
-	for _, u := range s.Sockets {
-		n += u.Drops
+	for _, u := range s.Stack.Sockets {
+		n += int64(u.Drops)
 	}
 	return n
 }
@@ -142,7 +140,7 @@ func sockDrops(s *testbench.Stats) int64 {
 func frameAccounting(t *testing.T, a0, a1 acct) (backendDrops int64) {
 	t.Helper()
 	sent := int64(a1.fc.Sent - a0.fc.Sent)
-	rx := dd(a0, a1, "rx.packets")
+	rx := d(a0, a1, "dev.rx.packets")
 	backendDrops = a1.fc.Backend.Drops - a0.fc.Backend.Drops
 	if q := a1.fc.Backend.RxQueue; q != 0 {
 		t.Errorf("QEMU's socket still holds %d bytes", q)
@@ -158,14 +156,14 @@ func frameAccounting(t *testing.T, a0, a1 acct) (backendDrops int64) {
 // with every socket queue empty: frames → IP packets → UDP fates.
 func stackAccounting(t *testing.T, a0, a1 acct) {
 	t.Helper()
-	rx := dd(a0, a1, "rx.packets")
-	stackRx := dd(a0, a1, "stack.rx_packets")
-	devDrops := dd(a0, a1, "rx.drops") + dd(a0, a1, "rx_length_errors") + dd(a0, a1, "rx_frame_errors")
+	rx := d(a0, a1, "dev.rx.packets")
+	stackRx := d(a0, a1, "link.rx_packets")
+	devDrops := d(a0, a1, "dev.rx.drops") + d(a0, a1, "dev.rx_length_errors") + d(a0, a1, "dev.rx_frame_errors")
 	if rx != stackRx+devDrops {
 		t.Errorf("driver took %d frames, the stack got %d, the driver dropped %d", rx, stackRx, devDrops)
 	}
 	arp := int64(a1.fc.ARPAnswered - a0.fc.ARPAnswered)
-	nonIP := dd(a0, a1, "stack.rx_dropped") + dd(a0, a1, "stack.rx_otherhost")
+	nonIP := d(a0, a1, "link.rx_dropped") + d(a0, a1, "link.rx_otherhost_dropped")
 	if in := d(a0, a1, "Ip.InReceives"); stackRx != in+arp+nonIP {
 		t.Errorf("stack got %d frames: %d IPv4 (InReceives), %d ARP answers, %d dropped (rx_dropped, otherhost)", stackRx, in, arp, nonIP)
 	}
@@ -179,11 +177,9 @@ func stackAccounting(t *testing.T, a0, a1 acct) {
 		t.Errorf("Ip.InDelivers +%d, but UDP accounts for %d (InDatagrams+InErrors+NoPorts+IgnoredMulti) and ICMP %d", del, udp, icmp)
 	}
 	sockDropsCheck(t, a0, a1)
-	if n := int64(len(a1.st.Sockets)); n > 0 {
-		for _, u := range a1.st.Sockets {
-			if u.RxQueue != 0 && u.Port != StatsPortNum {
-				t.Errorf("socket on port %d still holds %d bytes", u.Port, u.RxQueue)
-			}
+	for _, u := range a1.st.Stack.Sockets {
+		if u.RxQueue != 0 && u.LocalPort != StatsPortNum {
+			t.Errorf("socket on port %d still holds %d bytes", u.LocalPort, u.RxQueue)
 		}
 	}
 }
@@ -209,7 +205,7 @@ const StatsPortNum = testbench.StatsPort
 // the receive ring and held by the transmit ring and qdisc: the buffers
 // the stack holds (socket queues, reassembly, ARP queue).
 func framesHeld(s *testbench.Stats) int64 {
-	return s.Pool("frames", "in_use") - s.Dev["rx.posted"] - s.Dev["tx.in_flight"] - s.Dev["tx.backlog"]
+	return s.FramesOutside()
 }
 
 // memCheck compares the pools with a baseline taken at a quiet moment:
@@ -219,13 +215,13 @@ func memCheck(t *testing.T, base, now *testbench.Stats) {
 	t.Helper()
 	if h0, h1 := framesHeld(base), framesHeld(now); h1 != h0 {
 		t.Errorf("the stack holds %d frame buffers, %d at the baseline (in use %d, rx posted %d, tx in flight %d)",
-			h1, h0, now.Pool("frames", "in_use"), now.Dev["rx.posted"], now.Dev["tx.in_flight"])
+			h1, h0, now.Counter("pool.frames.in_use"), now.Counter("dev.rx.posted"), now.Counter("dev.tx.in_flight"))
 	}
-	if n := now.Pool("large", "in_use"); n != base.Pool("large", "in_use") {
-		t.Errorf("large pool: %d in use, %d at the baseline", n, base.Pool("large", "in_use"))
+	if n := now.Counter("pool.large.in_use"); n != base.Counter("pool.large.in_use") {
+		t.Errorf("large pool: %d in use, %d at the baseline", n, base.Counter("pool.large.in_use"))
 	}
 	for _, p := range []string{"frames", "large"} {
-		if n := now.Pool(p, "double_free"); n != 0 {
+		if n := now.Counter("pool." + p + ".double_free"); n != 0 {
 			t.Errorf("pool %s: %d double frees", p, n)
 		}
 	}
@@ -302,7 +298,10 @@ type memSampler struct {
 	peakFrames, peakHeap, peakM int64
 	peakGoroutines              int64
 	samples, failed             int
-	stop, done                  chan struct{}
+	// badReply is the first reply that arrived but did not parse: a
+	// bug, never counted as a lost sample.
+	badReply   error
+	stop, done chan struct{}
 }
 
 func (g *relGuest) sampleMem(every time.Duration) *memSampler {
@@ -317,16 +316,26 @@ func (g *relGuest) sampleMem(every time.Duration) *memSampler {
 				return
 			case <-t.C:
 			}
-			st, err := g.sc.All()
+			text, err := g.sc.Section(testbench.SectionCounters)
+			var st *testbench.Stats
+			var perr error
+			if err == nil {
+				st, perr = testbench.ParseStats(text)
+			}
 			m.mu.Lock()
-			if err != nil {
+			switch {
+			case err != nil:
 				m.failed++
-			} else {
+			case perr != nil:
+				if m.badReply == nil {
+					m.badReply = perr
+				}
+			default:
 				m.samples++
-				m.peakFrames = max(m.peakFrames, st.Pool("frames", "in_use"))
-				m.peakHeap = max(m.peakHeap, st.Mem["go_heap_inuse"])
-				m.peakM = max(m.peakM, st.Mem["mem_in_use_bytes"])
-				m.peakGoroutines = max(m.peakGoroutines, st.Mem["goroutines"])
+				m.peakFrames = max(m.peakFrames, st.Counter("pool.frames.in_use"))
+				m.peakHeap = max(m.peakHeap, st.Counter("mem.go_heap_inuse"))
+				m.peakM = max(m.peakM, st.Counter("mem.in_use_bytes"))
+				m.peakGoroutines = max(m.peakGoroutines, st.Counter("mem.goroutines"))
 			}
 			m.mu.Unlock()
 		}
@@ -432,6 +441,9 @@ func TestFloodSlowReader(t *testing.T) {
 		return rc.Delivered == prev
 	})
 	peaks := mem.end()
+	if peaks.badReply != nil {
+		t.Errorf("a stats sample did not parse: %v", peaks.badReply)
+	}
 	names, echo := probe.Stop()
 	if rc, err = g.a.ReaderStop(fd); err != nil {
 		t.Fatal(err)
@@ -439,8 +451,11 @@ func TestFloodSlowReader(t *testing.T) {
 	a1 := g.acct()
 
 	// The flood's datagrams.
-	sock, _ := a1.st.Socket(port)
-	sockDrop := sock.Drops
+	sock, ok := a1.st.Socket(port)
+	if !ok {
+		t.Fatalf("no socket on port %d in the stats", port)
+	}
+	sockDrop := int64(sock.Drops)
 	backend := frameAccounting(t, a0, a1)
 	stackAccounting(t, a0, a1)
 	floodBackend := int64(fr.Sent) - int64(rc.Delivered) - sockDrop
@@ -473,7 +488,7 @@ func TestFloodSlowReader(t *testing.T) {
 	if pausedQueue != absorbed*smallTruesize {
 		t.Errorf("the paused socket held %d bytes (rx_queue), want %d datagrams of truesize %d = %d", pausedQueue, absorbed, smallTruesize, absorbed*smallTruesize)
 	}
-	devDrops := dd(a0, a1, "rx.drops") + dd(a0, a1, "rx_length_errors") + dd(a0, a1, "rx_frame_errors") + dd(a0, a1, "stack.rx_dropped")
+	devDrops := d(a0, a1, "dev.rx.drops") + d(a0, a1, "dev.rx_length_errors") + d(a0, a1, "dev.rx_frame_errors") + d(a0, a1, "link.rx_dropped")
 	if devDrops != 0 {
 		t.Errorf("the driver dropped %d frames of a valid flood", devDrops)
 	}
@@ -503,14 +518,14 @@ func TestFloodSlowReader(t *testing.T) {
 	r.f("| dropped: host kernel on QEMU's socket (flood's share) | %d |", floodBackend)
 	r.f("")
 	r.f("All frames: bench sent %d, guest driver took %d, host dropped %d on QEMU's socket (%d not the flood's; echo requests lost %d, stats samples lost %d).",
-		a1.fc.Sent-a0.fc.Sent, dd(a0, a1, "rx.packets"), backend, backend-floodBackend, echoLost, peaks.failed)
+		a1.fc.Sent-a0.fc.Sent, d(a0, a1, "dev.rx.packets"), backend, backend-floodBackend, echoLost, peaks.failed)
 	r.f("Drop reasons in the guest (delta): %s.", dropDeltas(a0.st, a1.st))
 	r.f("")
 	r.f("| memory | before | peak (sampled every %v, %d samples, %d lost) | after |", sample, peaks.samples, peaks.failed)
 	r.f("|---|---|---|---|")
-	r.f("| frame pool in use | %d | %d | %d |", a0.st.Pool("frames", "in_use"), max(peaks.peakFrames, a1.st.Pool("frames", "peak")), a1.st.Pool("frames", "in_use"))
-	r.f("| Go heap in use | %d | %d | %d |", a0.st.Mem["go_heap_inuse"], peaks.peakHeap, a1.st.Mem["go_heap_inuse"])
-	r.f("| guest memory in use (heap+stacks+DMA) | %d | %d | %d |", a0.st.Mem["mem_in_use_bytes"], peaks.peakM, a1.st.Mem["mem_in_use_bytes"])
+	r.f("| frame pool in use | %d | %d | %d |", a0.st.Counter("pool.frames.in_use"), max(peaks.peakFrames, a1.st.Counter("pool.frames.peak_in_use")), a1.st.Counter("pool.frames.in_use"))
+	r.f("| Go heap in use | %d | %d | %d |", a0.st.Counter("mem.go_heap_inuse"), peaks.peakHeap, a1.st.Counter("mem.go_heap_inuse"))
+	r.f("| guest memory in use (heap+stacks+DMA) | %d | %d | %d |", a0.st.Counter("mem.in_use_bytes"), peaks.peakM, a1.st.Counter("mem.in_use_bytes"))
 	r.f("| live heap after GC | %d | | %d |", gc0.HeapAlloc, gc1.HeapAlloc)
 	r.f("| goroutines (after GC) | %d | %d | %d |", gc0.Goroutines, peaks.peakGoroutines, gc1.Goroutines)
 	r.f("")
@@ -524,20 +539,21 @@ func TestFloodSlowReader(t *testing.T) {
 		}
 	}
 	r.f("")
-	r.f("Driver: interrupts %d, NAPI polls %d, time_squeeze %d, rx kicks %d.", dd(a0, a1, "interrupts"),
-		a1.st.Napi["runs"]-a0.st.Napi["runs"], a1.st.Napi["time_squeeze"]-a0.st.Napi["time_squeeze"], dd(a0, a1, "rx.kicks"))
+	r.f("Driver: interrupts %d, NAPI polls %d, time_squeeze %d, rx kicks %d.", d(a0, a1, "dev.interrupts"),
+		a1.st.Counter("napi.actions")-a0.st.Counter("napi.actions"), a1.st.Counter("napi.time_squeeze")-a0.st.Counter("napi.time_squeeze"), d(a0, a1, "dev.rx.kicks"))
 	r.done(t)
 }
 
 // dropDeltas lists the drop reasons that moved.
 func dropDeltas(s0, s1 *testbench.Stats) string {
 	var out []string
-	for k, v := range s1.Drops {
-		if strings.Contains(k, ".") || k == "CONSUMED" {
+	for k, v := range s1.Values() {
+		reason, ok := strings.CutPrefix(k, "Drop.")
+		if !ok || reason == "CONSUMED" {
 			continue
 		}
-		if dv := v - s0.Drops[k]; dv != 0 {
-			out = append(out, fmt.Sprintf("%s %d", k, dv))
+		if dv := v - s0.Counter(k); dv != 0 {
+			out = append(out, fmt.Sprintf("%s %d", reason, dv))
 		}
 	}
 	if len(out) == 0 {

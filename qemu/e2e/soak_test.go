@@ -42,7 +42,6 @@ type soakSample struct {
 	heap, memInUse, goroutines int64
 	latency                    testbench.Latency // this interval's total (T3−T0)
 	echo                       testbench.EchoResult
-	snmp                       map[string]int64
 }
 
 func TestSoak(t *testing.T) {
@@ -165,9 +164,9 @@ func TestSoak(t *testing.T) {
 		// Forget captured frames nobody waits for (ICMP errors, replies
 		// to damaged frames).
 		g.b.Count(func(p testbench.Parsed) bool { return p.IPDst != testbench.TestHost }, 0)
-		samples = append(samples, soakSample{at: time.Since(start), framesInUse: st.Pool("frames", "in_use"),
-			framesHeld: framesHeld(st), largeInUse: st.Pool("large", "in_use"), heap: st.Mem["go_heap_inuse"],
-			memInUse: st.Mem["mem_in_use_bytes"], goroutines: st.Mem["goroutines"], latency: st.Latency["total"], snmp: st.SNMP})
+		samples = append(samples, soakSample{at: time.Since(start), framesInUse: st.Counter("pool.frames.in_use"),
+			framesHeld: framesHeld(st), largeInUse: st.Counter("pool.large.in_use"), heap: st.Counter("mem.go_heap_inuse"),
+			memInUse: st.Counter("mem.in_use_bytes"), goroutines: st.Counter("mem.goroutines"), latency: st.Latency.Total})
 		if !fuzzConsistent(t, a0.st, st) {
 			t.Fatalf("%s: inconsistent counters", phase)
 		}
@@ -236,7 +235,7 @@ func TestSoak(t *testing.T) {
 	r.f("| damaged frames (testbench.Mutator, 40/s) | %d |", fuzzSent.Load())
 	r.f("| all frames the bench sent (with ARP answers, stats and agent requests) | %d |", a1.fc.Sent-a0.fc.Sent)
 	r.f("")
-	r.f("Every frame accounted for: the guest's driver took %d, the host dropped %d on QEMU's socket.", dd(a0, a1, "rx.packets"), backend)
+	r.f("Every frame accounted for: the guest's driver took %d, the host dropped %d on QEMU's socket.", d(a0, a1, "dev.rx.packets"), backend)
 	r.f("Every datagram IP delivered has a UDP or ICMP fate, but for %d that went to IGMP, TCP or UDP-Lite (at most %d damaged frames were of those).",
 		d(a0, a1, "Ip.InDelivers")-d(a0, a1, "Udp.InDatagrams")-d(a0, a1, "Udp.InErrors")-d(a0, a1, "Udp.NoPorts")-d(a0, a1, "Udp.IgnoredMulti")-d(a0, a1, "Icmp.InMsgs"), igmp)
 	r.f("")
@@ -254,8 +253,8 @@ func TestSoak(t *testing.T) {
 	r.f("")
 	r.f("Dropped by reason: %s.", dropDeltas(a0.st, a1.st))
 	r.f("Driver: rx_length_errors %d, rx_frame_errors %d, rx drops %d, rx_dropped (unhandled EtherType) %d, otherhost %d; resets %d, faults %d.",
-		dd(a0, a1, "rx_length_errors"), dd(a0, a1, "rx_frame_errors"), dd(a0, a1, "rx.drops"), dd(a0, a1, "stack.rx_dropped"),
-		dd(a0, a1, "stack.rx_otherhost"), dd(a0, a1, "resets"), faultSum(a1.st)-faultSum(a0.st))
+		d(a0, a1, "dev.rx_length_errors"), d(a0, a1, "dev.rx_frame_errors"), d(a0, a1, "dev.rx.drops"), d(a0, a1, "link.rx_dropped"),
+		d(a0, a1, "link.rx_otherhost_dropped"), d(a0, a1, "dev.resets"), faultSum(a1.st)-faultSum(a0.st))
 	r.f("")
 	r.f("## Samples")
 	r.f("")
@@ -273,9 +272,9 @@ func TestSoak(t *testing.T) {
 	r.f("")
 	r.f("| | start | peak (samples) | end |")
 	r.f("|---|---|---|---|")
-	r.f("| frame pool in use | %d | %d (pool peak %d) | %d |", a0.st.Pool("frames", "in_use"), peakFrames, a1.st.Pool("frames", "peak"), a1.st.Pool("frames", "in_use"))
-	r.f("| Go heap in use | %d | %d | %d |", a0.st.Mem["go_heap_inuse"], peakHeap, a1.st.Mem["go_heap_inuse"])
-	r.f("| memory in use (heap, stacks, DMA) | %d | %d | %d |", a0.st.Mem["mem_in_use_bytes"], peakMem, a1.st.Mem["mem_in_use_bytes"])
+	r.f("| frame pool in use | %d | %d (pool peak %d) | %d |", a0.st.Counter("pool.frames.in_use"), peakFrames, a1.st.Counter("pool.frames.peak_in_use"), a1.st.Counter("pool.frames.in_use"))
+	r.f("| Go heap in use | %d | %d | %d |", a0.st.Counter("mem.go_heap_inuse"), peakHeap, a1.st.Counter("mem.go_heap_inuse"))
+	r.f("| memory in use (heap, stacks, DMA) | %d | %d | %d |", a0.st.Counter("mem.in_use_bytes"), peakMem, a1.st.Counter("mem.in_use_bytes"))
 	r.f("| live heap after GC | %d | | %d |", gc0.HeapAlloc, gc1.HeapAlloc)
 	r.f("| goroutines after GC | %d | | %d |", gc0.Goroutines, gc1.Goroutines)
 	if len(samples) >= 2 {
@@ -308,10 +307,8 @@ func udpIdentity(t *testing.T, a0, a1 acct, igmp int64) {
 
 func faultSum(s *testbench.Stats) int64 {
 	var n int64
-	for k, v := range s.Dev {
-		if len(k) > 6 && k[:6] == "fault." {
-			n += v
-		}
+	for _, v := range s.Dev.Faults {
+		n += int64(v)
 	}
 	return n
 }

@@ -89,24 +89,43 @@ func (a *Agent) Sockstat() (Sockstat, error) {
 	if r.Errno != 0 {
 		return Sockstat{}, fmt.Errorf("agent sockstat: %s", r.Err)
 	}
-	s := Sockstat{Text: r.Text}
-	for _, line := range strings.Split(r.Text, "\n") {
+	return parseSockstat(r.Text)
+}
+
+// parseSockstat reads /proc/net/sockstat's UDP and FRAG lines.
+func parseSockstat(text string) (Sockstat, error) {
+	s := Sockstat{Text: text}
+	// Each line is a label and "key value" pairs (sockstat_seq_show); a
+	// key that is missing is an error, never a 0.
+	want := map[string][]*int64{"UDP:": {&s.UDPInUse, &s.UDPMemPages}, "FRAG:": {&s.FragQueues, &s.FragMemory}}
+	keys := map[string][]string{"UDP:": {"inuse", "mem"}, "FRAG:": {"inuse", "memory"}}
+	for _, line := range strings.Split(text, "\n") {
 		f := strings.Fields(line)
-		get := func(key string) int64 {
-			for i := 1; i+1 < len(f); i++ {
-				if f[i] == key {
-					n, _ := strconv.ParseInt(f[i+1], 10, 64)
-					return n
+		if len(f) == 0 || want[f[0]] == nil {
+			continue
+		}
+		if len(f)%2 != 1 {
+			return Sockstat{}, fmt.Errorf("agent sockstat: malformed line %q", line)
+		}
+		for i, k := range keys[f[0]] {
+			found := false
+			for j := 1; j+1 < len(f); j += 2 {
+				if f[j] == k {
+					n, err := strconv.ParseInt(f[j+1], 10, 64)
+					if err != nil {
+						return Sockstat{}, fmt.Errorf("agent sockstat: %s %s %q: %w", f[0], k, f[j+1], err)
+					}
+					*want[f[0]][i], found = n, true
 				}
 			}
-			return 0
+			if !found {
+				return Sockstat{}, fmt.Errorf("agent sockstat: no %s %s in %q", f[0], k, line)
+			}
 		}
-		switch {
-		case len(f) > 0 && f[0] == "UDP:":
-			s.UDPInUse, s.UDPMemPages = get("inuse"), get("mem")
-		case len(f) > 0 && f[0] == "FRAG:":
-			s.FragQueues, s.FragMemory = get("inuse"), get("memory")
-		}
+		delete(want, f[0])
+	}
+	for label := range want {
+		return Sockstat{}, fmt.Errorf("agent sockstat: no %s line in %q", label, text)
 	}
 	return s, nil
 }

@@ -5,8 +5,15 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/kaidoku-net/kaidoku/image/stats"
+	"github.com/kaidoku-net/kaidoku/napi"
+	"github.com/kaidoku-net/kaidoku/netstack"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/virtio"
 )
 
 // A flood into a "QEMU" that does not read: what the host kernel cannot
@@ -163,74 +170,112 @@ func TestMutator(t *testing.T) {
 	}
 }
 
-const statsSample = `== snmp
-Ip: Forwarding DefaultTTL InReceives InHdrErrors InAddrErrors ForwDatagrams InUnknownProtos InDiscards InDelivers OutRequests OutDiscards OutNoRoutes ReasmTimeout ReasmReqds ReasmOKs ReasmFails FragOKs FragFails FragCreates OutTransmits
-Ip: 2 64 1519435 0 0 0 0 0 1519435 13 0 0 0 0 0 0 1 0 5 17
-Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
-Udp: 680294 0 839141 13 839141 0 0 0 0
-== netstat
-IpExt: InNoRoutes InTruncatedPkts InMcastPkts OutMcastPkts InBcastPkts OutBcastPkts InOctets OutOctets InMcastOctets OutMcastOctets InBcastOctets OutBcastOctets InCsumErrors InNoECTPkts InECT1Pkts InECT0Pkts InCEPkts ReasmOverlaps
-IpExt: 0 0 0 0 0 0 139787588 9612 0 0 0 0 0 1519435 0 0 0 7
-== udp
-   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops            
-  444: 00000000:15B3 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3 2 0000000000000000 0             
- 1989: 00000000:1BBC 00000000:0000 07 00000000:00000A40 00:00000000 00000000     0        0 5 2 0000000000000000 839141        
-== dev
-2: eth0: mtu 1500
-    link/ether 52:54:00:12:00:01
-    RX:  bytes packets errors dropped  missed   mcast
-    161059798 1519437 0 3 0 0
-    RX errors:  length    crc   frame    fifo overrun otherhost
-    0 0 0 0 0 4
-    TX:  bytes packets errors dropped carrier collsns
-    9976 20 0 0 0 0
-link up interrupts 16595 spurious 9 config_changes 0 resets 0 refill_runs 0 reflected 0
-rx_queue_0: packets 1519437 bytes 161059798 drops 0 kicks 8194 calls 16563 posted 252/256
-tx_queue_0: packets 20 bytes 9976 kicks 16 calls 14 stops 0 wakes 0 in_flight 0/256 backlog 0 backlog_drops 0 link_drops 0
-rx_length_errors 0 rx_frame_errors 0 rx_dropped 0 tx_dropped 0 tx_fifo_errors 0
-faults: used_id_range 0 used_unposted 0 used_duplicate 0 used_len 0 used_idx_jump 0 device_reset 0 needs_reset 2
-== napi
-softnet: processed 0 dropped 0 time_squeeze 150 runs 36031 wakeups 16560 busy_loops 0
-== drops
-SOCKET_RCVBUFF 839141
-CONSUMED 680296
-refused stats 3 agent 1; agent malformed 2
-== pools
-pool frames size 2048 count 8192 in_use 252 peak 338 exhausted 0 double_free 0
-pool large size 65664 count 64 in_use 0 peak 1 exhausted 0 double_free 0
-== latency
-latency total count=676885 p50=3801087 p90=18874367 p99=50331647 p999=88080383 max=5530215733
-buckets total 34815:1
-== mem
-mem_in_use_bytes 26592288
-go_heap_inuse 3817472 go_stack_inuse 458752 go_sys 9711616 dma_reserved 20993056 goroutines 9 gc 0
-`
+// snapshotText renders a snapshot as the image's stats service does.
+func snapshotText(t *testing.T, s *stats.Snapshot) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := stats.WriteCounters(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
 
+func imageSnapshot() *stats.Snapshot {
+	c := &netstack.Counters{}
+	c.Ip.InReceives, c.Udp.RcvbufErrors, c.Drop.SocketRcvbuff = 1519435, 839141, 839141
+	c.Sockets = []netstack.UDPSocket{{Inode: 4, LocalPort: 7100, RxQueue: 0xa40, Drops: 839141}}
+	return &stats.Snapshot{
+		Stack:    c,
+		Dev:      &virtio.Stats{RX: virtio.RxQueueStats{Posted: 252, Size: 256}, TX: virtio.TxQueueStats{InFlight: 3, Backlog: 1}, LinkUp: true},
+		NAPI:     &napi.Stats{TimeSqueeze: 150},
+		Pools:    map[string]skb.PoolStats{"frames": {Size: 2048, Count: 8192, InUse: 260, PeakInUse: 338}, "large": {PeakInUse: 1}},
+		IRQ:      &stats.IRQ{},
+		Services: &stats.Services{Stats: stats.StatsService{Refused: 3}, Agent: &stats.AgentService{Refused: 1, Malformed: 2}},
+		Latency:  &stats.Latency{Total: stats.Histogram{Count: 676885, P99: 50331647}},
+		Mem:      &stats.Mem{InUseBytes: 26592288, Goroutines: 9},
+	}
+}
+
+// The bench reads the image's counters by name and type from the machine
+// form, and refuses a reply that lacks a part the image always has.
 func TestParseStats(t *testing.T) {
-	s := ParseStats(statsSample)
-	for k, want := range map[string]int64{"Ip.InReceives": 1519435, "Ip.FragCreates": 5, "Udp.RcvbufErrors": 839141, "IpExt.ReasmOverlaps": 7} {
-		if s.SNMP[k] != want {
-			t.Errorf("%s = %d, want %d", k, s.SNMP[k], want)
+	s, err := ParseStats(snapshotText(t, imageSnapshot()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]int64{"Ip.InReceives": 1519435, "Udp.RcvbufErrors": 839141, "Drop.SOCKET_RCVBUFF": 839141,
+		"dev.rx.posted": 252, "dev.link_up": 1, "napi.time_squeeze": 150, "svc.stats.refused": 3, "svc.agent.refused": 1,
+		"svc.agent.malformed": 2, "pool.frames.in_use": 260, "pool.large.peak_in_use": 1, "mem.goroutines": 9,
+		"mem.in_use_bytes": 26592288, "latency.total.p99_ns": 50331647} {
+		if v := s.Counter(k); v != want {
+			t.Errorf("%s = %d, want %d", k, v, want)
 		}
 	}
 	if u, ok := s.Socket(7100); !ok || u.Drops != 839141 || u.RxQueue != 0xa40 {
 		t.Errorf("socket 7100: %+v %v", u, ok)
 	}
-	for k, want := range map[string]int64{"link": 1, "interrupts": 16595, "rx.packets": 1519437, "rx.posted": 252, "rx.size": 256,
-		"tx.in_flight": 0, "tx.size": 256, "tx.link_drops": 0, "fault.needs_reset": 2, "stack.rx_packets": 1519437,
-		"stack.rx_dropped": 3, "stack.rx_otherhost": 4, "stack.tx_packets": 20, "rx_length_errors": 0} {
-		if v, ok := s.Dev[k]; !ok || v != want {
-			t.Errorf("dev %s = %d (%v), want %d", k, v, ok, want)
+	if n := s.FramesOutside(); n != 260-252-3-1 {
+		t.Errorf("frames outside the driver: %d", n)
+	}
+	if s.Latency.Total.Count != 676885 {
+		t.Errorf("latency %+v", s.Latency.Total)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Counter of an unknown name did not panic")
+			}
+		}()
+		s.Counter("Udp.NoSuchCounter")
+	}()
+
+	noStack := imageSnapshot()
+	noStack.Stack = nil
+	noAgent := imageSnapshot()
+	noAgent.Mem = nil
+	for _, text := range []string{snapshotText(t, noStack), snapshotText(t, noAgent),
+		strings.Replace(snapshotText(t, imageSnapshot()), "dev.rx.posted", "dev.rx.post", 1), "== snmp\nIp: 1\n"} {
+		if _, err := ParseStats(text); err == nil {
+			t.Errorf("parsed an incomplete reply:\n%s", text)
 		}
 	}
-	if s.Napi["time_squeeze"] != 150 || s.Drops["SOCKET_RCVBUFF"] != 839141 || s.Drops["refused.stats"] != 3 ||
-		s.Drops["refused.agent"] != 1 || s.Drops["agent.malformed"] != 2 {
-		t.Errorf("napi %v drops %v", s.Napi, s.Drops)
+}
+
+// /proc/net/sockstat is read by key, and a missing key is an error.
+func TestParseSockstat(t *testing.T) {
+	good := "UDP: inuse 3 mem 2\nUDPLITE: inuse 0\nRAW: inuse 0\nFRAG: inuse 1 memory 2624\n"
+	s, err := parseSockstat(good)
+	if err != nil || s.UDPInUse != 3 || s.UDPMemPages != 2 || s.FragQueues != 1 || s.FragMemory != 2624 {
+		t.Fatalf("%+v %v", s, err)
 	}
-	if s.Pool("frames", "in_use") != 252 || s.Pool("large", "peak") != 1 || s.Mem["goroutines"] != 9 || s.Mem["mem_in_use_bytes"] != 26592288 {
-		t.Errorf("pools %v mem %v", s.Pools, s.Mem)
+	for _, bad := range []string{
+		"UDP: inuse 3 mem 2\n",
+		"UDP: inuse 3 memory 2\nFRAG: inuse 1 memory 2624\n",
+		"UDP: inuse 3 mem x\nFRAG: inuse 1 memory 2624\n",
+		"UDP: inuse 3 mem\nFRAG: inuse 1 memory 2624\n",
+	} {
+		if s, err := parseSockstat(bad); err == nil {
+			t.Errorf("%q parsed: %+v", bad, s)
+		}
 	}
-	if l := s.Latency["total"]; l.Count != 676885 || l.P99 != 50331647 {
-		t.Errorf("latency %+v", l)
+}
+
+func TestParseConsoleStats(t *testing.T) {
+	good := "STATS rx_packets=10 rx_drops=0 tx_packets=10 tx_kicks=3 reflected=10 interrupts=4 napi_irqs=4 polls=5 poll_packets=10 halts=99 frames_in_use=256 faults=0"
+	m, err := ParseConsoleStats(good)
+	if err != nil || m["rx_packets"] != 10 || m["frames_in_use"] != 256 || len(m) != len(ConsoleStatsKeys) {
+		t.Fatalf("%v %v", m, err)
+	}
+	for _, bad := range []string{
+		strings.Replace(good, "rx_drops=0 ", "", 1),
+		strings.Replace(good, "rx_drops=0", "rx_drop=0", 1),
+		strings.Replace(good, "halts=99", "halts=x", 1),
+		strings.Replace(good, "halts=99", "halts 99", 1),
+		good + " polls=5",
+		"virtio-net: link up: true",
+	} {
+		if _, err := ParseConsoleStats(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
 	}
 }

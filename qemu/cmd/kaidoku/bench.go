@@ -6,8 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/image/stats"
 	"github.com/kaidoku-net/kaidoku/qemu"
 	"github.com/kaidoku-net/kaidoku/qemu/bench"
 	"github.com/kaidoku-net/kaidoku/qemu/linuxguest"
@@ -58,7 +60,7 @@ func benchCmd(args []string) error {
 				return err
 			}
 			peers = append(peers, bench.Peer{Name: "Linux " + g.Release, Files: []string{g.Kernel, g.Initrd}, GuestIP: guestIP,
-				EchoPort: linuxguest.EchoPort, StatsPort: linuxguest.StatsPort,
+				EchoPort: linuxguest.EchoPort, StatsPort: linuxguest.StatsPort, Stats: linuxMem,
 				Config: func() (qemu.Config, error) { return g.Config(qemu.Config{}), nil }})
 		case "kaidoku-busypoll":
 			if err := qemu.BuildImage(root, "./image/kaidoku", kaidokuImage, ""); err != nil {
@@ -114,4 +116,18 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// linuxMem reads the Linux guest's stats report (linuxguest.ParseStats):
+// of the counters the bench reads, it has only the memory in use.
+func linuxMem(reply []byte) (*stats.Snapshot, error) {
+	v, ok := linuxguest.ParseStats(reply)["mem_in_use_bytes"]
+	if !ok {
+		return nil, fmt.Errorf("no mem_in_use_bytes in the Linux guest's stats reply")
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("mem_in_use_bytes %q: %w", v, err)
+	}
+	return &stats.Snapshot{Mem: &stats.Mem{InUseBytes: n}}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/image/stats"
 	"github.com/kaidoku-net/kaidoku/qemu/bench"
 
 	"github.com/kaidoku-net/kaidoku/qemu/testbench"
@@ -23,11 +24,18 @@ func latencyCmd(args []string) error {
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
 	fs.Parse(args)
 
-	text, err := statsRequest(*addr, bench.SectionLatency, *timeout)
+	text, err := statsRequest(*addr, bench.SectionCounters, *timeout)
 	if err != nil {
 		return err
 	}
-	parts := testbench.ParseLatency(text)
+	snap, err := stats.ParseCounters(text)
+	if err != nil {
+		return fmt.Errorf("stats service at %s: %w", *addr, err)
+	}
+	parts, err := testbench.LatencyParts(snap)
+	if err != nil {
+		return err
+	}
 	fmt.Print(bench.LatencyTable(parts))
 	if *plotDir != "" {
 		if err := os.MkdirAll(*plotDir, 0o755); err != nil {

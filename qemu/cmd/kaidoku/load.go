@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -96,12 +95,7 @@ func lastStats(vm *qemu.VM, timeout time.Duration) (map[string]uint64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no STATS line on the console: %w", err)
 	}
-	m := map[string]uint64{}
-	for _, kv := range strings.Fields(l.Text)[1:] {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k], _ = strconv.ParseUint(v, 10, 64)
-	}
-	return m, nil
+	return testbench.ParseConsoleStats(l.Text)
 }
 
 // printReflectorStats prints what the driver and NAPI did during the run:
