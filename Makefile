@@ -37,6 +37,7 @@ run: $(IMAGE) build/kaidoku
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
+	@$(MAKE) --no-print-directory conformance-linux
 
 # The side-by-side benchmark: kaidoku, the gVisor netstack on kaidoku's
 # driver, a Linux guest and the driver's reflector, on the same QEMU
@@ -48,6 +49,22 @@ bench: build/kaidoku
 
 clean:
 	rm -rf build results
+
+# Socket-level conformance (qemu/e2e/conformance_test.go): every case
+# against the kaidoku image and the Linux guest, each booted once; one
+# line per case and target, then "N passed, M failed". conformance-linux
+# runs the cases against the Linux guest alone (the oracle checks the
+# cases), or prints one line saying what to install.
+.PHONY: conformance conformance-linux
+conformance:
+	@mkdir -p build
+	@$(GO) test -c -o build/e2e.test ./qemu/e2e
+	@cd qemu/e2e && KAIDOKU_CONFORMANCE=kaidoku,linux ../../build/e2e.test -test.run '^TestConformance$$' -test.timeout 20m
+
+conformance-linux:
+	@mkdir -p build
+	@$(GO) test -c -o build/e2e.test ./qemu/e2e
+	@cd qemu/e2e && KAIDOKU_CONFORMANCE=linux ../../build/e2e.test -test.run '^TestConformance$$' -test.timeout 15m
 
 # The Linux guest peer of the benchmarks (qemu/linuxguest) boots Debian's
 # kernel; xz-utils unpacks it so QEMU boots the uncompressed kernel (much

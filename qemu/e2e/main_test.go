@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kaidoku-net/kaidoku/qemu"
+	"github.com/kaidoku-net/kaidoku/qemu/linuxguest"
 )
 
 // image is the kaidoku image under test, built once by TestMain.
@@ -31,7 +33,12 @@ func prerequisites() string {
 		return qemu.DefaultBinary + " not found (install Debian's qemu-system-x86 package)"
 	}
 	if os.Getenv("KAIDOKU_CONFORMANCE") == "linux" {
-		return "" // the conformance cases against the Linux guest alone: no image to build
+		// The conformance cases against the Linux guest alone: no
+		// image to build, but Debian's kernel to boot.
+		if _, err := linuxguest.FindKernel(); errors.Is(err, linuxguest.ErrNoKernel) {
+			return "the Linux guest needs Debian's kernel: install linux-image-amd64 and xz-utils (as root: make linux-guest-deps)"
+		}
+		return ""
 	}
 	root, err := qemu.ModuleRoot()
 	if err != nil {
