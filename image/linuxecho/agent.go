@@ -8,7 +8,9 @@ package main
 // the kaidoku image. Each request is served in a goroutine of its own;
 // a blocking call (recvmsg, poll) runs on an OS thread of its own, which
 // OpInterrupt signals, as the kaidoku agent's Interrupt stands in for a
-// signal.
+// signal. The kaidoku agent's reliability operations (background
+// readers and senders, sockstat, gc) are not served: they answer EINVAL
+// as any unknown operation.
 
 import (
 	"bufio"
