@@ -819,7 +819,7 @@ var conformanceCases = []confCase{
 	// socket sent reach no socket (InErrors); each counts under its
 	// type.
 	{name: "icmp-in-types", divergence: "ICMP accounting (a redirect about no socket is an InError)",
-		linux61: "differs: the 6.1 guest sends the timestamp reply and counts it in Icmp.OutMsgs but never in OutTimestampReps (IcmpMsg.OutType14 does not appear); kaidoku counts it there, as icmp_out_count does for the reply's type in 6.8's __ip_make_skb (6.8 not run here)",
+		linux61: "differs: the 6.1 guest sends the timestamp reply and counts it in Icmp.OutMsgs but never in OutTimestampReps (IcmpMsg.OutType14 does not appear); kaidoku counts it there, as 6.8's __ip_make_skb reads (icmp_out_count of the built reply's type); the 6.1 guest's missing count is observed, not explained by the source read",
 		run: func(c *cc) {
 			src := fresh(118)
 			c.send(addr(src, 4000), 6999, "closed")
