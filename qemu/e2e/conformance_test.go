@@ -67,6 +67,41 @@ var conformanceCases = []confCase{
 		c.expect(s, map[string]int64{"Udp.InDatagrams": 1})
 	}},
 
+	// Items 2, 4–6, 9: the link layer: an unknown EtherType reaches no
+	// protocol; a unicast datagram in an L2 broadcast or all-hosts
+	// multicast frame is delivered, and to a closed port counts NoPorts
+	// without an ICMP (not PACKET_HOST); a minimum frame's padding is not
+	// data.
+	{name: "002-link-layer", run: func(c *cc) {
+		fd := c.socket("0.0.0.0:6054")
+		names := []string{"Ip.InReceives", "Udp.InDatagrams", "Udp.NoPorts"}
+		src := fresh(4)
+		frame := func(dst testbench.MAC, etherType uint16, pkt testbench.IPv4) []byte {
+			return testbench.Ether(dst, c.b.MAC, etherType, -1, pkt.Bytes())
+		}
+		udp := func(port uint16, p string) testbench.IPv4 {
+			return testbench.UDP{Src: addr(src, 4000), Dst: addr(guestIP, port), Payload: []byte(p)}.Packet()
+		}
+		s := c.snapshot(names...)
+		c.b.Inject(frame(c.b.GuestMAC, 0x88b5, udp(6054, "not IP")))
+		time.Sleep(50 * time.Millisecond)
+		c.expect(s, map[string]int64{})
+		c.wantErrno(c.recv(fd, 64, 0), syscall.EAGAIN)
+
+		allHosts := testbench.MAC{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}
+		for _, dst := range []testbench.MAC{testbench.Broadcast, allHosts} {
+			c.b.Inject(frame(dst, 0x0800, udp(6054, "L2 group")))
+			c.wantData(c.recv(fd, 64, 0), "L2 group")
+			s = c.snapshot(names...)
+			c.b.Inject(frame(dst, 0x0800, udp(6997, "closed")))
+			c.expect(s, map[string]int64{"Ip.InReceives": 1, "Udp.NoPorts": 1})
+		}
+		c.noFrame("ICMP for an L2 broadcast or multicast", testbench.IsICMP(3, -1, src))
+
+		c.b.Inject(frame(c.b.GuestMAC, 0x0800, udp(6054, "")))
+		c.wantRecv(c.recv(fd, 64, 0), 0, "", "10.0.2.4:4000", 0)
+	}},
+
 	// Items 70, 100, 101: an empty datagram and source port 0.
 	{name: "070-empty-and-port-zero", run: func(c *cc) {
 		fd := c.socket("0.0.0.0:6001")
@@ -154,6 +189,38 @@ var conformanceCases = []confCase{
 				c.t.Errorf("member %d received nothing", fd)
 			}
 		}
+	}},
+
+	// Item 76: in an SO_REUSEPORT group bound to a specific address, a
+	// member connected to a peer gets that peer's datagrams, and the
+	// others' are spread over the unconnected members only.
+	{name: "076-reuseport-connected", run: func(c *cc) {
+		var fds []int
+		for i := 0; i < 3; i++ {
+			fds = append(fds, c.socket("10.0.2.15:6055", reusePort))
+		}
+		con := fds[1]
+		c.ok(agent.Request{Op: agent.OpConnect, FD: con, Addr: "10.0.2.9:7055"})
+		for i := 0; i < 4; i++ {
+			c.send(addr(testerIP, 7055), 6055, "peer")
+		}
+		for i := 0; i < 4; i++ {
+			c.wantData(c.recv(con, 64, 0), "peer")
+		}
+		for i := 0; i < 60; i++ {
+			c.send(addr(testerIP, uint16(23000+i)), 6055, "other")
+		}
+		got := 0
+		for _, fd := range []int{fds[0], fds[2]} {
+			for {
+				if r := c.recv(fd, 64, 0); r.Errno != 0 {
+					break
+				}
+				got++
+			}
+		}
+		c.want("datagrams of other peers on the unconnected members", got, 60)
+		c.wantErrno(c.recv(con, 64, 0), syscall.EAGAIN)
 	}},
 
 	// Items 77, 78: a device-bound socket beats an unbound one whatever
@@ -630,6 +697,50 @@ var conformanceCases = []confCase{
 		c.noFrame("ICMP for a broadcast", testbench.IsICMP(3, -1, testerIP))
 	}},
 
+	// Item 92: with SO_RCVBUF at its minimum, an empty queue still takes
+	// one datagram of any size (a reassembled 8000 bytes); a second is
+	// dropped.
+	{name: "092-rcvbuf-minimum", run: func(c *cc) {
+		fd := c.socket("0.0.0.0:6056", sockOpt(socket.SoRcvbuf, 0))
+		c.want("SO_RCVBUF 0", c.ok(agent.Request{Op: agent.OpGetInt, FD: fd, Level: socket.SolSocket, Name: socket.SoRcvbuf}).Value, 2304)
+		payload := make([]byte, 8000)
+		s := c.snapshot("Udp.RcvbufErrors", "Ip.ReasmOKs")
+		for id := uint16(920); id < 922; id++ {
+			pkt := testbench.UDP{Src: addr(testerIP, 4000), Dst: addr(guestIP, 6056), Payload: payload}.Packet()
+			pkt.ID = id
+			for _, f := range testbench.Fragment(pkt, 1480, 1480, 1480, 1480, 1480) {
+				c.b.InjectIP(f)
+			}
+		}
+		c.expect(s, map[string]int64{"Udp.RcvbufErrors": 1, "Ip.ReasmOKs": 2})
+		c.want("the first one", c.recv(fd, 9000, 0).Ret, 8000)
+		c.wantErrno(c.recv(fd, 9000, 0), syscall.EAGAIN)
+	}},
+
+	// Items 38, 44: a socket bound to the subnet broadcast address gets
+	// broadcasts but not unicast; a wildcard socket connected to a peer
+	// no longer gets that peer's broadcasts (its bound address became
+	// the unicast one).
+	{name: "038-broadcast-binds", run: func(c *cc) {
+		bc := c.socket("10.0.2.255:6057")
+		inject := func(dst string, port uint16, p string) {
+			c.b.InjectIP(testbench.UDP{Src: addr(testerIP, 7057), Dst: addr(netip.MustParseAddr(dst), port), Payload: []byte(p)}.Packet())
+		}
+		inject("10.0.2.255", 6057, "subnet broadcast")
+		c.wantData(c.recv(bc, 64, 0), "subnet broadcast")
+		s := c.snapshot("Udp.NoPorts", "Udp.IgnoredMulti")
+		c.send(addr(fresh(38), 4000), 6057, "unicast")
+		c.expect(s, map[string]int64{"Udp.NoPorts": 1})
+		c.wantErrno(c.recv(bc, 64, 0), syscall.EAGAIN)
+
+		con := c.socket("0.0.0.0:6058")
+		c.ok(agent.Request{Op: agent.OpConnect, FD: con, Addr: "10.0.2.9:7057"})
+		s = c.snapshot("Udp.NoPorts", "Udp.IgnoredMulti")
+		inject("10.0.2.255", 6058, "broadcast from the peer")
+		c.expect(s, map[string]int64{"Udp.IgnoredMulti": 1})
+		c.wantErrno(c.recv(con, 64, 0), syscall.EAGAIN)
+	}},
+
 	// Items 45, 46, 57: fragments reassemble in either order; a
 	// reassembled datagram to a closed port gets a port unreachable
 	// quoting the whole datagram's header.
@@ -934,6 +1045,19 @@ var conformanceCases = []confCase{
 			}
 			c.noFrame("a reply to an address mask request", testbench.IsICMP(18, -1, src))
 		}},
+
+	// Item 119: an unknown IP protocol is a protocol unreachable quoting
+	// the datagram, and not a delivery.
+	{name: "119-unknown-protocol", run: func(c *cc) {
+		src := fresh(119)
+		s := c.snapshot("Ip.InUnknownProtos", "Ip.InDelivers", "Icmp.OutDestUnreachs")
+		c.b.InjectIP(testbench.IPv4{Src: src, Dst: guestIP, Protocol: 253, Payload: []byte("experimental")})
+		pu := c.wantICMP(3, 2, src)
+		c.expect(s, map[string]int64{"Ip.InUnknownProtos": 1, "Icmp.OutDestUnreachs": 1})
+		if q := pu.L4[8:]; len(q) < 32 || q[9] != 253 || string(q[20:32]) != "experimental" {
+			c.t.Errorf("protocol unreachable quotes % x", q)
+		}
+	}},
 
 	// Items 25, 27: IP options: NOPs are delivered; an option whose
 	// length byte is 1 is a parameter problem pointing at it (20),
