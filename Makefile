@@ -50,6 +50,7 @@ test:
 	$(GO) run ./qemu/cmd/kaidoku check
 	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /qemu/e2e$$)
 	$(GO) test -count=1 -timeout 25m ./qemu/e2e
+	@$(MAKE) --no-print-directory conformance-linux
 
 # The side-by-side benchmark: kaidoku, the gVisor netstack on kaidoku's
 # driver, a Linux guest and the driver's reflector, on the same QEMU
@@ -61,6 +62,22 @@ bench: build/kaidoku
 
 clean:
 	rm -rf build results
+
+# Socket-level conformance (qemu/e2e/conformance_test.go): every case
+# against the kaidoku image and the Linux guest, each booted once; one
+# line per case and target, then "N passed, M failed". conformance-linux
+# runs the cases against the Linux guest alone (the oracle checks the
+# cases), or prints one line saying what to install.
+.PHONY: conformance conformance-linux
+conformance:
+	@mkdir -p build
+	@$(GO) test -c -o build/e2e.test ./qemu/e2e
+	@cd qemu/e2e && KAIDOKU_CONFORMANCE=kaidoku,linux ../../build/e2e.test -test.run '^TestConformance$$' -test.timeout 20m
+
+conformance-linux:
+	@mkdir -p build
+	@$(GO) test -c -o build/e2e.test ./qemu/e2e
+	@cd qemu/e2e && KAIDOKU_CONFORMANCE=linux ../../build/e2e.test -test.run '^TestConformance$$' -test.timeout 15m
 
 # The Linux guest peer of the benchmarks (qemu/linuxguest) boots Debian's
 # kernel; xz-utils unpacks it so QEMU boots the uncompressed kernel (much

@@ -1,9 +1,9 @@
 package agent
 
 import (
-	"encoding/json"
 	"testing"
 
+	"github.com/kaidoku-net/kaidoku/image/agent/agentproto"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
@@ -27,7 +27,7 @@ func FuzzAgentRequest(f *testing.F) {
 		{Op: OpProcNetUDP}, {Op: OpReader, FD: 3, Value: -1, Len: 1 << 10}, {Op: OpReaderStats, FD: 3}, {Op: OpReaderStop, FD: 3},
 		{Op: OpSendBurst, FD: 4, Addr: "10.0.2.9:9", Value: 3, Len: 8}, {Op: OpSockstat}, {Op: "frobnicate", FD: -7},
 	} {
-		b, _ := json.Marshal(r)
+		b, _ := agentproto.EncodeRequest(&r)
 		f.Add(b)
 	}
 	for _, s := range []string{`{"op":"recvmsg","fd":3,"len":1e99}`, `{"op":"bind","fd":3,"addr":"[::1]:80"}`, `{`, `null`,
@@ -41,8 +41,8 @@ func FuzzAgentRequest(f *testing.F) {
 		s.Handle(&Request{Op: OpSocket})
 		inject(t, s, pool, 7000, seq(1))
 		defer closeAll(s)
-		var req Request
-		if err := json.Unmarshal(data, &req); err != nil {
+		req, err := agentproto.DecodeRequest(data)
+		if err != nil {
 			return // the agent counts it as malformed
 		}
 		switch req.Op {
@@ -59,8 +59,8 @@ func FuzzAgentRequest(f *testing.F) {
 			req.Value = min(req.Value, 16)
 			req.TimeoutMs = min(req.TimeoutMs, 0)
 		}
-		resp := s.Handle(&req)
-		out, err := json.Marshal(resp)
+		resp := s.Handle(req)
+		out, err := agentproto.EncodeResponse(resp)
 		if err != nil {
 			t.Fatalf("response to %+v does not encode: %v", req, err)
 		}

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -11,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/image/agent/agentproto"
 	"github.com/kaidoku-net/kaidoku/netstack"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
@@ -64,18 +64,24 @@ func (s *Server) Serve(conn *socket.Socket) error {
 			}
 			continue
 		}
-		if s.allow.IsValid() && !s.allow.Contains(netip.AddrFrom4(from.Addr)) {
+		if !agentproto.Allowed(s.allow, netip.AddrFrom4(from.Addr)) {
 			s.refused.Add(1)
 			continue
 		}
-		var req Request
-		if err := json.Unmarshal(buf[:n], &req); err != nil {
+		req, err := agentproto.DecodeRequest(buf[:n])
+		if err != nil {
 			s.bad.Add(1)
 			continue
 		}
-		go func(req Request, from socket.Sockaddr) {
-			resp := s.Handle(&req)
-			b, _ := json.Marshal(resp)
+		go func(req *Request, from socket.Sockaddr) {
+			resp := s.Handle(req)
+			b, err := agentproto.EncodeResponse(resp)
+			if err != nil {
+				// Too large: say so instead of leaving the client waiting.
+				e := &Response{ID: req.ID}
+				agentproto.ErrorResponse(e, fmt.Errorf("%w: %v", syscall.EMSGSIZE, err))
+				b, _ = agentproto.EncodeResponse(e)
+			}
 			s.sendMu.Lock()
 			conn.SendTo(b, 0, &from)
 			s.sendMu.Unlock()
@@ -96,16 +102,8 @@ func (s *Server) socket(fd int) (*socket.Socket, error) {
 // Handle performs one request and returns its response.
 func (s *Server) Handle(req *Request) *Response {
 	r := &Response{ID: req.ID}
-	err := s.do(req, r)
-	if err != nil {
-		var en syscall.Errno
-		if errors.As(err, &en) {
-			r.Errno = int(en)
-		} else {
-			r.Errno = int(syscall.EINVAL)
-		}
-		r.Err = err.Error()
-		r.Ret = -1
+	if err := s.do(req, r); err != nil {
+		agentproto.ErrorResponse(r, err)
 	}
 	return r
 }

@@ -14,7 +14,12 @@
 //	         loop on one OS thread, not Go's netpoller, so the comparison
 //	         really is Linux's blocking recvfrom
 //	udp/161  a short text report: mem_in_use_bytes (MemTotal − MemAvailable
-//	         from /proc/meminfo), the echo counters and /proc/net/snmp
+//	         from /proc/meminfo), the echo and agent counters and
+//	         /proc/net/snmp
+//	udp/5555 the test agent (package image/agent/agentproto) with real
+//	         system calls, answering only its test host, so that the
+//	         host's conformance cases run against Linux as against the
+//	         kaidoku image
 //
 // and prints a line containing READY on the console once both are bound.
 //
@@ -24,20 +29,25 @@
 //	kaidoku.addr=10.0.2.15/24  the interface's address and prefix
 //	kaidoku.gw=10.0.2.2        the default gateway ("none": no route)
 //	kaidoku.dev=eth0           the interface
+//	kaidoku.agent=5555         the test agent's port ("off": none)
+//	kaidoku.agent.allow=CIDR   whom the agent answers ("any": anyone;
+//	                           default 10.0.2.2/32, as the kaidoku image)
 //	<module>.<param>=<value>   passed to that module when it is loaded,
 //	                           as modprobe would do
 //
 // The defaults are those of the kaidoku image and of QEMU's user-mode
 // networking.
 //
-// Only the standard library's syscall package is used, so that this
-// program adds nothing to the module's dependencies.
+// The echo path uses the standard library's syscall package only; the
+// agent uses golang.org/x/sys/unix, already among the module's
+// dependencies.
 package main
 
 import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,7 +57,12 @@ import (
 const (
 	echoPort  = 7
 	statsPort = 161
+	agentPort = 5555
 )
+
+// defaultTestHost is whom the agent answers by default: the gateway of
+// QEMU's user-mode network, which the test bench also plays.
+var defaultTestHost = netip.MustParsePrefix("10.0.2.2/32")
 
 // modulesDir is where the initramfs keeps the modules to load, named so
 // that sorting them gives a dependency order (see qemu/linuxguest).
@@ -59,6 +74,9 @@ type config struct {
 	addr    netip.Prefix
 	gw      netip.Addr // invalid: no default route
 	modArgs map[string][]string
+
+	agentPort  int          // 0: no agent
+	agentAllow netip.Prefix // zero: anyone
 }
 
 func parseCmdline(cmdline string) (config, error) {
@@ -67,6 +85,9 @@ func parseCmdline(cmdline string) (config, error) {
 		addr:    netip.MustParsePrefix("10.0.2.15/24"),
 		gw:      netip.MustParseAddr("10.0.2.2"),
 		modArgs: map[string][]string{},
+
+		agentPort:  agentPort,
+		agentAllow: defaultTestHost,
 	}
 	for _, w := range strings.Fields(cmdline) {
 		k, v, _ := strings.Cut(w, "=")
@@ -83,6 +104,18 @@ func parseCmdline(cmdline string) (config, error) {
 			if v == "none" {
 				c.gw = netip.Addr{}
 			} else if c.gw, err = netip.ParseAddr(v); err == nil && !c.gw.Is4() {
+				err = fmt.Errorf("%s is not IPv4", v)
+			}
+		case "kaidoku.agent":
+			if v == "off" {
+				c.agentPort = 0
+			} else if c.agentPort, err = strconv.Atoi(v); err == nil && (c.agentPort < 1 || c.agentPort > 65535) {
+				err = fmt.Errorf("port %d out of range", c.agentPort)
+			}
+		case "kaidoku.agent.allow":
+			if v == "any" {
+				c.agentAllow = netip.Prefix{}
+			} else if c.agentAllow, err = netip.ParsePrefix(v); err == nil && !c.agentAllow.Addr().Is4() {
 				err = fmt.Errorf("%s is not IPv4", v)
 			}
 		default:
@@ -133,7 +166,19 @@ func main() {
 	if err != nil {
 		fatal("stats socket: %v", err)
 	}
-	go serveStats(statsFd)
+	var agent *agentServer
+	if cfg.agentPort != 0 {
+		agentFd, err := bindUDP(cfg.agentPort)
+		if err != nil {
+			fatal("agent socket: %v", err)
+		}
+		if err := setupInterrupt(); err != nil {
+			fatal("agent: %v", err)
+		}
+		agent = newAgent(cfg.agentAllow)
+		go agent.serve(agentFd)
+	}
+	go serveStats(statsFd, agent)
 	gw := "none"
 	if cfg.gw.IsValid() {
 		gw = cfg.gw.String()
@@ -146,8 +191,12 @@ func main() {
 	// messages; the uptimes say how much of boot-to-READY was the guest's,
 	// and how much of that this program's.
 	now := uptime()
-	fmt.Printf("linuxecho: %s %s gw %s, carrier %s, modules %s, echo udp/%d, stats udp/%d, uptime %.3f s (init %.3f s)\nlinuxecho: READY\n",
-		cfg.dev, cfg.addr, gw, carrier, mods, echoPort, statsPort, now, now-initStart)
+	agentDesc := "off"
+	if agent != nil {
+		agentDesc = fmt.Sprintf("udp/%d", cfg.agentPort)
+	}
+	fmt.Printf("linuxecho: %s %s gw %s, carrier %s, modules %s, echo udp/%d, stats udp/%d, agent %s, uptime %.3f s (init %.3f s)\nlinuxecho: READY\n",
+		cfg.dev, cfg.addr, gw, carrier, mods, echoPort, statsPort, agentDesc, now, now-initStart)
 	serveEcho(echoFd)
 }
 

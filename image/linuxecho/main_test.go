@@ -30,7 +30,18 @@ func TestParseCmdline(t *testing.T) {
 		t.Errorf("module arguments %v", c.modArgs)
 	}
 
-	for _, bad := range []string{"kaidoku.addr=10.0.2.15", "kaidoku.addr=fe80::1/64", "kaidoku.gw=10.0.2", "kaidoku.gw=::1"} {
+	if c.agentPort != 5555 || c.agentAllow.String() != "10.0.2.2/32" {
+		t.Errorf("agent defaults: port %d allow %v", c.agentPort, c.agentAllow)
+	}
+	c, err = parseCmdline("kaidoku.agent=6000 kaidoku.agent.allow=any")
+	if err != nil || c.agentPort != 6000 || c.agentAllow.IsValid() {
+		t.Errorf("agent overrides: %+v, %v", c, err)
+	}
+	if c, _ = parseCmdline("kaidoku.agent=off"); c.agentPort != 0 {
+		t.Errorf("agent off: port %d", c.agentPort)
+	}
+
+	for _, bad := range []string{"kaidoku.agent=0", "kaidoku.agent=x", "kaidoku.agent.allow=::1/128", "kaidoku.agent.allow=10.0.2.2", "kaidoku.addr=10.0.2.15", "kaidoku.addr=fe80::1/64", "kaidoku.gw=10.0.2", "kaidoku.gw=::1"} {
 		if _, err := parseCmdline(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}

@@ -67,8 +67,8 @@ func serveEcho(fd int) {
 }
 
 // serveStats answers every datagram with report(): the same blocking
-// recvfrom/sendto as the echo, off the measured path.
-func serveStats(fd int) {
+// recvfrom/sendto as the echo, off the measured path. agent may be nil.
+func serveStats(fd int, agent *agentServer) {
 	runtime.LockOSThread()
 	buf := make([]byte, 2048)
 	for {
@@ -76,13 +76,13 @@ func serveStats(fd int) {
 		if err != nil || from == nil {
 			continue
 		}
-		syscall.Sendto(fd, report(), 0, from)
+		syscall.Sendto(fd, report(agent), 0, from)
 	}
 }
 
 // report is the stats service's reply, "key value" lines followed by
 // /proc/net/snmp as the kernel prints it.
-func report() []byte {
+func report(agent *agentServer) []byte {
 	var b bytes.Buffer
 	var uts syscall.Utsname
 	release := "?"
@@ -93,6 +93,10 @@ func report() []byte {
 	fmt.Fprintf(&b, "peer linux\nkernel %s\nuptime_seconds %.3f\n", release, uptime())
 	fmt.Fprintf(&b, "mem_total_bytes %d\nmem_free_bytes %d\nmem_available_bytes %d\nmem_in_use_bytes %d\n", total, free, avail, total-avail)
 	fmt.Fprintf(&b, "echo_datagrams %d\necho_errors %d\n", echoed.Load(), echoErrors.Load())
+	if agent != nil {
+		fmt.Fprintf(&b, "agent_served %d\nagent_refused %d\nagent_malformed %d\n",
+			agent.served.Load(), agent.refused.Load(), agent.badReqs.Load())
+	}
 	if snmp, err := os.ReadFile("/proc/net/snmp"); err == nil {
 		b.Write(snmp)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/image/agent/agentproto"
 	"github.com/kaidoku-net/kaidoku/qemu"
 	"github.com/kaidoku-net/kaidoku/qemu/linuxguest"
 )
@@ -19,7 +20,8 @@ import (
 // launcher as the kaidoku image, prints READY, echoes UDP datagrams of
 // several sizes on port 7 (one over the MTU, so the guest reassembles and
 // fragments), and reports its memory in use and /proc/net/snmp on port
-// 161, whose counters agree with the traffic sent.
+// 161, whose counters agree with the traffic sent; its test agent (udp/5555)
+// refuses, and counts, a host it does not allow.
 func TestLinuxGuestEcho(t *testing.T) {
 	if _, err := linuxguest.FindKernel(); err != nil {
 		if errors.Is(err, linuxguest.ErrNoKernel) {
@@ -44,13 +46,18 @@ func TestLinuxGuestEcho(t *testing.T) {
 		t.Logf("note: %s", g.Note)
 	}
 
-	ports := linuxFreeUDPPorts(t, 2)
-	echoPort, statsPort := ports[0], ports[1]
+	ports := linuxFreeUDPPorts(t, 3)
+	echoPort, statsPort, agentHostPort := ports[0], ports[1], ports[2]
 	cfg := g.Config(qemu.Config{
 		Net: qemu.UserNet{Forwards: []qemu.Forward{
 			{HostPort: echoPort, GuestPort: linuxguest.EchoPort},
 			{HostPort: statsPort, GuestPort: linuxguest.StatsPort},
+			{HostPort: agentHostPort, GuestPort: agentPort},
 		}},
+		// The host's datagrams arrive from the user-mode network's
+		// gateway, 10.0.2.2, which the agent answers by default: here
+		// it answers someone else, so they must be refused and counted.
+		Append:   []string{"kaidoku.agent.allow=10.0.2.77/32"},
 		Lifetime: 4 * time.Minute,
 	})
 	vm, err := qemu.Start(cfg)
@@ -78,6 +85,15 @@ func TestLinuxGuestEcho(t *testing.T) {
 		}
 	}
 
+	// The test agent answers only its test host.
+	ag := linuxDial(t, agentHostPort)
+	req, _ := agentproto.EncodeRequest(&agentproto.Request{ID: 1, Op: agentproto.OpSocket})
+	ag.Write(req)
+	ag.SetReadDeadline(time.Now().Add(time.Second))
+	if n, err := ag.Read(make([]byte, 2048)); err == nil {
+		t.Errorf("the agent answered a host it does not allow (%d bytes)", n)
+	}
+
 	stats := linuxDial(t, statsPort)
 	reply, err := linuxExchange(stats, []byte("stats"), func(b []byte) bool {
 		return bytes.Contains(b, []byte("mem_in_use_bytes"))
@@ -100,6 +116,9 @@ func TestLinuxGuestEcho(t *testing.T) {
 	}
 	if n, _ := strconv.Atoi(kv["Ip.ReasmOKs"]); n < 1 {
 		t.Errorf("/proc/net/snmp Ip ReasmOKs %q, want at least 1 (the 4000-byte datagram)", kv["Ip.ReasmOKs"])
+	}
+	if kv["agent_refused"] != "1" || kv["agent_served"] != "0" {
+		t.Errorf("agent_refused %q agent_served %q, want 1 and 0", kv["agent_refused"], kv["agent_served"])
 	}
 	t.Logf("guest kernel %s: mem_in_use_bytes %d (%.1f MiB); Udp InDatagrams %s OutDatagrams %s",
 		kv["kernel"], mem, float64(mem)/(1<<20), kv["Udp.InDatagrams"], kv["Udp.OutDatagrams"])

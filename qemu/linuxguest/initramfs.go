@@ -29,15 +29,16 @@ const guestModulesDir = "lib/modules/kaidoku"
 
 // recipe changes whenever the way the initramfs is put together changes,
 // so that older cached archives are not reused.
-const recipe = "linuxguest initramfs 1"
+const recipe = "linuxguest initramfs 2"
 
 // buildInitramfs builds, or finds in workdir, the initramfs: u-root's base
 // layout (/dev/console and friends, /proc, /sys, /tmp), image/linuxecho
 // built as a static Linux binary (u-root's binary builder: plain go build,
 // stripped, -trimpath) and linked as /init, and the modules as
 // lib/modules/kaidoku/NN-name.ko. The archive's name is a hash of all its
-// inputs: the recipe, u-root's version, the Go version, the program's
-// sources, go.mod and go.sum, and the modules.
+// inputs: the recipe, u-root's version, the Go version, the sources of
+// the program and of the module's packages it imports (the agent's
+// protocol), go.mod and go.sum, and the modules.
 func buildInitramfs(root, workdir string, mods []module) (string, error) {
 	goVersion, err := exec.Command("go", "env", "GOVERSION").Output()
 	if err != nil {
@@ -45,7 +46,10 @@ func buildInitramfs(root, workdir string, mods []module) (string, error) {
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s\n", recipe, URoot, bytes.TrimSpace(goVersion))
-	srcs, _ := filepath.Glob(filepath.Join(root, echoPkg, "*.go"))
+	srcs, err := programSources(root)
+	if err != nil {
+		return "", err
+	}
 	for _, f := range append(srcs, filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")) {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
@@ -104,6 +108,25 @@ func buildInitramfs(root, workdir string, mods []module) (string, error) {
 	}
 	prune(workdir, "initramfs-*.cpio", out)
 	return out, nil
+}
+
+// programSources returns the Go files of the guest program and of every
+// package of this module it imports, as built for the guest, in a stable
+// order.
+func programSources(root string) ([]string, error) {
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}", echoPkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list %s: %w", echoPkg, err)
+	}
+	var srcs []string
+	for _, dir := range strings.Fields(string(out)) {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		srcs = append(srcs, files...)
+	}
+	return srcs, nil
 }
 
 // prune removes the files matching pattern in dir other than keep: the

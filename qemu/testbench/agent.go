@@ -1,7 +1,6 @@
 package testbench
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kaidoku-net/kaidoku/image/agent"
+	"github.com/kaidoku-net/kaidoku/image/agent/agentproto"
 )
 
 // TestHost is the address the image's test agent answers by default.
@@ -48,7 +48,7 @@ func (a *Agent) From(src netip.Addr) *Agent {
 func (a *Agent) Call(req agent.Request) (*agent.Response, error) {
 	req.ID = a.id.Add(1)
 	a.calls.Add(1)
-	b, err := json.Marshal(req)
+	b, err := agentproto.EncodeRequest(&req)
 	if err != nil {
 		return nil, err
 	}
@@ -57,14 +57,14 @@ func (a *Agent) Call(req agent.Request) (*agent.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: %w", req.Op, err)
 	}
-	var r agent.Response
-	if err := json.Unmarshal(reply, &r); err != nil {
-		return nil, fmt.Errorf("agent %s: bad reply %q: %w", req.Op, reply, err)
+	r, err := agentproto.DecodeResponse(reply)
+	if err != nil {
+		return nil, fmt.Errorf("agent %s: %w", req.Op, err)
 	}
 	if r.ID != req.ID {
 		return nil, fmt.Errorf("agent %s: reply to request %d, want %d", req.Op, r.ID, req.ID)
 	}
-	return &r, nil
+	return r, nil
 }
 
 // Calls returns how many requests this client has sent: each is one UDP

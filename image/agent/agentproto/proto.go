@@ -1,17 +1,24 @@
-// Package agent is kaidoku's test agent, in the spirit of gVisor
-// packetimpact's posix_server: a UDP service through which the host test
-// bench asks the image to create sockets, set options, bind, connect,
-// receive with flags and timeouts, send and close, and gets back the
-// results, errnos, flags and control messages exactly as the socket API
-// returned them. It answers only its configured test host; anything else
-// is dropped and counted.
+// Package agentproto is the wire protocol of the test agent: the
+// requests the host test bench sends, the responses the agent returns,
+// and their encoding. Two servers speak it — the kaidoku image's agent
+// (package image/agent) and the Linux guest's (image/linuxecho, with real
+// Linux system calls) — and one client, qemu/testbench, so that the same
+// conformance cases run against both. It builds on any GOOS.
 //
-// The protocol is one JSON Request per datagram and one JSON Response to
-// the request's source address and port. Every request is served in a
-// goroutine of its own, so a blocking receive does not hold the agent up;
-// a client with several requests outstanding uses a source port per
-// request. Numbers (levels, options, flags, errnos) are Linux's.
-package agent
+// The protocol is one JSON Request per UDP datagram and one JSON Response
+// to the request's source address and port. A server answers only its
+// test host; anything else is dropped and counted. Numbers (levels,
+// options, flags, errnos, ioctl requests, poll events) are Linux's
+// x86_64 values.
+package agentproto
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"syscall"
+)
 
 // Operations.
 const (
@@ -91,4 +98,58 @@ type Pktinfo struct {
 	Ifindex int    `json:"ifindex"`
 	SpecDst string `json:"spec_dst"`
 	Addr    string `json:"addr"`
+}
+
+// MaxDatagram is the largest request or response: one UDP datagram.
+const MaxDatagram = 65507
+
+// EncodeRequest returns r's datagram.
+func EncodeRequest(r *Request) ([]byte, error) { return json.Marshal(r) }
+
+// DecodeRequest parses a request datagram.
+func DecodeRequest(b []byte) (*Request, error) {
+	var r Request
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("agentproto: bad request: %w", err)
+	}
+	return &r, nil
+}
+
+// EncodeResponse returns r's datagram. A response too large for one
+// datagram (e.g. a long /proc/net/udp) is an error: the client would
+// otherwise wait for an answer that never comes.
+func EncodeResponse(r *Response) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err == nil && len(b) > MaxDatagram {
+		err = fmt.Errorf("agentproto: %d-byte response exceeds a datagram", len(b))
+	}
+	return b, err
+}
+
+// DecodeResponse parses a response datagram.
+func DecodeResponse(b []byte) (*Response, error) {
+	var r Response
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("agentproto: bad response %q: %w", b, err)
+	}
+	return &r, nil
+}
+
+// Allowed reports whether a server answering allow serves a request from
+// src: allow contains src, or allow is the zero Prefix (answer anyone).
+func Allowed(allow netip.Prefix, src netip.Addr) bool {
+	return !allow.IsValid() || allow.Contains(src.Unmap())
+}
+
+// ErrorResponse fills r's error fields from err: Ret −1, Errno err's
+// syscall.Errno (EINVAL when err carries none) and Err its text.
+func ErrorResponse(r *Response, err error) {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		r.Errno = int(en)
+	} else {
+		r.Errno = int(syscall.EINVAL)
+	}
+	r.Err = err.Error()
+	r.Ret = -1
 }
