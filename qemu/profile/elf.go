@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Frame is one function on a symbolised stack.
@@ -132,11 +133,11 @@ func buildID(f *elf.File) string {
 		if nameEnd+int(descsz) > len(b) {
 			continue
 		}
-		name, desc := string(b[12:12+namesz]), b[nameEnd:nameEnd+int(descsz)]
+		name, desc := strings.TrimRight(string(b[12:12+namesz]), "\x00"), b[nameEnd:nameEnd+int(descsz)]
 		switch {
-		case name == "Go\x00" && typ == 4:
+		case name == "Go" && typ == 4:
 			return string(desc)
-		case name == "GNU\x00" && typ == 3:
+		case name == "GNU" && typ == 3:
 			gnu = hex.EncodeToString(desc)
 		}
 	}
