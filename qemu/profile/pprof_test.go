@@ -123,6 +123,8 @@ func TestPackage(t *testing.T) {
 		{"github.com/kaidoku-net/kaidoku/napi.(*Softnet).poll", "github.com/kaidoku-net/kaidoku/napi"},
 		{"github.com/kaidoku-net/kaidoku/netstack/internal/udp.rcv", "github.com/kaidoku-net/kaidoku/netstack/internal/udp"},
 		{"github.com/usbarmory/tamago/amd64.(*CPU).halt", "github.com/usbarmory/tamago/amd64"},
+		{"github.com/kaidoku-net/kaidoku/ilist.(*List[go.shape.*github.com/kaidoku-net/kaidoku/napi.Struct]).PushBack", "github.com/kaidoku-net/kaidoku/ilist"},
+		{"slices.Index[go.shape.[]int,go.shape.int]", "slices"},
 		{"0x10", "?"},
 		{"main", "main"},
 	}

@@ -85,9 +85,14 @@ func Package(fn string) string {
 	if strings.HasPrefix(fn, "0x") {
 		return "?"
 	}
-	dir, name := "", fn
-	if i := strings.LastIndex(fn, "/"); i >= 0 {
-		dir, name = fn[:i+1], fn[i+1:]
+	// Type arguments ("List[go.shape.*a/b.T]") may hold slashes too.
+	head := fn
+	if i := strings.IndexByte(fn, '['); i >= 0 {
+		head = fn[:i]
+	}
+	dir, name := "", head
+	if i := strings.LastIndex(head, "/"); i >= 0 {
+		dir, name = head[:i+1], head[i+1:]
 	}
 	if i := strings.Index(name, "."); i >= 0 {
 		name = name[:i]
