@@ -41,6 +41,7 @@ type Image struct {
 	lines  []lineRow
 	gosym  *gosym.Table
 	syms   []elf.Symbol // STT_FUNC symbols by value, the last resort
+	fdes   []fde        // call frame information, by PC
 	frames map[uint64][]Frame
 }
 
@@ -94,6 +95,12 @@ func Open(path string) (*Image, error) {
 	if d, err := f.DWARF(); err == nil {
 		if err := img.readDWARF(d); err != nil {
 			return nil, fmt.Errorf("%s: DWARF: %w", path, err)
+		}
+	}
+	if s := f.Section(".debug_frame"); s != nil && f.Machine == elf.EM_X86_64 {
+		// Without it the sampler walks frame pointers alone.
+		if b, err := s.Data(); err == nil {
+			img.fdes, _ = parseFrames(b)
 		}
 	}
 	if len(img.funcs) == 0 {
@@ -353,6 +360,10 @@ func (img *Image) line(pc uint64) (string, int) {
 	}
 	return img.lines[i].file, img.lines[i].line
 }
+
+// CFAOffset returns, from the call frame information, the offset from
+// RSP of the canonical frame address (RSP before the call) at pc.
+func (img *Image) CFAOffset(pc uint64) (int64, bool) { return cfaOffset(img.fdes, pc) }
 
 // InText reports whether pc lies in .text.
 func (img *Image) InText(pc uint64) bool { return img.TextStart <= pc && pc < img.TextEnd }

@@ -7,7 +7,9 @@
 // Stacks are walked by frame pointer, as Go on amd64 keeps them: at a
 // frame pointer fp, [fp] holds the caller's frame pointer and [fp+8] the
 // return address into it. A function sampled before it has pushed its
-// frame pointer (or one without a frame, a small leaf) hides its caller.
+// frame pointer (or one without a frame, a small leaf) would hide its
+// caller: for the stopped function the call frame information of the ELF
+// (.debug_frame) says where its return address is.
 package profile
 
 import (
@@ -125,7 +127,7 @@ func sampleOnce(t Target, img *Image, maxDepth int) ([]uint64, time.Duration, er
 	regs, err := t.ReadRegisters()
 	var stack []uint64
 	if err == nil {
-		stack = walk(t, regs, img.InText, maxDepth)
+		stack = walk(t, regs, img, maxDepth)
 	}
 	if cerr := t.Continue(); cerr != nil {
 		return nil, time.Since(t0), errors.Join(err, cerr)
@@ -137,34 +139,37 @@ func sampleOnce(t Target, img *Image, maxDepth int) ([]uint64, time.Duration, er
 // one round trip.
 const walkChunk = 1024
 
+// unwinder is what walk needs of the image: *Image.
+type unwinder interface {
+	InText(pc uint64) bool
+	CFAOffset(pc uint64) (int64, bool)
+}
+
 // walk follows the frame-pointer chain from regs. It stops at the depth
 // bound, at a frame pointer that is zero, misaligned or not above the
 // previous one (stacks grow down: callers' frames lie higher), at a return
 // address outside the text, or at memory it cannot read.
-func walk(t Target, regs gdbstub.AMD64Regs, inText func(uint64) bool, maxDepth int) []uint64 {
+//
+// The stopped function may not have set up its frame: when RBP is not the
+// frame pointer the call frame information puts at RIP (CFA-16), RBP is
+// still its caller's, and the return address into the caller is taken
+// from CFA-8 instead.
+func walk(t Target, regs gdbstub.AMD64Regs, u unwinder, maxDepth int) []uint64 {
 	stack := []uint64{regs.RIP}
-	var buf []byte
-	var base uint64
+	m := stackReader{t: t}
 	fp := regs.GPR[gdbstub.RBP]
-	for len(stack) < maxDepth && fp != 0 && fp%8 == 0 {
-		if fp < base || fp+16 > base+uint64(len(buf)) || len(buf) == 0 {
-			b, err := t.ReadMemory(fp, walkChunk)
-			if err != nil {
-				// The chunk may run into unmapped memory: the frame
-				// alone may not.
-				if b, err = t.ReadMemory(fp, 16); err != nil {
-					break
-				}
-			}
-			buf, base = b, fp
-			if len(buf) < 16 {
-				break
+	if off, ok := u.CFAOffset(regs.RIP); ok && off >= 8 {
+		cfa := regs.GPR[gdbstub.RSP] + uint64(off)
+		if fp != cfa-16 {
+			if ret, ok := m.word(cfa - 8); ok && u.InText(ret) {
+				stack = append(stack, ret)
 			}
 		}
-		o := fp - base
-		next := binary.LittleEndian.Uint64(buf[o:])
-		ret := binary.LittleEndian.Uint64(buf[o+8:])
-		if !inText(ret) {
+	}
+	for len(stack) < maxDepth && fp != 0 && fp%8 == 0 {
+		next, ok1 := m.word(fp)
+		ret, ok2 := m.word(fp + 8)
+		if !ok1 || !ok2 || !u.InText(ret) {
 			break
 		}
 		stack = append(stack, ret)
@@ -174,6 +179,32 @@ func walk(t Target, regs gdbstub.AMD64Regs, inText func(uint64) bool, maxDepth i
 		fp = next
 	}
 	return stack
+}
+
+// stackReader reads guest words through a window of walkChunk bytes.
+type stackReader struct {
+	t    Target
+	base uint64
+	buf  []byte
+}
+
+func (m *stackReader) word(addr uint64) (uint64, bool) {
+	if addr < m.base || addr+8 > m.base+uint64(len(m.buf)) {
+		b, err := m.t.ReadMemory(addr, walkChunk)
+		if err != nil {
+			// The window may run into unmapped memory: the word
+			// alone may not.
+			if b, err = m.t.ReadMemory(addr, 8); err != nil {
+				return 0, false
+			}
+		}
+		if len(b) < 8 {
+			return 0, false
+		}
+		m.base, m.buf = addr, b
+	}
+	o := addr - m.base
+	return binary.LittleEndian.Uint64(m.buf[o:]), true
 }
 
 // String summarises the run: samples, rate and overhead.

@@ -68,7 +68,24 @@ func (f *fakeTarget) frame(fp, next, ret uint64) {
 	}
 }
 
-func inText(pc uint64) bool { return 0x1000 <= pc && pc < 0x2000 }
+// fakeImage has text at 0x1000-0x2000 and call frame information for
+// one PC.
+type fakeImage struct {
+	pc  uint64
+	cfa int64 // 0: none
+}
+
+func (fakeImage) InText(pc uint64) bool { return 0x1000 <= pc && pc < 0x2000 }
+func (i fakeImage) CFAOffset(pc uint64) (int64, bool) {
+	return i.cfa, i.cfa != 0 && pc == i.pc
+}
+
+// word stores a word.
+func (f *fakeTarget) word(addr, v uint64) {
+	for i := range uint64(8) {
+		f.mem[addr+i] = byte(v >> (8 * i))
+	}
+}
 
 func TestWalk(t *testing.T) {
 	const rip = 0x1010
@@ -80,32 +97,34 @@ func TestWalk(t *testing.T) {
 	tests := []struct {
 		name   string
 		rbp    uint64
+		rsp    uint64
+		cfa    int64 // CFA offset at RIP, 0: none
 		setup  func(*fakeTarget)
 		depth  int
 		want   []uint64
 		minRds int
 		maxRds int // 0: any
 	}{
-		{"whole chain", 0x8000, chain, 64, []uint64{rip, 0x1100, 0x1200, 0x1300}, 2, 0},
-		{"depth bound", 0x8000, chain, 2, []uint64{rip, 0x1100}, 1, 0},
-		{"zero frame pointer", 0, chain, 64, []uint64{rip}, 0, 0},
-		{"misaligned frame pointer", 0x8004, chain, 64, []uint64{rip}, 0, 0},
-		{"unmapped frame", 0x7000, chain, 64, []uint64{rip}, 2, 0},
-		{"return address outside the text", 0x8000, func(f *fakeTarget) {
+		{"whole chain", 0x8000, 0, 0, chain, 64, []uint64{rip, 0x1100, 0x1200, 0x1300}, 2, 0},
+		{"depth bound", 0x8000, 0, 0, chain, 2, []uint64{rip, 0x1100}, 1, 0},
+		{"zero frame pointer", 0, 0, 0, chain, 64, []uint64{rip}, 0, 0},
+		{"misaligned frame pointer", 0x8004, 0, 0, chain, 64, []uint64{rip}, 0, 0},
+		{"unmapped frame", 0x7000, 0, 0, chain, 64, []uint64{rip}, 2, 0},
+		{"return address outside the text", 0x8000, 0, 0, func(f *fakeTarget) {
 			f.frame(0x8000, 0x8040, 0x1100)
 			f.frame(0x8040, 0x9000, 0x3000)
 		}, 64, []uint64{rip, 0x1100}, 1, 0},
-		{"frame pointer going down", 0x8000, func(f *fakeTarget) {
+		{"frame pointer going down", 0x8000, 0, 0, func(f *fakeTarget) {
 			f.frame(0x8000, 0x7f00, 0x1100)
 			f.frame(0x7f00, 0x8100, 0x1200)
 		}, 64, []uint64{rip, 0x1100}, 1, 0},
-		{"frame pointer loop", 0x8000, func(f *fakeTarget) {
+		{"frame pointer loop", 0x8000, 0, 0, func(f *fakeTarget) {
 			f.frame(0x8000, 0x8000, 0x1100)
 		}, 64, []uint64{rip, 0x1100}, 1, 0},
-		{"misaligned caller frame", 0x8000, func(f *fakeTarget) {
+		{"misaligned caller frame", 0x8000, 0, 0, func(f *fakeTarget) {
 			f.frame(0x8000, 0x8043, 0x1100)
 		}, 64, []uint64{rip, 0x1100}, 1, 0},
-		{"frames in one read", 0x8000, func(f *fakeTarget) {
+		{"frames in one read", 0x8000, 0, 0, func(f *fakeTarget) {
 			for a := uint64(0x8000); a < 0x8000+walkChunk; a++ {
 				f.mem[a] = 0
 			}
@@ -113,14 +132,31 @@ func TestWalk(t *testing.T) {
 			f.frame(0x8040, 0x8100, 0x1200)
 			f.frame(0x8100, 0, 0x1300)
 		}, 64, []uint64{rip, 0x1100, 0x1200, 0x1300}, 1, 1},
+		{"frameless leaf", 0x8000, 0x7f00, 8, func(f *fakeTarget) {
+			chain(f)
+			f.word(0x7f00, 0x1050) // [RSP]: the return address
+		}, 64, []uint64{rip, 0x1050, 0x1100, 0x1200, 0x1300}, 2, 0},
+		{"leaf after pushing its frame pointer", 0x8000, 0x7f00, 16, func(f *fakeTarget) {
+			chain(f)
+			f.word(0x7f00, 0x8000)
+			f.word(0x7f08, 0x1050)
+		}, 64, []uint64{rip, 0x1050, 0x1100, 0x1200, 0x1300}, 2, 0},
+		{"leaf with its frame set up", 0x7fe0, 0x7fb0, 0x40, func(f *fakeTarget) {
+			chain(f)
+			f.frame(0x7fe0, 0x8000, 0x1050)
+		}, 64, []uint64{rip, 0x1050, 0x1100, 0x1200, 0x1300}, 2, 0},
+		{"frameless leaf, return address outside the text", 0x8000, 0x7f00, 8, func(f *fakeTarget) {
+			chain(f)
+			f.word(0x7f00, 0x5000)
+		}, 64, []uint64{rip, 0x1100, 0x1200, 0x1300}, 2, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeTarget{mem: map[uint64]byte{}}
 			tt.setup(f)
 			var regs gdbstub.AMD64Regs
-			regs.RIP, regs.GPR[gdbstub.RBP] = rip, tt.rbp
-			got := walk(f, regs, inText, tt.depth)
+			regs.RIP, regs.GPR[gdbstub.RBP], regs.GPR[gdbstub.RSP] = rip, tt.rbp, tt.rsp
+			got := walk(f, regs, fakeImage{pc: rip, cfa: tt.cfa}, tt.depth)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("walk = %#x, want %#x", got, tt.want)
 			}
