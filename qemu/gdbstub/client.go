@@ -33,6 +33,11 @@ type Client struct {
 	timeout time.Duration
 	ack     bool // '+'/'-' acknowledgments still in use
 	running bool
+	// sent counts the packets sent, acked those acknowledged; unacked
+	// holds the packets awaiting acknowledgment, resent how often the
+	// oldest was asked for again.
+	sent, acked, resent int
+	unacked             [][]byte
 	// maxPacket is the stub's PacketSize from qSupported (payload bytes).
 	maxPacket int
 }
@@ -135,76 +140,78 @@ func (c *Client) Running() bool { return c.running }
 // reply is ErrUnsupported and "E NN" an *ErrorReply. The guest must be
 // stopped.
 func (c *Client) Request(cmd string) (string, error) {
-	if c.running {
-		return "", ErrRunning
-	}
-	if err := c.send(cmd); err != nil {
-		return "", err
-	}
-	r, err := c.recv(cmd)
+	r, err := c.Requests(cmd)
 	if err != nil {
 		return "", err
 	}
-	switch {
-	case r == "":
-		return "", fmt.Errorf("%w: %q", ErrUnsupported, cmd)
-	case r[0] == 'E' && len(r) == 3:
-		if code, err := strconv.ParseUint(r[1:], 16, 8); err == nil {
-			return "", &ErrorReply{Command: cmd, Code: uint8(code)}
-		}
-	case strings.HasPrefix(r, "E."):
-		return "", &ErrorReply{Command: cmd, Text: r[2:]}
-	}
-	return r, nil
+	return r[0], nil
 }
 
-// send writes one packet and, while acknowledgments are on, waits for the
-// stub's '+' (resending on '-', a few times).
-func (c *Client) send(cmd string) error {
-	frame := encode([]byte(cmd))
-	for try := 0; ; try++ {
-		c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
-		if _, err := c.conn.Write(frame); err != nil {
-			return fmt.Errorf("gdbstub: sending %q: %w", cmd, err)
-		}
-		if !c.ack {
-			return nil
-		}
-		c.conn.SetReadDeadline(time.Now().Add(c.timeout))
-		b, err := c.r.ReadByte()
+// Requests sends the packets in one write and returns their replies, in
+// one round trip rather than one each. The first error (as Request's)
+// ends it.
+func (c *Client) Requests(cmds ...string) ([]string, error) {
+	if c.running {
+		return nil, ErrRunning
+	}
+	if err := c.write(nil, cmds); err != nil {
+		return nil, err
+	}
+	return c.replies(cmds)
+}
+
+// replies reads the replies to cmds, the last packets written.
+func (c *Client) replies(cmds []string) ([]string, error) {
+	out := make([]string, len(cmds))
+	for i, cmd := range cmds {
+		r, err := c.recv(cmd, c.sent-len(cmds)+i+1)
 		if err != nil {
-			return fmt.Errorf("gdbstub: no acknowledgment of %q: %w", cmd, err)
-		}
-		for b == '$' {
-			// A packet the stub sent before reading ours: QEMU sends a
-			// stop reply as it stops the guest on connection. Accept it
-			// and wait on for the acknowledgment.
-			if _, err := c.readBody(); err != nil {
-				return fmt.Errorf("gdbstub: no acknowledgment of %q: %w", cmd, err)
-			}
-			if _, err := c.conn.Write([]byte{'+'}); err != nil {
-				return err
-			}
-			if b, err = c.r.ReadByte(); err != nil {
-				return fmt.Errorf("gdbstub: no acknowledgment of %q: %w", cmd, err)
-			}
+			return nil, err
 		}
 		switch {
-		case b == '+':
-			return nil
-		case b == '-' && try < 3:
-			continue
-		default:
-			return fmt.Errorf("%w: %q acknowledged with %q", ErrMalformed, cmd, b)
+		case r == "":
+			return nil, fmt.Errorf("%w: %q", ErrUnsupported, cmd)
+		case r[0] == 'E' && len(r) == 3:
+			if code, err := strconv.ParseUint(r[1:], 16, 8); err == nil {
+				return nil, &ErrorReply{Command: cmd, Code: uint8(code)}
+			}
+		case strings.HasPrefix(r, "E."):
+			return nil, &ErrorReply{Command: cmd, Text: r[2:]}
 		}
+		out[i] = r
 	}
+	return out, nil
 }
 
-// recv reads the next packet within the timeout, skipping stray
-// acknowledgments. While acknowledgments are on, a damaged packet is
-// refused with '-' (the stub resends it) and a good one accepted with '+';
-// without them a damaged packet is an error.
-func (c *Client) recv(what string) (string, error) {
+// write sends prefix (raw bytes: the interrupt) and the packets for cmds
+// in one write. While acknowledgments are on, the packets wait in unacked
+// for the stub's '+', which recv reads.
+func (c *Client) write(prefix []byte, cmds []string) error {
+	buf := append([]byte(nil), prefix...)
+	for _, cmd := range cmds {
+		f := encode([]byte(cmd))
+		buf = append(buf, f...)
+		if c.ack {
+			c.unacked = append(c.unacked, f)
+		}
+	}
+	c.sent += len(cmds)
+	c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	if _, err := c.conn.Write(buf); err != nil {
+		return fmt.Errorf("gdbstub: sending %q: %w", cmds, err)
+	}
+	return nil
+}
+
+// recv reads the reply to the packet numbered seq, counting from 1 (for
+// the stop reply after an interrupt, the number of packets sent before
+// it). While acknowledgments are on, the stub
+// acknowledges a packet before it answers it: a packet that comes before
+// the acknowledgments up to seq is one the stub sent unasked (QEMU's stop
+// reply as it stops the guest on connection) and is dropped. A damaged
+// packet is refused with '-' (the stub resends it) and a good one accepted
+// with '+'; without acknowledgments a damaged packet is an error.
+func (c *Client) recv(what string, seq int) (string, error) {
 	c.conn.SetReadDeadline(time.Now().Add(c.timeout))
 	for bad := 0; ; {
 		frame, err := c.readFrame()
@@ -212,37 +219,60 @@ func (c *Client) recv(what string) (string, error) {
 			return "", fmt.Errorf("gdbstub: waiting for the reply to %q: %w", what, err)
 		}
 		payload, _, err := decode(frame)
-		if err == nil {
-			if c.ack {
-				if _, err := c.conn.Write([]byte{'+'}); err != nil {
-					return "", err
-				}
+		if err != nil {
+			if !c.ack || bad == 3 {
+				return "", fmt.Errorf("gdbstub: reply to %q: %w", what, err)
 			}
-			return string(payload), nil
+			bad++
+			if _, err := c.conn.Write([]byte{'-'}); err != nil {
+				return "", err
+			}
+			continue
 		}
-		if !c.ack || bad == 3 {
-			return "", fmt.Errorf("gdbstub: reply to %q: %w", what, err)
+		if c.ack {
+			if _, err := c.conn.Write([]byte{'+'}); err != nil {
+				return "", err
+			}
+			if c.acked < seq {
+				continue
+			}
 		}
-		bad++
-		if _, err := c.conn.Write([]byte{'-'}); err != nil {
-			return "", err
-		}
+		return string(payload), nil
 	}
 }
 
-// readFrame reads from the next '$' to the end of its checksum.
+// readFrame reads from the next '$' to the end of its checksum, taking
+// acknowledgments on the way: '+' for the oldest packet not yet
+// acknowledged, '-' asking for it again.
 func (c *Client) readFrame() ([]byte, error) {
 	for {
 		b, err := c.r.ReadByte()
 		if err != nil {
 			return nil, err
 		}
-		if b == '$' {
-			break
+		switch b {
+		case '$':
+			return c.readBody()
+		case '+':
+			if len(c.unacked) > 0 {
+				c.unacked = c.unacked[1:]
+				c.acked++
+				c.resent = 0
+			}
+		case '-':
+			if len(c.unacked) == 0 {
+				continue
+			}
+			if c.resent++; c.resent > 3 {
+				return nil, fmt.Errorf("%w: the stub refused a packet %d times", ErrMalformed, c.resent)
+			}
+			c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+			if _, err := c.conn.Write(c.unacked[0]); err != nil {
+				return nil, err
+			}
 		}
-		// '+', '-' and anything else between packets are skipped.
+		// Anything else between packets is skipped.
 	}
-	return c.readBody()
 }
 
 // readBody reads the rest of a frame whose '$' has been read.
@@ -297,12 +327,13 @@ func (c *Client) HaltReason() (StopReply, error) {
 }
 
 // Continue lets the guest run ('c'). The stub answers only when the guest
-// stops again, which Interrupt waits for.
+// stops again, which Interrupt waits for; its acknowledgment is read then
+// too, so that resuming costs no round trip.
 func (c *Client) Continue() error {
 	if c.running {
 		return ErrRunning
 	}
-	if err := c.send("c"); err != nil {
+	if err := c.write(nil, []string{"c"}); err != nil {
 		return err
 	}
 	c.running = true
@@ -312,19 +343,32 @@ func (c *Client) Continue() error {
 // Interrupt stops the running guest (the 0x03 byte) and waits for the stop
 // reply.
 func (c *Client) Interrupt() (StopReply, error) {
+	s, _, err := c.InterruptWith()
+	return s, err
+}
+
+// InterruptWith stops the running guest and sends cmds in the same write,
+// to be answered once it has stopped (QEMU stops the guest before it reads
+// on): the stop and the first requests take one round trip.
+func (c *Client) InterruptWith(cmds ...string) (StopReply, []string, error) {
 	if !c.running {
-		return StopReply{}, ErrStopped
+		return StopReply{}, nil, ErrStopped
 	}
-	c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
-	if _, err := c.conn.Write([]byte{0x03}); err != nil {
-		return StopReply{}, fmt.Errorf("gdbstub: interrupting: %w", err)
+	before := c.sent
+	if err := c.write([]byte{0x03}, cmds); err != nil {
+		return StopReply{}, nil, fmt.Errorf("gdbstub: interrupting: %w", err)
 	}
-	r, err := c.recv("interrupt")
+	r, err := c.recv("interrupt", before)
 	if err != nil {
-		return StopReply{}, err
+		return StopReply{}, nil, err
 	}
 	c.running = false
-	return parseStop(r)
+	s, err := parseStop(r)
+	if err != nil {
+		return s, nil, err
+	}
+	replies, err := c.replies(cmds)
+	return s, replies, err
 }
 
 // Register numbers of the general-purpose registers in AMD64Regs.GPR, in
@@ -368,10 +412,22 @@ func (c *Client) ReadRegisters() (AMD64Regs, error) {
 	if err != nil {
 		return AMD64Regs{}, err
 	}
-	return parseAMD64Regs(r)
+	return ParseAMD64Regs(r)
 }
 
-func parseAMD64Regs(r string) (AMD64Regs, error) {
+// InterruptRegisters stops the running guest and reads its registers in
+// one round trip.
+func (c *Client) InterruptRegisters() (StopReply, AMD64Regs, error) {
+	s, r, err := c.InterruptWith("g")
+	if err != nil {
+		return s, AMD64Regs{}, err
+	}
+	regs, err := ParseAMD64Regs(r[0])
+	return s, regs, err
+}
+
+// ParseAMD64Regs decodes a 'g' reply.
+func ParseAMD64Regs(r string) (AMD64Regs, error) {
 	var regs AMD64Regs
 	if len(r) < 2*amd64RegsLen {
 		return regs, fmt.Errorf("%w: 'g' reply of %d hex digits, want at least %d", ErrMalformed, len(r), 2*amd64RegsLen)
@@ -401,22 +457,26 @@ func parseAMD64Regs(r string) (AMD64Regs, error) {
 }
 
 // ReadMemory reads n bytes of guest memory at addr ('m addr,len'), in
-// pieces that fit the stub's packet size. Unmapped memory is an
-// *ErrorReply.
+// pieces that fit the stub's packet size, sent together. Unmapped memory
+// is an *ErrorReply.
 func (c *Client) ReadMemory(addr uint64, n int) ([]byte, error) {
 	out := make([]byte, 0, n)
 	chunk := c.maxPacket/2 - 8
-	for len(out) < n {
-		k := min(n-len(out), chunk)
-		a := addr + uint64(len(out))
-		cmd := fmt.Sprintf("m%x,%x", a, k)
-		r, err := c.Request(cmd)
-		if err != nil {
-			return nil, err
-		}
+	var cmds []string
+	var sizes []int
+	for o := 0; o < n; o += chunk {
+		k := min(n-o, chunk)
+		cmds = append(cmds, fmt.Sprintf("m%x,%x", addr+uint64(o), k))
+		sizes = append(sizes, k)
+	}
+	rs, err := c.Requests(cmds...)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range rs {
 		b, err := hex.DecodeString(r)
-		if err != nil || len(b) == 0 || len(b) > k {
-			return nil, fmt.Errorf("%w: reply to %q: %d hex digits", ErrMalformed, cmd, len(r))
+		if err != nil || len(b) != sizes[i] {
+			return nil, fmt.Errorf("%w: reply to %q: %d hex digits", ErrMalformed, cmds[i], len(r))
 		}
 		out = append(out, b...)
 	}

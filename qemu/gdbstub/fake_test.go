@@ -19,9 +19,10 @@ type fakeStub struct {
 	conn net.Conn
 	r    *bufio.Reader
 
-	offerNoAck bool                // qSupported lists QStartNoAckMode+
+	offerNoAck bool                // takes QStartNoAckMode
 	reply      func(string) string // raw (already escaped) reply, "" to fall through; "-" to stay silent
 	greet      string              // packet sent unasked on connection
+	refuse     int                 // refuse this many well-formed packets with '-' first
 	corrupt    int                 // send this many replies with a bad checksum first
 	regs       []byte
 	mem        map[uint64]byte
@@ -56,13 +57,13 @@ func newFakeOpts(t *testing.T, f *fakeStub, opt Options) *Client {
 		t.Fatal(err)
 	}
 	f.conn, f.r = ss, bufio.NewReader(ss)
+	if f.greet != "" {
+		// Like QEMU's stop reply as it stops the guest on connection.
+		f.send(f.greet)
+	}
 	done := make(chan struct{})
 	go func() { defer close(done); f.serve() }()
 	t.Cleanup(func() { cs.Close(); ss.Close(); <-done })
-	if f.greet != "" {
-		// Like QEMU's stop reply as it stops the guest on connection.
-		go f.send(f.greet)
-	}
 	c, err := NewClient(cs, opt)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
@@ -113,6 +114,16 @@ func (f *fakeStub) serve() {
 				continue
 			}
 			if !f.noAck {
+				f.mu.Lock()
+				refuse := f.refuse > 0
+				if refuse {
+					f.refuse--
+				}
+				f.mu.Unlock()
+				if refuse {
+					f.conn.Write([]byte{'-'})
+					continue
+				}
 				f.conn.Write([]byte{'+'})
 			}
 			f.handle(string(payload))
@@ -195,5 +206,11 @@ func (f *fakeStub) send(raw string) {
 func (f *fakeStub) setCorrupt(n int) {
 	f.mu.Lock()
 	f.corrupt = n
+	f.mu.Unlock()
+}
+
+func (f *fakeStub) setRefuse(n int) {
+	f.mu.Lock()
+	f.refuse = n
 	f.mu.Unlock()
 }

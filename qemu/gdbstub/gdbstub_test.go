@@ -241,6 +241,23 @@ func TestClient(t *testing.T) {
 				t.Error(err)
 			}
 		}},
+		{"interrupt with registers, acknowledged", &fakeStub{regs: regsBytes(0x4242), mem: mem}, interruptRegisters},
+		{"interrupt with registers, no acks", &fakeStub{offerNoAck: true, regs: regsBytes(0x4242), mem: mem}, interruptRegisters},
+		{"requests in one write", &fakeStub{regs: regsBytes(9), mem: mem}, func(t *testing.T, c *Client, f *fakeStub) {
+			r, err := c.Requests("m1000,2", "?", "m1002,1")
+			if err != nil || !slices.Equal(r, []string{"0001", "T05thread:01;", "02"}) {
+				t.Errorf("Requests = %q, %v", r, err)
+			}
+			if _, err := c.Requests("m1000,1", "m9000,1", "g"); err == nil {
+				t.Error("an error reply in a batch went unreported")
+			}
+		}},
+		{"refused packet sent again", &fakeStub{regs: regsBytes(5)}, func(t *testing.T, c *Client, f *fakeStub) {
+			f.setRefuse(2)
+			if r, err := c.ReadRegisters(); err != nil || r.RIP != 5 {
+				t.Errorf("ReadRegisters = %#x, %v after two refusals", r.RIP, err)
+			}
+		}},
 		{"close detaches a running guest", &fakeStub{offerNoAck: true}, func(t *testing.T, c *Client, f *fakeStub) {
 			c.Continue()
 			if err := c.Close(); err != nil {
@@ -268,5 +285,23 @@ func TestClient(t *testing.T) {
 			c := newFake(t, tt.fake)
 			tt.run(t, c, tt.fake)
 		})
+	}
+}
+
+// interruptRegisters stops a running guest and reads its registers in one
+// write, then checks that later requests still pair with their replies.
+func interruptRegisters(t *testing.T, c *Client, f *fakeStub) {
+	for range 3 {
+		if err := c.Continue(); err != nil {
+			t.Fatal(err)
+		}
+		s, r, err := c.InterruptRegisters()
+		if err != nil || s.Signal != 2 || r.RIP != 0x4242 {
+			t.Fatalf("InterruptRegisters = %+v, %#x, %v", s, r.RIP, err)
+		}
+		b, err := c.ReadMemory(0x1001, 2)
+		if err != nil || !bytes.Equal(b, []byte{1, 2}) {
+			t.Fatalf("ReadMemory after = %x, %v", b, err)
+		}
 	}
 }

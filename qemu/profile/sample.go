@@ -27,8 +27,8 @@ import (
 type Target interface {
 	Running() bool
 	Continue() error
-	Interrupt() (gdbstub.StopReply, error)
-	ReadRegisters() (gdbstub.AMD64Regs, error)
+	// InterruptRegisters stops the guest and reads its registers.
+	InterruptRegisters() (gdbstub.StopReply, gdbstub.AMD64Regs, error)
 	ReadMemory(addr uint64, n int) ([]byte, error)
 }
 
@@ -121,23 +121,22 @@ func Sample(ctx context.Context, t Target, img *Image, opt Options) (*Result, er
 // how long the guest was stopped.
 func sampleOnce(t Target, img *Image, maxDepth int) ([]uint64, time.Duration, error) {
 	t0 := time.Now()
-	if _, err := t.Interrupt(); err != nil {
+	_, regs, err := t.InterruptRegisters()
+	if err != nil {
+		if errors.Is(err, gdbstub.ErrMalformed) || errors.As(err, new(*gdbstub.ErrorReply)) {
+			// Stopped, but no registers: let the guest run on.
+			err = errors.Join(err, t.Continue())
+		}
 		return nil, time.Since(t0), err
 	}
-	regs, err := t.ReadRegisters()
-	var stack []uint64
-	if err == nil {
-		stack = walk(t, regs, img, maxDepth)
-	}
-	if cerr := t.Continue(); cerr != nil {
-		return nil, time.Since(t0), errors.Join(err, cerr)
-	}
+	stack := walk(t, regs, img, maxDepth)
+	err = t.Continue()
 	return stack, time.Since(t0), err
 }
 
 // walkChunk is how much stack one memory read fetches: several Go frames,
 // one round trip.
-const walkChunk = 1024
+const walkChunk = 2048
 
 // unwinder is what walk needs of the image: *Image.
 type unwinder interface {

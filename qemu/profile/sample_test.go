@@ -30,19 +30,13 @@ func (f *fakeTarget) Continue() error {
 	f.running = true
 	return nil
 }
-func (f *fakeTarget) Interrupt() (gdbstub.StopReply, error) {
+func (f *fakeTarget) InterruptRegisters() (gdbstub.StopReply, gdbstub.AMD64Regs, error) {
 	if !f.running {
-		return gdbstub.StopReply{}, gdbstub.ErrStopped
+		return gdbstub.StopReply{}, gdbstub.AMD64Regs{}, gdbstub.ErrStopped
 	}
 	f.running = false
 	f.interrupts++
-	return gdbstub.StopReply{Signal: 2}, nil
-}
-func (f *fakeTarget) ReadRegisters() (gdbstub.AMD64Regs, error) {
-	if f.running {
-		return gdbstub.AMD64Regs{}, gdbstub.ErrRunning
-	}
-	return f.regs, nil
+	return gdbstub.StopReply{Signal: 2}, f.regs, nil
 }
 func (f *fakeTarget) ReadMemory(addr uint64, n int) ([]byte, error) {
 	f.reads++
