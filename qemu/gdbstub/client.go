@@ -4,8 +4,11 @@
 // profiler samples through; it is not a debugger.
 //
 // QEMU stops the guest when a client connects and treats any byte received
-// while the guest runs as a request to stop it, so a Client tracks whether
-// the guest runs and sends nothing but the interrupt byte meanwhile.
+// while the guest runs as a request to stop it (the byte is then lost), so
+// a Client tracks whether the guest runs and meanwhile sends nothing but
+// the interrupt byte, possibly with requests right behind it, which QEMU
+// reads once the guest has stopped. Requests may be sent together and
+// their replies read in order, one round trip for several.
 package gdbstub
 
 import (
@@ -64,7 +67,7 @@ var (
 	// request.
 	ErrUnsupported = errors.New("gdbstub: request not supported by the stub")
 	// ErrRunning means a request that needs a stopped guest was made while
-	// it runs (or the other way round).
+	// it runs.
 	ErrRunning = errors.New("gdbstub: guest is running")
 	// ErrStopped means Interrupt was called while the guest is stopped.
 	ErrStopped = errors.New("gdbstub: guest is already stopped")
