@@ -3,6 +3,7 @@ module github.com/kaidoku-net/kaidoku
 go 1.26.0
 
 require (
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	github.com/usbarmory/tamago v1.26.0
 	golang.org/x/sys v0.36.0
 	gonum.org/v1/plot v0.17.0

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -15,8 +16,9 @@ import (
 
 // loadCmd boots an image on a datagram bench and drives its echo service,
 // optionally with QEMU's gdbstub open so that a sampler can read the
-// guest's stacks meanwhile. It prints the echo figures and the guest's
-// stats at the end.
+// guest's stacks meanwhile, or sampling them itself (-profile). It prints
+// the echo figures, the profile's summary and the guest's stats at the
+// end.
 func loadCmd(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ExitOnError)
 	inFlight := fs.Int("inflight", 1, "requests outstanding (1: sequential RTT)")
@@ -26,7 +28,16 @@ func loadCmd(args []string) error {
 	appendArgs := fs.String("append", "", "extra kernel command line words")
 	stats := fs.String("stats", "latency napi irq", "stats sections to print afterwards (empty: none)")
 	reflected := fs.Bool("reflected", false, "boot the driver's reflector (kaidoku.mode=reflector) and print its counters from the console")
+	prof := fs.String("profile", "", "sample the guest's stacks during the load into this pprof profile (opens a gdbstub)")
+	hz := fs.Int("hz", 200, "with -profile: samples per second")
 	fs.Parse(args)
+	if *prof != "" && *gdb == 0 {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		*gdb = port
+	}
 	if *reflected {
 		// No stack, so no stats service: the counters come from the
 		// console's STATS lines.
@@ -60,6 +71,16 @@ func loadCmd(args []string) error {
 	if *stats != "" {
 		b.Request(src, 161, []byte("latency-reset"), 5*time.Second)
 	}
+	var profiled chan error
+	var summary strings.Builder
+	if *prof != "" {
+		profiled = make(chan error, 1)
+		o := profileOptions{Addr: fmt.Sprintf("127.0.0.1:%d", *gdb), Image: image, Out: *prof, Duration: *dur, Hz: *hz, Top: 10}
+		go func() {
+			_, err := profileGuest(context.Background(), o, &summary)
+			profiled <- err
+		}()
+	}
 	var r testbench.EchoResult
 	if *reflected {
 		before, _ := lastStats(vm, time.Second)
@@ -75,6 +96,12 @@ func loadCmd(args []string) error {
 	fmt.Printf("echoes %d/s, sent %d, received %d, lost %d (%.2f %%); RTT p50 %v p90 %v p99 %v p999 %v max %v\n",
 		int(r.PPS()), r.Sent, r.Received, r.Lost, r.LossPct(), r.Percentile(0.5), r.Percentile(0.9),
 		r.Percentile(0.99), r.Percentile(0.999), r.Percentile(1))
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+		fmt.Print(summary.String())
+	}
 	for _, sec := range strings.Fields(*stats) {
 		text, err := b.Request(src, 161, []byte(sec), 5*time.Second)
 		if err != nil {

@@ -5,6 +5,7 @@
 //	kaidoku load [flags] [image]  drive an image's echo over a datagram bench
 //	kaidoku latency [flags]       interrupt-to-wakeup table and plot from a running image
 //	kaidoku check                 build every image and vet the GOOS=tamago packages
+//	kaidoku profile [flags]       sample a running image's stacks into a pprof profile
 //
 // run defaults to user-mode networking with the services forwarded to
 // 127.0.0.1 (echo at 127.0.0.1:10007). Ctrl-C stops the VM; QEMU never
@@ -33,6 +34,8 @@ func main() {
 		err = latencyCmd(os.Args[2:])
 	case "check":
 		err = checkCmd(os.Args[2:])
+	case "profile":
+		err = profileCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -43,7 +46,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kaidoku run [flags] [image] | bench [flags] | load [flags] [image] | latency [flags] | check")
+	fmt.Fprintln(os.Stderr, "usage: kaidoku run [flags] [image] | bench [flags] | load [flags] [image] | latency [flags] | check | profile [flags]")
 	flag.PrintDefaults()
 	os.Exit(2)
 }
