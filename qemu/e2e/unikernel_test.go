@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -154,5 +155,35 @@ func TestUnikernelEcho(t *testing.T) {
 		if string(buf[:n]) != msg {
 			t.Fatalf("echo of %q: %q", msg, buf[:n])
 		}
+	}
+}
+
+// The image's wall clock is set at boot (from the CMOS RTC under TCG, the
+// KVM wall clock under KVM) and the banner names the source: time.Now()
+// in the program is within a few seconds of the host's clock, where it
+// used to count from 1970 at boot.
+func TestUnikernelWallClock(t *testing.T) {
+	img := buildProgram(t, "./qemu/e2e/testdata/rtprog")
+	vm := bootProgram(t, img, qemu.Config{Net: qemu.UserNet{}, Append: []string{"--", "time"}})
+	line, err := vm.Console.ExpectString("rtprog: time ", 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := time.Now()
+	ns, err := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(line.Text, "rtprog: time ")), 10, 64)
+	if err != nil {
+		t.Fatalf("%q: %v", line.Text, err)
+	}
+	// The CMOS RTC counts whole seconds, and the line takes a moment to
+	// cross the serial console.
+	if d := host.Sub(time.Unix(0, ns)); d < -3*time.Second || d > 3*time.Second {
+		t.Errorf("guest time.Now() %v, host %v: %v apart, want within 3 s", time.Unix(0, ns).UTC(), host.UTC(), d)
+	}
+	want := "from cmos-rtc"
+	if vm.Accel == qemu.KVM {
+		want = "from kvm-wallclock"
+	}
+	if banner, err := vm.Console.ExpectString("wall clock ", 0); err != nil || !strings.Contains(banner.Text, want) {
+		t.Errorf("banner's wall clock line %q, %v; want it to say %q", banner.Text, err, want)
 	}
 }

@@ -6,6 +6,7 @@
 //	exit N        os.Exit(N)
 //	panic         panic
 //	echo          a UDP echo on port 7 through the standard library
+//	time          print time.Now() as Unix nanoseconds, then return
 //
 // It builds for Linux as well, where unikernel does nothing.
 package main
@@ -16,6 +17,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/kaidoku-net/kaidoku/unikernel"
 )
@@ -40,6 +42,8 @@ func main() {
 			log.Fatal(err)
 		}
 		os.Exit(n)
+	case "time":
+		fmt.Printf("rtprog: time %d\n", time.Now().UnixNano())
 	case "panic":
 		panic("rtprog asked to panic")
 	case "echo":
