@@ -31,7 +31,8 @@ func kaidokuCmd(t *testing.T) (bin, root string) {
 }
 
 // kaidoku build refuses what is not a program on the runtime and says
-// what to do; it builds one that is, into -o, as an image that boots.
+// what to do; it builds one that is, into -o, with -cmdline's words built
+// in, as an image that boots.
 func TestKaidokuBuild(t *testing.T) {
 	bin, root := kaidokuCmd(t)
 	out := filepath.Join(t.TempDir(), "rtprog.elf")
@@ -43,7 +44,7 @@ func TestKaidokuBuild(t *testing.T) {
 		{[]string{"build", "./qemu/e2e/testdata/noruntime"}, "never imports github.com/kaidoku-net/kaidoku/unikernel"},
 		{[]string{"build", "./image/linuxecho"}, "no Go file for GOOS=tamago"},
 		{[]string{"build"}, "build takes one package"},
-		{[]string{"build", "-o", out, "./qemu/e2e/testdata/rtprog"}, ""},
+		{[]string{"build", "-o", out, "-cmdline", "kaidoku.addr=10.0.2.16/24", "./qemu/e2e/testdata/rtprog"}, ""},
 	} {
 		cmd := exec.Command(bin, tc.args...)
 		cmd.Dir = root
@@ -60,6 +61,9 @@ func TestKaidokuBuild(t *testing.T) {
 	}
 	vm := bootProgram(t, out, qemu.Config{Net: qemu.UserNet{}, Append: []string{"--", "exit", "5"}})
 	<-vm.Done()
+	if !strings.Contains(vm.Console.Text(), "rtprog: 10.0.2.16/24 via 10.0.2.2") {
+		t.Errorf("the words built in with -cmdline did not apply:\n%s", vm.Console.Text())
+	}
 	if code, err := vm.Wait(); code != 5 {
 		t.Errorf("the built image exited with %d, %v; want 5", code, err)
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -185,5 +186,49 @@ func TestUnikernelWallClock(t *testing.T) {
 	}
 	if banner, err := vm.Console.ExpectString("wall clock ", 0); err != nil || !strings.Contains(banner.Text, want) {
 		t.Errorf("banner's wall clock line %q, %v; want it to say %q", banner.Text, err, want)
+	}
+}
+
+// A program's stats service is off unless asked for; kaidoku.services=stats
+// on the command line starts it on port 161, answering the stack's
+// counters (here /proc/net/snmp's Udp lines).
+func TestUnikernelStatsService(t *testing.T) {
+	img := buildProgram(t, "./qemu/e2e/testdata/rtprog")
+	for _, tc := range []struct {
+		words []string
+		on    bool
+	}{
+		{nil, false},
+		{[]string{"kaidoku.services=stats"}, true},
+	} {
+		t.Run(fmt.Sprint(tc.on), func(t *testing.T) {
+			port := freeUDPPort(t)
+			vm := bootProgram(t, img, qemu.Config{
+				Net:    qemu.UserNet{Forwards: []qemu.Forward{{HostPort: port, GuestPort: 161}}},
+				Append: append(tc.words, "--", "echo"),
+			})
+			if got := strings.Contains(vm.Console.Text(), "stats on port 161"); got != tc.on {
+				t.Errorf("console says the stats service is on: %v, want %v", got, tc.on)
+			}
+			c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write([]byte("snmp"))
+			wait := 2 * time.Second
+			if tc.on {
+				wait = 10 * time.Second
+			}
+			c.SetReadDeadline(time.Now().Add(wait))
+			buf := make([]byte, 65536)
+			n, err := c.Read(buf)
+			switch {
+			case tc.on && (err != nil || !strings.Contains(string(buf[:n]), "Udp: InDatagrams")):
+				t.Errorf("stats snmp: %q, %v; want /proc/net/snmp's Udp lines", buf[:n], err)
+			case !tc.on && err == nil:
+				t.Errorf("stats answered %q with the service off", buf[:n])
+			}
+		})
 	}
 }
