@@ -26,10 +26,6 @@ type Device = netdev.Device
 // read first, as Linux's CONFIG_CMDLINE.
 var builtinCmdline string
 
-// program is the image of an ordinary program: the common words and the
-// stats service, and pcap.
-var program = config.Image{Services: []string{"stats"}, Pcap: true}
-
 // Start brings the unikernel up: it prints the board's banner, reads the
 // configuration (the build's words, Options.Cmdline, the boot line) and
 // reports the words it refused, sets os.Args from the words after "--",
@@ -43,15 +39,7 @@ var program = config.Image{Services: []string{"stats"}, Pcap: true}
 func Start(opts Options) *System {
 	name := opts.name()
 	fmt.Print(board.Banner())
-	img, lines := program, []string{builtinCmdline, opts.Cmdline, board.Cmdline()}
-	if opts.Image != nil {
-		img = *opts.Image
-	} else if !opts.Stats {
-		// The program's services are its own; the stats service is on
-		// only when asked for, here or on the command line.
-		lines = append([]string{"kaidoku.services=none"}, lines...)
-	}
-	cfg, errs := config.Parse(img, lines...)
+	cfg, errs := opts.configure(builtinCmdline, board.Cmdline())
 	for _, err := range errs {
 		fmt.Printf("%s: %v\n", name, err)
 	}

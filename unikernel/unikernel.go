@@ -67,6 +67,25 @@ var readyOnce sync.Once
 // for before they send. It does nothing on systems other than tamago.
 func Ready() { readyOnce.Do(printReady) }
 
+// program is the image of an ordinary program: the common words, the
+// stats service and pcap.
+var program = config.Image{Services: []string{"stats"}, Pcap: true}
+
+// configure reads the configuration: the image's words (a program's
+// unless Options.Image) from the build's line, Options.Cmdline and the
+// boot line, in that order, so that the later wins.
+func (o *Options) configure(builtin, boot string) (*config.Config, []error) {
+	img, lines := program, []string{builtin, o.Cmdline, boot}
+	if o.Image != nil {
+		img = *o.Image
+	} else if !o.Stats {
+		// The program's services are its own; the stats service is on
+		// only when asked for, here or on the command line.
+		lines = append([]string{"kaidoku.services=none"}, lines...)
+	}
+	return config.Parse(img, lines...)
+}
+
 func (o *Options) name() string {
 	if o.Name == "" {
 		return "kaidoku"

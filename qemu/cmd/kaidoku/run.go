@@ -40,7 +40,8 @@ func run(args []string) error {
 		fmt.Fprintln(w, "PACKAGE first as kaidoku build does (e.g. kaidoku run -fwd 10053:53 ./image/dns).")
 		fmt.Fprintln(w, "Words after -- in -append are the program's arguments (os.Args).")
 		fs.PrintDefaults()
-		fmt.Fprintln(w, "\nThe image's kernel command line words (-append); other words, Linux's, are ignored:")
+		fmt.Fprintln(w, "\nimage/kaidoku's kernel command line words (-append); other words, Linux's, are ignored.")
+		fmt.Fprintln(w, "A program on package unikernel takes the same, without the services but stats:")
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		for _, p := range config.Params(config.Kaidoku) {
 			fmt.Fprintf(tw, "  %s%s\t%s\t%s\n", cmdline.Namespace, p.Name, p.Default, p.Usage)
