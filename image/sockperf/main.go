@@ -18,7 +18,8 @@
 // netstack/socket: recvfrom and sendto, no standard library in between);
 // built for Linux it serves on the kernel's sockets through package net,
 // the same program as the benchmark's Linux peer. Flags (after "--" on
-// the kernel command line): -port (11111).
+// the kernel command line): -port (11111), -report (print the counters
+// this often; 0, the default: never).
 package main
 
 import (
@@ -27,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/kaidoku-net/kaidoku/unikernel"
 )
@@ -70,12 +72,20 @@ func (c *counters) answer(msg []byte) bool {
 func main() {
 	sys := unikernel.Start(unikernel.Options{Name: "sockperf", WaitReady: true})
 	port := flag.Int("port", 11111, "the UDP port to serve")
+	report := flag.Duration("report", 0, "print the counters on the console this often (0: never)")
 	flag.Parse()
 	if *port < 1 || *port > 65535 {
 		fmt.Fprintf(os.Stderr, "sockperf: -port %d: want a UDP port, 1 to 65535\n", *port)
 		os.Exit(2)
 	}
 	var c counters
+	if *report > 0 {
+		go func() {
+			for range time.Tick(*report) {
+				fmt.Printf("sockperf: received %d replied %d malformed %d\n", c.received.Load(), c.replied.Load(), c.malformed.Load())
+			}
+		}()
+	}
 	if err := serve(sys, uint16(*port), &c); err != nil {
 		fmt.Fprintf(os.Stderr, "sockperf: %v\n", err)
 		os.Exit(1)

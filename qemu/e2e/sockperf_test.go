@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -26,12 +27,15 @@ func lookClient(t *testing.T, name, pkg string) string {
 // user-mode forward: ping-pong and under-load both get their replies
 // (sockperf says "No messages were received from the server" when the
 // server's reply keeps the CLIENT flag, as an echo's does) and report a
-// latency summary.
+// latency summary; the server counts no malformed datagram.
 func TestSockperfClient(t *testing.T) {
 	sockperf := lookClient(t, "sockperf", "sockperf")
 	img := buildProgram(t, "./image/sockperf")
 	port := freeUDPPort(t)
-	vm := bootProgram(t, img, qemu.Config{Net: qemu.UserNet{Forwards: []qemu.Forward{{HostPort: port, GuestPort: 11111}}}})
+	vm := bootProgram(t, img, qemu.Config{
+		Net:    qemu.UserNet{Forwards: []qemu.Forward{{HostPort: port, GuestPort: 11111}}},
+		Append: []string{"--", "-report", "500ms"},
+	})
 	if !strings.Contains(vm.Console.Text(), "sockperf: serving UDP port 11111") {
 		t.Error("console lacks the serving line")
 	}
@@ -54,5 +58,19 @@ func TestSockperfClient(t *testing.T) {
 				}
 			}
 		})
+	}
+	// The server's counters: every datagram sockperf sent was well formed.
+	time.Sleep(time.Second)
+	var last string
+	for _, l := range vm.Console.Lines() {
+		if strings.HasPrefix(l.Text, "sockperf: received ") {
+			last = l.Text
+		}
+	}
+	var received, replied, malformed int
+	if _, err := fmt.Sscanf(last, "sockperf: received %d replied %d malformed %d", &received, &replied, &malformed); err != nil || replied == 0 || malformed != 0 || replied > received {
+		t.Errorf("server counters %q (%v): want replies and nothing malformed", last, err)
+	} else {
+		t.Logf("server: received %d, replied %d", received, replied)
 	}
 }
