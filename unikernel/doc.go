@@ -62,6 +62,17 @@
 // board's exit hook, which QEMU's isa-debug-exit turns into the QEMU
 // process's status, so `kaidoku run` exits with it).
 //
+// # What the net package does not do in the image
+//
+// TamaGo's net package sits between the program and kaidoku's sockets and
+// does not pass everything through: ReadMsgUDP and WriteMsgUDP return
+// "not implemented", SetReadBuffer and SetWriteBuffer ENOPROTOOPT, and
+// LocalAddr reports the address the socket was asked for (port 0, or no
+// address for net.DialUDP) rather than the one it got. A program that
+// needs these uses kaidoku's socket API directly: System.Stack.Socket
+// (package netstack/socket: RecvMsg with its flags, SendTo, LocalAddr,
+// SetsockoptInt for SO_RCVBUF).
+//
 // # Other systems
 //
 // The package also builds for Linux and every other GOOS, where [Start]
