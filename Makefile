@@ -87,6 +87,14 @@ linux-guest-deps:
 	apt-get update
 	apt-get install -y --no-install-recommends linux-image-amd64 xz-utils
 
+# The standard clients the end-to-end tests of image/dns and image/sockperf
+# drive (dig, sockperf); without them those tests print one line naming the
+# package and skip. Run as root.
+.PHONY: client-deps
+client-deps:
+	apt-get update
+	apt-get install -y --no-install-recommends bind9-dnsutils sockperf
+
 # The benchmark's gVisor peer: gVisor's netstack on kaidoku's driver and
 # NAPI (image/gvisor-echo). `kaidoku bench` builds it by itself.
 .PHONY: gvisor-image

@@ -7,6 +7,7 @@ import (
 	"runtime/goos"
 	"strconv"
 	"sync/atomic"
+	"time"
 	_ "unsafe"
 
 	"github.com/kaidoku-net/kaidoku/board/cmdline"
@@ -48,6 +49,7 @@ func init() {
 	DMA.Init(DMAStart, DMASize)
 	commandLine = readCmdline()
 	initClock()
+	initWallClock()
 	calibrateLAPIC()
 	goos.Idle = idle
 	go CPU.ServiceInterrupts(dispatch)
@@ -111,10 +113,16 @@ func EnableGSI(gsi, vector int) {
 }
 
 // Banner returns the boot banner, one line each: the platform and its
-// clock, the LAPIC timer's rate, and every virtio-mmio device found.
+// clock, the wall clock and where it was set from, the LAPIC timer's
+// rate, and every virtio-mmio device found.
 func Banner() string {
+	wall := "wall clock " + time.Now().UTC().Format(time.RFC3339) + " from " + WallClockSource()
+	if e := WallClockError(); e != "" {
+		wall += " (" + e + ")"
+	}
 	s := "kaidoku on QEMU microvm: " + runtime.CPU() + ", " + strconv.Itoa(CPU.NumCPU()) +
 		" CPU(s), clock " + ClockSource() + " at " + mhz(TSCHz()) + " MHz\n" +
+		wall + "\n" +
 		"lapic timer " + mhz(LAPICTimerHz()) + " MHz\n"
 	for _, d := range VirtioDevices() {
 		s += d.String() + "\n"

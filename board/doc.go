@@ -11,5 +11,10 @@
 // on the host, whose TSC the guest's runs at under TCG); the TSC
 // calibrated at boot against the PIT. Which one was used is reported by [ClockSource].
 //
+// The wall clock (time.Now) is set at boot as Linux sets it: from the KVM
+// wall clock under KVM, otherwise from the CMOS RTC (microvm's rtc=on,
+// decoded by package board/rtc); [WallClockSource] says which, and the
+// banner shows it. Without either, time.Now counts from 1970 at boot.
+//
 // The package is empty on other platforms.
 package board

@@ -33,7 +33,7 @@ func ImagePackages(root string) ([]string, error) {
 // TamagoPackages are the package patterns that build for GOOS=tamago. Host
 // `go vet` skips every file constrained to tamago, so these are vetted
 // with the TamaGo toolchain as well.
-var TamagoPackages = []string{"./board/...", "./irq/...", "./virtio/...", "./napi/...", "./netstack/...", "./image/..."}
+var TamagoPackages = []string{"./board/...", "./irq/...", "./virtio/...", "./napi/...", "./netstack/...", "./image/...", "./unikernel/..."}
 
 // CheckImages builds every image (ImagePackages) into a temporary
 // directory and runs `go vet` with the TamaGo toolchain over

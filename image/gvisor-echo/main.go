@@ -4,7 +4,8 @@
 // image/kaidoku on gVisor's netstack (gvisor.dev/gvisor/pkg/tcpip) instead
 // of kaidoku's, fed by kaidoku's own virtio-net driver and NAPI through a
 // link endpoint (link.go). Board, interrupt, driver and softnet are set up
-// exactly as image/kaidoku sets them up, so the two stacks are compared
+// exactly as image/kaidoku sets them up (package unikernel, with gVisor's
+// stack attached in place of kaidoku's), so the two stacks are compared
 // over the same device and interrupt path, with the same interrupt-to-
 // wakeup measurement where gVisor allows it (stamp.go, services.go).
 //
@@ -44,10 +45,10 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
-	"github.com/kaidoku-net/kaidoku/board"
 	"github.com/kaidoku-net/kaidoku/image/config"
 	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/unikernel"
 )
 
 // nicID is the gVisor NIC of the virtio-net device.
@@ -61,22 +62,30 @@ var builtinCmdline string
 var image = config.GVisorEcho
 
 func main() {
-	fmt.Print(board.Banner())
-	cfg, errs := config.Parse(image, builtinCmdline, board.Cmdline())
-	for _, err := range errs {
-		fmt.Printf("gvisor-echo: %v\n", err)
-	}
-	sys, err := bringUp(cfg)
-	if err != nil {
-		fatal("network", err)
-	}
+	var sys *system
+	u := unikernel.Start(unikernel.Options{
+		Name:      "gvisor-echo",
+		Image:     &image,
+		Cmdline:   builtinCmdline,
+		WaitReady: true,
+		Ifindex:   int(nicID),
+		Attach: func(u *unikernel.System) (func(*skb.Buffer), error) {
+			var err error
+			sys, err = attach(u)
+			if err != nil {
+				return nil, err
+			}
+			return sys.link.Deliver, nil
+		},
+	})
+	cfg := u.Config
 	startServices(cfg, sys)
 	gw := "none"
 	if cfg.Gateway.IsValid() {
 		gw = cfg.Gateway.String()
 	}
 	fmt.Printf("gvisor-echo: gVisor netstack on kaidoku's virtio-net driver: %s via %s, %s\n", cfg.Addr, gw, servicesLine(cfg))
-	fmt.Println("READY")
+	unikernel.Ready()
 	select {}
 }
 
@@ -88,31 +97,17 @@ type system struct {
 	stamps *stampRing
 }
 
-// bringUp brings the device up as every image does (package netdev), then
-// wires the link endpoint and the gVisor stack to it and starts it.
-func bringUp(cfg *config.Config) (*system, error) {
-	sys := &system{stamps: newStampRing(cfg.Services["echo"].Port)}
-	// Frames flow only after Start, by which time link is set; the link
-	// endpoint needs the device (its MAC and headroom), hence the
-	// indirection.
-	var link *linkEndpoint
-	dev, err := netdev.Open(netdev.Config{
-		Deliver:        func(b *skb.Buffer) { link.Deliver(b) },
-		Ifindex:        int(nicID),
-		BusyPoll:       cfg.BusyPoll,
-		Threaded:       cfg.Threaded,
-		SuperviseEvery: cfg.Supervise,
-	})
-	if err != nil {
+// attach wires the link endpoint and the gVisor stack to the device the
+// runtime opened (package unikernel), before frames flow.
+func attach(u *unikernel.System) (*system, error) {
+	cfg := u.Config
+	sys := &system{dev: u.Device, stamps: newStampRing(cfg.Services["echo"].Port)}
+	sys.link = newLinkEndpoint(u.Device.Net, u.Device.Frames, sys.stamps)
+	var err error
+	if sys.stack, err = newStack(cfg, sys.link, u.Device.Name()); err != nil {
 		return nil, err
 	}
-	sys.dev = dev
-	link = newLinkEndpoint(dev.Net, dev.Frames, sys.stamps)
-	sys.link = link
-	if sys.stack, err = newStack(cfg, link, dev.Name()); err != nil {
-		return nil, err
-	}
-	return sys, dev.Start()
+	return sys, nil
 }
 
 // newStack builds the gVisor stack: IPv4, ARP, UDP, ICMP, the NIC over link,

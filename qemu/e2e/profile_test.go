@@ -45,7 +45,9 @@ func TestProfileUnderEcho(t *testing.T) {
 	src := netip.AddrPortFrom(testerIP, 4100)
 
 	echoed := make(chan testbench.EchoResult, 1)
-	go func() { echoed <- b.Echo(src, 7, 64, 8, 0, 4*time.Second, time.Second) }()
+	go func() {
+		echoed <- b.Echo(testbench.EchoOptions{Src: src, Port: 7, Size: 64, InFlight: 8, Duration: 4 * time.Second, Timeout: time.Second})
+	}()
 	out := filepath.Join(t.TempDir(), "guest.pprof")
 	cmd := exec.Command(bin, "profile", "-gdb", "127.0.0.1:"+strconv.Itoa(port), "-image", image, "-duration", "2s", "-o", out)
 	timer := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
@@ -96,7 +98,7 @@ func TestProfileUnderEcho(t *testing.T) {
 	}
 
 	// The sampler detached: the guest runs and answers.
-	if r := b.Echo(src, 7, 64, 1, 20, 10*time.Second, 2*time.Second); r.Received != 20 {
+	if r := b.Echo(testbench.EchoOptions{Src: src, Port: 7, Size: 64, InFlight: 1, Count: 20, Duration: 10 * time.Second, Timeout: 2 * time.Second}); r.Received != 20 {
 		t.Fatalf("after profiling: %d of 20 echoes answered", r.Received)
 	}
 }

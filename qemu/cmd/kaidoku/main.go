@@ -1,6 +1,7 @@
 // Command kaidoku boots kaidoku images in QEMU and talks to them.
 //
-//	kaidoku run [flags] [image]   boot an image with its console on stdout
+//	kaidoku build [-o file] pkg   build a program (package main on package unikernel) as an image
+//	kaidoku run [flags] [pkg|image]  boot an image, or build pkg and boot it, with its console on stdout
 //	kaidoku bench [flags]         the side-by-side benchmark (make bench)
 //	kaidoku load [flags] [image]  drive an image's echo over a datagram bench
 //	kaidoku latency [flags]       interrupt-to-wakeup table and plot from a running image
@@ -24,6 +25,8 @@ func main() {
 	}
 	var err error
 	switch os.Args[1] {
+	case "build":
+		err = buildCmd(os.Args[2:])
 	case "run":
 		err = run(os.Args[2:])
 	case "bench":
@@ -46,7 +49,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kaidoku run [flags] [image] | bench [flags] | load [flags] [image] | latency [flags] | check | profile [flags]")
+	fmt.Fprintln(os.Stderr, "usage: kaidoku build [-o file] package | run [flags] [package|image] | bench [flags] | load [flags] [image] | latency [flags] | check | profile [flags]")
 	flag.PrintDefaults()
 	os.Exit(2)
 }

@@ -1,0 +1,202 @@
+//go:build tamago
+
+package unikernel
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"syscall"
+
+	"github.com/kaidoku-net/kaidoku/board"
+	"github.com/kaidoku-net/kaidoku/image/config"
+	"github.com/kaidoku-net/kaidoku/image/netdev"
+	"github.com/kaidoku-net/kaidoku/image/stats"
+	"github.com/kaidoku-net/kaidoku/netstack"
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/netstack/socket"
+)
+
+// Device is the virtio-net device with its pools, softnet and supervisor.
+type Device = netdev.Device
+
+// builtinCmdline holds kaidoku words set at build time (-ldflags -X),
+// read first, as Linux's CONFIG_CMDLINE.
+var builtinCmdline string
+
+// Start brings the unikernel up: it prints the board's banner, reads the
+// configuration (the build's words, Options.Cmdline, the boot line) and
+// reports the words it refused, sets os.Args from the words after "--",
+// opens the virtio-net device, puts kaidoku's stack on it (or
+// Options.Attach's) with net.SocketFunc pointing at it, starts NAPI,
+// starts the stats service if asked, and prints READY unless
+// Options.WaitReady.
+//
+// If the network cannot be brought up, Start prints why and powers the VM
+// off with status 1: it returns only a working system.
+func Start(opts Options) *System {
+	name := opts.name()
+	fmt.Print(board.Banner())
+	cfg, errs := opts.configure(builtinCmdline, board.Cmdline())
+	for _, err := range errs {
+		fmt.Printf("%s: %v\n", name, err)
+	}
+	os.Args = append([]string{name}, initArgs(board.Cmdline())...)
+	sys, err := bringUp(cfg, &opts)
+	if err != nil {
+		fmt.Printf("%s: network: %v\n", name, err)
+		os.Exit(1)
+	}
+	if opts.Image == nil {
+		fmt.Printf("%s: %s via %s%s\n", name, cfg.Addr, gatewayString(cfg), sys.startStats())
+	}
+	if !opts.WaitReady {
+		Ready()
+	}
+	return sys
+}
+
+func printReady() { fmt.Println("READY") }
+
+// bringUp opens the device, puts the stack on it and starts it, as
+// image/netdev does for every image.
+func bringUp(cfg *config.Config, opts *Options) (*System, error) {
+	sys := &System{Config: cfg}
+	ncfg := netdev.Config{
+		Reflect:        cfg.Reflector,
+		Ifindex:        opts.Ifindex,
+		BusyPoll:       cfg.BusyPoll,
+		Threaded:       cfg.Threaded,
+		SuperviseEvery: cfg.Supervise,
+	}
+	// Frames flow only after Start, by which time deliver is set.
+	var deliver func(*skb.Buffer)
+	if !cfg.Reflector {
+		ncfg.Deliver = func(b *skb.Buffer) { deliver(b) }
+	}
+	nd, err := netdev.Open(ncfg)
+	if err != nil {
+		return nil, err
+	}
+	sys.Device = nd
+	switch {
+	case cfg.Reflector:
+	case opts.Attach != nil:
+		if deliver, err = opts.Attach(sys); err != nil {
+			return nil, err
+		}
+	default:
+		if sys.Stack, err = newStack(cfg, nd); err != nil {
+			return nil, err
+		}
+		deliver = sys.Stack.Receive
+	}
+	if err := nd.Start(); err != nil {
+		return nil, err
+	}
+	if sys.Stack != nil {
+		sys.Stack.Up()
+	}
+	return sys, nil
+}
+
+// newStack is kaidoku's stack on nd, serving the standard library's
+// sockets.
+func newStack(cfg *config.Config, nd *netdev.Device) (*netstack.Stack, error) {
+	var gw [4]byte
+	if cfg.Gateway.IsValid() {
+		gw = cfg.Gateway.As4()
+	}
+	st, err := netstack.New(netstack.Config{
+		Link:      nd.Net,
+		FramePool: nd.Frames,
+		LargePool: nd.Large,
+		Ifindex:   nd.Ifindex(),
+		Name:      nd.Name(),
+		Addr:      cfg.Addr.Addr().As4(),
+		PrefixLen: cfg.Addr.Bits(),
+		Gateway:   gw,
+		Now:       board.Nanotime,
+	})
+	if err != nil {
+		return nil, err
+	}
+	netstack.InstallSocketFunc(st)
+	if cfg.Pcap {
+		if _, err := st.AddPcap(pcapConsole{}); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// pcapConsole writes the pcap stream on the console, one "PCAP <hex>" line
+// per write (the file header, then each record), for the host to decode.
+type pcapConsole struct{}
+
+func (pcapConsole) Write(p []byte) (int, error) {
+	fmt.Printf("PCAP %s\n", hex.EncodeToString(p))
+	return len(p), nil
+}
+
+func gatewayString(cfg *config.Config) string {
+	if cfg.Gateway.IsValid() {
+		return cfg.Gateway.String()
+	}
+	return "none"
+}
+
+// startStats starts the stats service if the configuration has it on and
+// returns what the console line says of it.
+func (sys *System) startStats() string {
+	svc := sys.Config.Services["stats"]
+	if !svc.On || sys.Stack == nil {
+		return ""
+	}
+	s, err := sys.Stack.Socket(syscall.AF_INET, syscall.SOCK_DGRAM, 0)
+	if err == nil {
+		err = s.Bind(&socket.Sockaddr{Family: syscall.AF_INET, Port: svc.Port})
+	}
+	if err != nil {
+		return ", stats service: " + err.Error()
+	}
+	go stats.New(svc.Allow, sys.statsSections()).Serve(s)
+	return ", stats on port " + strconv.Itoa(int(svc.Port))
+}
+
+// statsSections are the stack's sections with the device's added: the
+// driver's counters after the stack's dev line, NAPI's softnet counters
+// folded into softnet_stat, and the napi, irq, pools and mem sections.
+func (sys *System) statsSections() []stats.Section {
+	st, nd := sys.Stack, sys.Device
+	var out []stats.Section
+	for _, sec := range stats.StackSections(st) {
+		write := sec.Write
+		switch sec.Name {
+		case "softnet":
+			sec.Write = func(w io.Writer) {
+				ns := nd.Softnet.Stats()
+				sn := st.Softnet()
+				sn.TimeSqueeze.Store(ns.TimeSqueeze)
+				sn.Dropped.Store(ns.Dropped)
+				write(w)
+			}
+		case "dev":
+			sec.Write = func(w io.Writer) {
+				write(w)
+				io.WriteString(w, nd.Net.Stats().String())
+			}
+			out = append(out, sec,
+				stats.Section{Name: "napi", Write: func(w io.Writer) { io.WriteString(w, nd.Softnet.Stats().String()) }},
+				stats.Section{Name: "irq", Write: netdev.WriteIRQ})
+			continue
+		case "drops":
+			out = append(out, sec, stats.Section{Name: "pools", Write: nd.WritePools})
+			continue
+		}
+		out = append(out, sec)
+	}
+	return append(out, stats.Section{Name: "mem", Write: netdev.WriteMem})
+}
