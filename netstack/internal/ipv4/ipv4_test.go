@@ -226,7 +226,7 @@ func TestInetAddrType(t *testing.T) {
 		wire.AddrOf(127, 0, 0, 1):       RtnLocal,
 		wire.AddrOf(10, 0, 0, 255):      RtnBroadcast,
 		wire.AddrOf(255, 255, 255, 255): RtnBroadcast,
-		wire.AddrOf(0, 1, 2, 3):         RtnBroadcast,
+		wire.AddrOf(0, 1, 2, 3):         RtnUnicast,
 		wire.AddrOf(224, 0, 0, 1):       RtnMulticast,
 		wire.AddrOf(10, 0, 0, 0):        RtnUnicast,
 		wire.AddrOf(10, 0, 0, 77):       RtnUnicast,

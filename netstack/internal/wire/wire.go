@@ -53,8 +53,9 @@ func (a Addr) IsMulticast() bool { return a&0xf0000000 == 0xe0000000 }
 // IsLbcast reports 255.255.255.255 (ipv4_is_lbcast).
 func (a Addr) IsLbcast() bool { return a == 0xffffffff }
 
-// IsZeronet reports 0.0.0.0/8 (ipv4_is_zeronet).
-func (a Addr) IsZeronet() bool { return a&0xff000000 == 0 }
+// IsZeronet reports 0.0.0.0 (ipv4_is_zeronet: since Linux 5.3 the rest
+// of 0.0.0.0/8 is ordinary unicast, not martian).
+func (a Addr) IsZeronet() bool { return a == 0 }
 
 // IsLoopback reports 127.0.0.0/8 (ipv4_is_loopback).
 func (a Addr) IsLoopback() bool { return a&0xff000000 == 0x7f000000 }
