@@ -97,7 +97,7 @@ func TestGVisorEchoPeer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("counters: %v\n%s", err, text)
 	}
-	if snap.Stack != nil || snap.Dev == nil || snap.NAPI == nil || snap.Pools["frames"].Count == 0 || snap.Services == nil {
+	if snap.Stack != nil || snap.Dev == nil || snap.NAPI == nil || snap.Pools["frames"].Allocs == 0 || snap.Services == nil {
 		t.Errorf("the gVisor echo's counters have the wrong parts:\n%s", text)
 	}
 	lat, err := testbench.LatencyParts(snap)
