@@ -2,7 +2,7 @@
 //
 // Each stub is the IDT gate target of its vector: its first instructions
 // read the TSC into hardirqTSC, as close to the hardware interrupt as the
-// CPU allows (T0 of DESIGN.md), then it continues into the gate's previous
+// CPU allows (T0 of ARCHITECTURE.md), then it continues into the gate's previous
 // target, TamaGo's own entry for that vector, with every register and the
 // stack exactly as the CPU left them. Flags may change: the interrupted
 // code's RFLAGS are restored by IRETQ from the interrupt frame.

@@ -1,6 +1,6 @@
 // Package irq routes device interrupts to their handlers: a table of
 // handlers per vector, per-vector counts, and the hard-IRQ timestamp T0 of
-// DESIGN.md handed to each handler.
+// ARCHITECTURE.md handed to each handler.
 //
 // In the image the hardware half (irq_tamago.go) routes a device's GSI
 // through the IOAPIC to a vector, timestamps the interrupt in the first

@@ -30,7 +30,7 @@
 //
 // Timestamps: SchedulePrep(t0) records the hard-IRQ time t0; the poll
 // started for that interrupt sees it as T0, and the time the poll started
-// as T1 (DESIGN.md). Polls that continue an interrupt's work (a full-weight
+// as T1 (ARCHITECTURE.md). Polls that continue an interrupt's work (a full-weight
 // repoll, or a reschedule for MISSED) keep that T0; polls no interrupt
 // asked for have T0 0, except busy polls, whose T0 is the busy-poll
 // iteration that found the work (equal to T1).

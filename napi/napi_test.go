@@ -66,7 +66,7 @@ func TestScheduleIsIdempotent(t *testing.T) {
 	}
 }
 
-// TestMissedDuringPoll is the race spec §1.2/§1.6 exist for: an interrupt
+// TestMissedDuringPoll is the race that NAPI_STATE_MISSED exists for: an interrupt
 // that arrives while the poll runs is remembered by MISSED, CompleteDone
 // refuses to go idle and the NAPI is polled again.
 func TestMissedDuringPoll(t *testing.T) {

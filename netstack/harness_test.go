@@ -16,7 +16,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
-// Test topology of spec §9.1: the guest 10.0.0.5/24 with MAC M, the
+// Test topology of the conformance checklist (CHECKLIST.md): the guest 10.0.0.5/24 with MAC M, the
 // tester 10.0.0.9 with MAC T.
 var (
 	macM   = wire.MAC{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
@@ -184,7 +184,7 @@ func (e *env) expectOnly(want map[string]int64) {
 	}
 }
 
-// pkt describes a test frame. Zero fields take the defaults of spec §9.1:
+// pkt describes a test frame. Zero fields take the checklist topology's defaults:
 // from T/10.0.0.9 to M/10.0.0.5, UDP, correct checksums.
 type pkt struct {
 	dstMAC, srcMAC wire.MAC

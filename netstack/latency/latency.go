@@ -1,4 +1,4 @@
-// Package latency records the receive-path latency of DESIGN.md: for each
+// Package latency records the receive-path latency of ARCHITECTURE.md: for each
 // datagram a reader dequeues, T3−T0 (interrupt to application wakeup) and
 // its parts T1−T0 (interrupt to NAPI poll), T2−T1 (poll to socket
 // enqueue) and T3−T2 (enqueue to the reader running).

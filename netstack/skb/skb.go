@@ -58,7 +58,7 @@ const (
 	ChecksumPartial     Checksum = 3
 )
 
-// Trace carries the latency timestamps of DESIGN.md, in nanoseconds of the
+// Trace carries the latency timestamps of ARCHITECTURE.md, in nanoseconds of the
 // board clock: T0 the hard interrupt that led to this packet being polled,
 // T1 the start of that NAPI poll, T2 the enqueue on the socket. Zero means
 // not taken.

@@ -32,7 +32,7 @@ const (
 // nil: the machine form of kaidoku's images.
 func ParseCounters(reply []byte) (*stats.Snapshot, error) { return stats.ParseCounters(string(reply)) }
 
-// Parts are the latency histograms of DESIGN.md, in table order.
+// Parts are the latency histograms of ARCHITECTURE.md, in table order.
 var Parts = []struct{ Name, Span string }{
 	{"total", "T3−T0 interrupt to application wakeup"},
 	{"irq_to_poll", "T1−T0 interrupt to NAPI poll"},

@@ -1,6 +1,6 @@
 package e2e
 
-// Fragment abuse against the booted image (spec §3.7, checklist §9.6):
+// Fragment abuse against the booted image (ip_fragment.c's reassembly; the checklist's fragmentation items):
 // datagrams of the largest size reassembled and echoed; duplicate,
 // overlapping, tiny, empty and oversized fragment trains with Linux's
 // exact counters; then a high-rate flood of fragments that never

@@ -13,7 +13,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/qemu/testbench"
 )
 
-// Addresses of the conformance topology (spec §9.1, on QEMU's user-mode
+// Addresses of the conformance topology (as the checklist's, on QEMU's user-mode
 // subnet): the guest, the tester T, and the test host the agent answers
 // (the gateway, which the bench also plays).
 var (

@@ -86,7 +86,7 @@ type Sysctl struct {
 	UnprivilegedPortStart         int
 }
 
-// NewSysctl returns v6.8's defaults (spec §0.4).
+// NewSysctl returns v6.8's defaults (x86_64, 4 KiB pages).
 func NewSysctl() Sysctl {
 	return Sysctl{
 		DefaultTTL:                    64,

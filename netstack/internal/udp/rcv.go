@@ -234,7 +234,7 @@ func (u *UDP) udpEnqueueScheduleSkb(sk *Sock, b *skb.Buffer) int {
 	} else {
 		b.CB.DropCount = 0
 	}
-	// T2 (DESIGN.md): taken here, under the receive-queue lock, just
+	// T2 (ARCHITECTURE.md): taken here, under the receive-queue lock, just
 	// before the datagram becomes visible to readers.
 	if b.Trace.T0 != 0 || b.Trace.T1 != 0 {
 		b.Trace.T2 = u.ip.Clock().Now()

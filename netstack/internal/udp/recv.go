@@ -334,7 +334,7 @@ func (sk *Sock) udpRecvmsgSkb(b *skb.Buffer, p []byte, flags, off int, msgFlags 
 		ret = ulen
 	}
 	if !peek {
-		// T3 (DESIGN.md): the reader has woken (or found data),
+		// T3 (ARCHITECTURE.md): the reader has woken (or found data),
 		// dequeued and copied this datagram; taken just before
 		// returning to the application.
 		if b.Trace.T0 != 0 || b.Trace.T2 != 0 {

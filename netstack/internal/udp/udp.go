@@ -33,7 +33,7 @@ import (
 )
 
 // Constants from include/net/sock.h, include/linux/udp.h and the sysctl
-// defaults of spec §0.4 (x86_64, 4 KiB pages).
+// defaults of Linux v6.8 (x86_64, 4 KiB pages).
 const (
 	PageSize        = 4096
 	SockMinRcvbuf   = 2304
