@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,35 +19,14 @@ import (
 // with stack and wakeup empty), and its stats service speaks the
 // benchmark's protocol and refuses sources outside the guest's subnet.
 func TestGVisorEchoPeer(t *testing.T) {
-	root, err := qemu.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := filepath.Join(t.TempDir(), "gvisor-echo.elf")
-	if err := qemu.BuildImage(root, "./image/gvisor-echo", img, ""); err != nil {
-		t.Fatal(err)
-	}
+	img := buildProgram(t, "./image/gvisor-echo")
 	mac, _ := testbench.ParseMAC(qemu.MACFor(1))
 	b, nd, err := testbench.Listen(mac, guestIP)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	vm, err := qemu.Start(qemu.Config{Kernel: img, Net: nd, Lifetime: 3 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("console:\n%s", vm.Console.Text())
-		}
-		vm.Close()
-	})
-	d, err := vm.WaitReady(60 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("accelerator %s; boot to READY %v", vm.Accel, d)
+	vm := bootProgram(t, img, qemu.Config{Net: nd, Lifetime: 3 * time.Minute})
 	for _, want := range []string{"kaidoku on QEMU microvm", "gVisor netstack on kaidoku's virtio-net driver"} {
 		if !strings.Contains(vm.Console.Text(), want) {
 			t.Errorf("console lacks %q", want)

@@ -79,23 +79,9 @@ func buildImage() error {
 	return qemu.BuildImage(root, "./image/kaidoku", image, "")
 }
 
-// boot starts the image with cfg's remaining fields, waits for READY and
-// registers the VM's teardown.
+// boot starts the kaidoku image under test with cfg's other fields (see
+// bootProgram).
 func boot(t *testing.T, cfg qemu.Config) *qemu.VM {
 	t.Helper()
-	cfg.Kernel = image
-	if cfg.Lifetime == 0 {
-		cfg.Lifetime = 2 * 60e9
-	}
-	vm, err := qemu.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { vm.Close() })
-	d, err := vm.WaitReady(30e9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("accelerator %s (%s); boot to READY %v", vm.Accel, vm.Why, d)
-	return vm
+	return bootProgram(t, image, cfg)
 }

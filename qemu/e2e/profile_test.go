@@ -20,14 +20,7 @@ import (
 // echoes: the profile holds stacks through kaidoku's own packages and the
 // runtime, and the guest answers as before once the sampler has gone.
 func TestProfileUnderEcho(t *testing.T) {
-	root, err := qemu.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "kaidoku")
-	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "qemu", "cmd", "kaidoku")).CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	bin, _ := kaidokuCmd(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

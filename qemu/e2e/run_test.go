@@ -3,29 +3,19 @@ package e2e
 import (
 	"bufio"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/kaidoku-net/kaidoku/qemu"
 )
 
 // `kaidoku run` (what `make run` starts) prints READY within 5 s of wall
 // time under TCG, and SIGINT leaves no QEMU behind. Its -append words
 // reach the image, which reports the unknown kaidoku one before READY.
 func TestRunCommandReadyAndInterrupt(t *testing.T) {
-	root, err := qemu.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "kaidoku")
-	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "qemu", "cmd", "kaidoku")).CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	bin, _ := kaidokuCmd(t)
 	cmd := exec.Command(bin, "run", "-lifetime", "2m", "-fwd", "0:7", "-append", "console=ttyS0 panic=-1 kaidoku.run.bogus", image)
 	cmd.Stdout = nil
 	stderr, err := cmd.StderrPipe()
