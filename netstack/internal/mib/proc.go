@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // icmpMibMap is net/ipv4/proc.c's icmpmibmap: the per-type columns of the
@@ -24,15 +25,8 @@ var icmpMibMap = [...]struct {
 // sockets only the segment, error and reset counters move.
 func (m *MIB) WriteSNMP(w io.Writer) error {
 	var b strings.Builder
-	b.WriteString("Ip: Forwarding DefaultTTL")
-	for i := 0; i < ipExtFirst; i++ {
-		b.WriteString(" " + ipNames[i])
-	}
-	b.WriteString("\nIp: 2 64")
-	for i := 0; i < ipExtFirst; i++ {
-		b.WriteString(" " + strconv.FormatUint(m.IP[i].Load(), 10))
-	}
-	b.WriteString("\nIcmp: InMsgs InErrors InCsumErrors")
+	writeLinePair(&b, "Ip: Forwarding DefaultTTL", "Ip: 2 64", ipNames[:ipExtFirst], m.IP[:ipExtFirst])
+	b.WriteString("Icmp: InMsgs InErrors InCsumErrors")
 	for _, e := range icmpMibMap {
 		b.WriteString(" In" + e.name)
 	}
@@ -50,6 +44,7 @@ func (m *MIB) WriteSNMP(w io.Writer) error {
 	for _, e := range icmpMibMap {
 		fmt.Fprintf(&b, " %d", m.ICMPMsg[IcmpMsgOut|e.typ].Load())
 	}
+	b.WriteString("\n")
 	// icmpmsg_put: non-zero types, 16 per line pair.
 	var types []int
 	for i := range m.ICMPMsg {
@@ -59,7 +54,7 @@ func (m *MIB) WriteSNMP(w io.Writer) error {
 	}
 	for len(types) > 0 {
 		n := min(len(types), 16)
-		b.WriteString("\nIcmpMsg:")
+		b.WriteString("IcmpMsg:")
 		for _, t := range types[:n] {
 			dir := "In"
 			if t&IcmpMsgOut != 0 {
@@ -71,35 +66,29 @@ func (m *MIB) WriteSNMP(w io.Writer) error {
 		for _, t := range types[:n] {
 			fmt.Fprintf(&b, " %d", m.ICMPMsg[t].Load())
 		}
+		b.WriteString("\n")
 		types = types[n:]
 	}
-	b.WriteString("\nTcp: RtoAlgorithm RtoMin RtoMax MaxConn")
-	for _, n := range tcpNames {
-		b.WriteString(" " + n)
-	}
-	b.WriteString("\nTcp: 1 200 120000 -1")
-	for i := range m.TCP {
-		b.WriteString(" " + strconv.FormatUint(m.TCP[i].Load(), 10))
-	}
-	b.WriteString("\nUdp:")
-	for _, n := range udpNames {
-		b.WriteString(" " + n)
-	}
-	b.WriteString("\nUdp:")
-	for i := range m.UDP {
-		b.WriteString(" " + strconv.FormatUint(m.UDP[i].Load(), 10))
-	}
-	b.WriteString("\nUdpLite:")
-	for _, n := range udpNames {
-		b.WriteString(" " + n)
-	}
-	b.WriteString("\nUdpLite:")
-	for i := range m.UDPLite {
-		b.WriteString(" " + strconv.FormatUint(m.UDPLite[i].Load(), 10))
-	}
-	b.WriteString("\n")
+	writeLinePair(&b, "Tcp: RtoAlgorithm RtoMin RtoMax MaxConn", "Tcp: 1 200 120000 -1", tcpNames[:], m.TCP[:])
+	writeLinePair(&b, "Udp:", "Udp:", udpNames[:], m.UDP[:])
+	writeLinePair(&b, "UdpLite:", "UdpLite:", udpNames[:], m.UDPLite[:])
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeLinePair writes one /proc/net/snmp or netstat group: a line of
+// names after nameHead and a line of values after valueHead, as
+// snmp_seq_show_tcp_udp and its siblings print them.
+func writeLinePair(b *strings.Builder, nameHead, valueHead string, names []string, vals []atomic.Uint64) {
+	b.WriteString(nameHead)
+	for _, n := range names {
+		b.WriteString(" " + n)
+	}
+	b.WriteString("\n" + valueHead)
+	for i := range vals {
+		b.WriteString(" " + strconv.FormatUint(vals[i].Load(), 10))
+	}
+	b.WriteString("\n")
 }
 
 // WriteNetstat prints /proc/net/netstat's TcpExt and IpExt line pairs
@@ -119,15 +108,8 @@ func (m *MIB) WriteNetstat(w io.Writer) error {
 		}
 		b.WriteString(" " + strconv.FormatUint(v, 10))
 	}
-	b.WriteString("\nIpExt:")
-	for i := ipExtFirst; i < ipMax; i++ {
-		b.WriteString(" " + ipNames[i])
-	}
-	b.WriteString("\nIpExt:")
-	for i := ipExtFirst; i < ipMax; i++ {
-		b.WriteString(" " + strconv.FormatUint(m.IP[i].Load(), 10))
-	}
 	b.WriteString("\n")
+	writeLinePair(&b, "IpExt:", "IpExt:", ipNames[ipExtFirst:ipMax], m.IP[ipExtFirst:ipMax])
 	_, err := io.WriteString(w, b.String())
 	return err
 }
