@@ -37,6 +37,7 @@ var (
 //
 //go:linkname hwinit1 runtime/goos.Hwinit1
 func hwinit1() {
+	tscAtHwinit1 = rdtsc()
 	CPU.Init()
 	IOAPIC0.Init()
 	IOAPIC1.Init()
@@ -45,16 +46,24 @@ func hwinit1() {
 }
 
 func init() {
+	stampBootPhase("runtime")
 	CPU.EnableExceptions()
 	DMA.Init(DMAStart, DMASize)
+	stampBootPhase("dma")
 	commandLine = readCmdline()
+	stampBootPhase("cmdline")
 	initClock()
+	stampBootPhase("clock")
 	initWallClock()
+	stampBootPhase("rtc")
 	calibrateLAPIC()
+	stampBootPhase("lapic")
 	goos.Idle = idle
 	go CPU.ServiceInterrupts(dispatch)
 	CPU.InitSMP(-1)
+	stampBootPhase("smp")
 	scanVirtio()
+	stampBootPhase("virtio")
 }
 
 // initClock picks the time source: the KVM pvclock under KVM; otherwise
@@ -123,7 +132,8 @@ func Banner() string {
 	s := "kaidoku on QEMU microvm: " + runtime.CPU() + ", " + strconv.Itoa(CPU.NumCPU()) +
 		" CPU(s), clock " + ClockSource() + " at " + mhz(TSCHz()) + " MHz\n" +
 		wall + "\n" +
-		"lapic timer " + mhz(LAPICTimerHz()) + " MHz\n"
+		"lapic timer " + mhz(LAPICTimerHz()) + " MHz\n" +
+		BootTimes()
 	for _, d := range VirtioDevices() {
 		s += d.String() + "\n"
 	}
