@@ -189,11 +189,11 @@ type txQueue struct {
 }
 
 type devCounters struct {
-	rxLengthErrors, rxFrameErrors, rxDropped atomic.Uint64
-	txDropped, txFifoErrors                  atomic.Uint64
-	interrupts, spurious, configChanges      atomic.Uint64
-	resets, refillRuns, reflected            atomic.Uint64
-	faults                                   [NumFaultKinds]atomic.Uint64
+	rxLengthErrors, rxFrameErrors       atomic.Uint64
+	txDropped, txFifoErrors             atomic.Uint64
+	interrupts, spurious, configChanges atomic.Uint64
+	resets, refillRuns, reflected       atomic.Uint64
+	faults                              [NumFaultKinds]atomic.Uint64
 }
 
 // PoolMemory adapts a Memory to the storage function of skb.NewPool, so
@@ -647,8 +647,3 @@ func (d *Net) Features() uint64 { return d.features }
 
 // Softnet returns the softnet that runs this device's NAPI polls.
 func (d *Net) Softnet() *napi.Softnet { return d.sn }
-
-// AddRxDropped counts frames the stack dropped after the driver delivered
-// them (the device's rx_dropped, as __netif_receive_skb_core increments
-// for an unhandled protocol).
-func (d *Net) AddRxDropped(n uint64) { d.c.rxDropped.Add(n) }

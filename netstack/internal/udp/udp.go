@@ -214,9 +214,6 @@ func (u *UDP) InUse() int { return int(u.inuse.Load()) }
 // IP returns the IPv4 layer.
 func (u *UDP) IP() *ipv4.IPv4 { return u.ip }
 
-// BH returns the stack's BH lock.
-func (u *UDP) BH() *sync.Mutex { return u.bh }
-
 // udpHashfn is include/linux/udp.h: udp_hashfn.
 func (u *UDP) udpHashfn(port uint16) uint32 {
 	return (uint32(port) + u.hashMix) & u.tbl.mask
