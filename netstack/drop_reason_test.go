@@ -46,7 +46,7 @@ func TestDropReasonReasmTimeoutRerouteFails(t *testing.T) {
 	e.send(f)
 	e.expect(map[string]int64{"Ip.ReasmReqds": 1, "Drop.NOT_SPECIFIED": 0})
 	// accept_local is switched off: the source is now a martian.
-	e.s.IP.Sysctl.AcceptLocal = false
+	e.s.ip.Sysctl.AcceptLocal = false
 	e.mark()
 	e.advance(30 * time.Second)
 	e.expect(map[string]int64{"Ip.ReasmTimeout": 1, "Drop.FRAG_REASM_TIMEOUT": 1, "Drop.NOT_SPECIFIED": 0,

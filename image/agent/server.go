@@ -139,7 +139,7 @@ func (s *Server) do(req *Request, r *Response) error {
 	if req.Op == OpCounters {
 		r.Counters = map[string]uint64{}
 		for _, n := range req.Names {
-			v, ok := s.stack.MIB.Value(n)
+			v, ok := s.stack.Counter(n)
 			if !ok {
 				return fmt.Errorf("%w: unknown counter %q", syscall.EINVAL, n)
 			}
