@@ -103,6 +103,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/sockets"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/tcp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udplite"
@@ -242,9 +243,17 @@ func (s *Stack) Up() { s.neigh.Announce(s.ip.Addr()) }
 // RunTimers runs the timers that are due (for ManualTimers).
 func (s *Stack) RunTimers() int { return s.clock.Run() }
 
-// Socket is socket(2) for programs in the image (AF_INET, SOCK_DGRAM).
+// Socket is socket(2) for programs in the image: only AF_INET datagram
+// sockets (SOCK_DGRAM, protocol 0 or IPPROTO_UDP) exist; SOCK_NONBLOCK in
+// typ sets O_NONBLOCK. Errors are syscall.Errno values (EAFNOSUPPORT,
+// ESOCKTNOSUPPORT, EPROTONOSUPPORT), or socket.ErrTCPNotSupported for
+// SOCK_STREAM.
 func (s *Stack) Socket(domain, typ, proto int) (*socket.Socket, error) {
-	return socket.New(s.udp, domain, typ, proto, 0)
+	sk, err := sockets.New(s.udp, domain, typ, proto, 0)
+	if err != nil {
+		return nil, err
+	}
+	return sk.(*socket.Socket), nil
 }
 
 // SocketFunc has the signature of TamaGo's net.SocketFunc hook: UDP

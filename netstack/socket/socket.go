@@ -8,6 +8,7 @@
 // goroutine on the socket's wait queue and wake on sk_data_ready; there
 // is no polling. A Socket also implements net.PacketConn and net.Conn,
 // so the image can hand it to the standard library through net.SocketFunc.
+// Sockets are made by netstack's Stack.Socket (socket(2)).
 package socket
 
 import (
@@ -19,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/netstack/internal/sockets"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
@@ -214,9 +216,20 @@ func errno(rc int) error {
 	return syscall.Errno(-rc)
 }
 
-// New is socket(2): only AF_INET datagram sockets with protocol 0 or
-// IPPROTO_UDP exist. SOCK_NONBLOCK in typ sets O_NONBLOCK.
-func New(u *udp.UDP, domain, typ, proto int, uid uint32) (*Socket, error) {
+func init() {
+	sockets.New = func(u *udp.UDP, domain, typ, proto int, uid uint32) (any, error) {
+		s, err := newSocket(u, domain, typ, proto, uid)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
+// newSocket is socket(2): only AF_INET datagram sockets with protocol 0
+// or IPPROTO_UDP exist. SOCK_NONBLOCK in typ sets O_NONBLOCK. Programs
+// reach it through netstack's Stack.Socket (package sockets).
+func newSocket(u *udp.UDP, domain, typ, proto int, uid uint32) (*Socket, error) {
 	if domain != AFInet {
 		return nil, syscall.EAFNOSUPPORT
 	}
