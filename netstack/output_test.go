@@ -124,7 +124,7 @@ func TestUDPMemLimitMemErrors(t *testing.T) {
 		t.Fatalf("MemErrors %d, queued %d", mem, queued)
 	}
 	e.expect(map[string]int64{"Udp.RcvbufErrors": 0, "Udp.InErrors": mem, "Drop.PROTO_MEM": mem})
-	if int64(s.Sock().Drops()) != mem {
+	if int64(sockOf(s).Drops()) != mem {
 		t.Fatal("sk_drops")
 	}
 	if got := e.s.udp.MemAllocated(); got != 256 {

@@ -125,7 +125,7 @@ func TestIncomingCPUReuseportSelection(t *testing.T) {
 			if err := d.Connect(sa(ipT, 9000)); err != nil {
 				t.Fatal(err)
 			}
-			_, lport := d.Sock().LocalAddr()
+			_, lport := sockOf(d).LocalAddr()
 			p := udpPkt(lport, []byte("c"))
 			p.sport = 9000
 			e.send(p)

@@ -224,6 +224,7 @@ func init() {
 		}
 		return s, nil
 	}
+	sockets.Sock = func(s any) *udp.Sock { return s.(*Socket).sk }
 }
 
 // newSocket is socket(2): only AF_INET datagram sockets with protocol 0
@@ -263,9 +264,6 @@ func (*notSupported) Error() string { return "kaidoku: TCP is not supported (UDP
 
 // Unwrap makes errors.Is(err, syscall.EPROTONOSUPPORT) hold.
 func (*notSupported) Unwrap() error { return syscall.EPROTONOSUPPORT }
-
-// Sock returns the protocol socket (for statistics and tests).
-func (s *Socket) Sock() *udp.Sock { return s.sk }
 
 // SetNonblock sets O_NONBLOCK.
 func (s *Socket) SetNonblock(on bool) { s.nonblock.Store(on) }

@@ -11,3 +11,7 @@ import "github.com/kaidoku-net/kaidoku/netstack/internal/udp"
 // initialised. The result is a *socket.Socket (this package cannot name
 // the type: socket imports it).
 var New func(u *udp.UDP, domain, typ, proto int, uid uint32) (any, error)
+
+// Sock returns the protocol socket (struct sock) of a *socket.Socket,
+// for the stack's tests.
+var Sock func(s any) *udp.Sock
