@@ -273,23 +273,8 @@ func (s *Stack) SocketFunc(ctx context.Context, network string, family, sotype i
 	if err != nil {
 		return nil, err
 	}
-	toSA := func(a net.Addr) (*socket.Sockaddr, error) {
-		ua, ok := a.(*net.UDPAddr)
-		if !ok {
-			return nil, syscall.EAFNOSUPPORT
-		}
-		sa := &socket.Sockaddr{Family: socket.AFInet, Port: uint16(ua.Port)}
-		if len(ua.IP) != 0 && !ua.IP.IsUnspecified() {
-			v4 := ua.IP.To4()
-			if v4 == nil {
-				return nil, syscall.EAFNOSUPPORT
-			}
-			copy(sa.Addr[:], v4)
-		}
-		return sa, nil
-	}
 	if laddr != nil {
-		sa, err := toSA(laddr)
+		sa, err := socket.SockaddrOf(laddr)
 		if err == nil {
 			err = sk.Bind(sa)
 		}
@@ -299,7 +284,7 @@ func (s *Stack) SocketFunc(ctx context.Context, network string, family, sotype i
 		}
 	}
 	if raddr != nil {
-		sa, err := toSA(raddr)
+		sa, err := socket.SockaddrOf(raddr)
 		if err == nil {
 			err = sk.Connect(sa)
 		}

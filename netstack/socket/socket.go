@@ -742,18 +742,34 @@ func (s *Socket) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func udpAddrToSockaddr(a net.Addr) (*Sockaddr, error) {
+// SockaddrOf is the one conversion of a Go address to the struct
+// sockaddr a socket call takes, for Bind, Connect and SendTo and for
+// net.SocketFunc and WriteTo. A *net.UDPAddr with an IPv4 (or
+// IPv4-mapped) address is AF_INET; with no address or an unspecified one
+// (0.0.0.0 or ::) it is AF_INET with INADDR_ANY, as a dual-stack socket's
+// in6addr_any covers IPv4's: a bind to it is the wildcard and a datagram
+// to it goes to the host itself, as one to 0.0.0.0 does in Linux. Any
+// other IPv6 address becomes a sockaddr with family AF_INET6, which the
+// call then refuses with EAFNOSUPPORT as Linux's __inet_bind,
+// __ip4_datagram_connect (after the autobind) and udp_sendmsg refuse a
+// sockaddr_in6 on an AF_INET socket. An address that is not a
+// *net.UDPAddr (nil included) has no sockaddr_in: EINVAL, Linux's answer
+// to an addrlen too short for one in the same three functions, and what
+// Go's own UDPConn.WriteTo returns for it.
+func SockaddrOf(a net.Addr) (*Sockaddr, error) {
 	ua, ok := a.(*net.UDPAddr)
 	if !ok || ua == nil {
 		return nil, syscall.EINVAL
 	}
 	sa := &Sockaddr{Family: AFInet, Port: uint16(ua.Port)}
-	if len(ua.IP) != 0 {
-		ip4 := ua.IP.To4()
-		if ip4 == nil {
-			return nil, syscall.EAFNOSUPPORT
-		}
-		copy(sa.Addr[:], ip4)
+	switch ip := ua.IP; {
+	case len(ip) == 0 || ip.IsUnspecified():
+	case ip.To4() != nil:
+		copy(sa.Addr[:], ip.To4())
+	case len(ip) == net.IPv6len:
+		sa.Family = AFInet6
+	default:
+		return nil, syscall.EINVAL
 	}
 	return sa, nil
 }
@@ -763,7 +779,7 @@ func (s *Socket) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if d := s.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
 		return 0, s.opErr("write", os.ErrDeadlineExceeded)
 	}
-	sa, err := udpAddrToSockaddr(addr)
+	sa, err := SockaddrOf(addr)
 	if err != nil {
 		return 0, s.opErr("write", err)
 	}
