@@ -34,8 +34,9 @@
 //	st.Receive(b)                      // b.Data() = Ethernet frame; st owns b
 //
 // Receive is netif_receive_skb: the driver passes a buffer whose data is
-// the Ethernet frame, with Ifindex (2), IPSummed (ChecksumUnnecessary
-// when the device set VIRTIO_NET_HDR_F_DATA_VALID) and Trace.T0/T1 set;
+// the Ethernet frame, with IPSummed (ChecksumUnnecessary when the device
+// set VIRTIO_NET_HDR_F_DATA_VALID) and Trace.T0/T1 set (Ifindex becomes
+// Config.Ifindex, as eth_type_trans sets skb->dev);
 // the stack owns it from then on and frees it exactly once. Transmit goes
 // through the Link the stack was given (Link.Transmit takes ownership,
 // from any goroutine, and frees on error); frames are taken from the
@@ -121,8 +122,9 @@ type Link = ether.Link
 type Config struct {
 	// Link is the device; its MAC, MTU and headroom are read once.
 	Link Link
-	// Ifindex and Name identify the interface (defaults 2, "eth0"); lo
-	// has index 1 and name "lo".
+	// Ifindex and Name identify the interface (defaults 2, "eth0"): the
+	// routes, SO_BINDTODEVICE, IP_MULTICAST_IF, IP_PKTINFO and the device
+	// statistics use them; lo has index 1 and name "lo".
 	Ifindex int
 	Name    string
 	// Addr/PrefixLen is the interface address; Gateway, if non-zero,
