@@ -110,6 +110,22 @@ type NetConfig struct {
 // virtio_net.c with one queue pair, mergeable receive buffers, receive
 // NAPI, and transmit completions either in NAPI too (napi_tx=1, Linux's
 // default) or reclaimed without interrupts (napi_tx=0; see NetConfig).
+//
+// # Lock order
+//
+// Net has four mutexes. A goroutine holding one takes only those below
+// it:
+//
+//	ctlMu    Reset, Close, Check and the refill work (the control path)
+//	irqMu    the interrupt handler against a reset (synchronize_irq)
+//	tx.mu    the transmit queue: ring, backlog, stop bits, counters
+//	         (netif_tx_lock)
+//	faultMu  the fault record (Err, LastFault)
+//
+// The NAPI and pool locks come after all four (napi.NAPI.Disable runs
+// under ctlMu, buffers are freed under irqMu and tx.mu). OnFault may be
+// called with irqMu or tx.mu held and OnLink with none; neither may
+// call Reset, Close or Check.
 type Net struct {
 	cfg       NetConfig
 	t         *mmio
@@ -125,9 +141,7 @@ type Net struct {
 	rx rxQueue
 	tx txQueue
 
-	// irqMu serialises the interrupt handler with the reset path
-	// (synchronize_irq). ctlMu serialises Reset, Close, Check and the
-	// refill work.
+	// The lock order is in Net's doc.
 	irqMu        sync.Mutex
 	ctlMu        sync.Mutex
 	napiDisabled bool // ctlMu
@@ -521,50 +535,39 @@ func (d *Net) Check() error {
 // Reset may be tried again.
 func (d *Net) Reset() error {
 	d.ctlMu.Lock()
+	wasUp, up, err := d.resetLocked()
+	d.ctlMu.Unlock()
+	if err == nil && up != wasUp && d.cfg.OnLink != nil {
+		d.cfg.OnLink(up)
+	}
+	return err
+}
+
+// resetLocked is Reset under ctlMu: it returns the link status before
+// and after.
+func (d *Net) resetLocked() (wasUp, up bool, err error) {
 	if d.closed.Load() {
-		d.ctlMu.Unlock()
-		return ErrClosed
+		return false, false, ErrClosed
 	}
 	d.c.resets.Add(1)
-	d.refillEnabled.Store(false)
-	d.refillTimer.Stop()
-	d.cleanupTimer.Stop()
-	d.cleanupArmed.Store(false)
-	d.refillPending.Store(false)
-
-	d.tx.mu.Lock()
-	d.tx.stopped |= stopDetach // netif_device_detach
-	d.tx.mu.Unlock()
-	if !d.napiDisabled {
-		d.rx.napi.Disable()
-		if d.tx.napi != nil {
-			d.tx.napi.Disable()
+	err = d.quiesceLocked(false, func(err error) error {
+		wasUp = d.link.Load()
+		if err != nil {
+			return err
 		}
-		d.napiDisabled = true
-	}
-	wasUp := d.link.Load()
-
-	d.irqMu.Lock()
-	d.tx.mu.Lock()
-	err := d.t.reset()
-	d.freeUnusedBufs()
-	if err == nil {
 		d.faultMu.Lock()
 		d.err = nil
 		d.faultMu.Unlock()
 		d.statusFault.Store(false)
-		err = d.initDevice(false)
-	}
-	d.tx.mu.Unlock()
-	d.irqMu.Unlock()
+		return d.initDevice(false)
+	})
 	if err != nil {
-		d.ctlMu.Unlock()
-		return err
+		return wasUp, wasUp, err
 	}
 
 	d.virtnetOpen()
 	d.napiDisabled = false
-	up := d.link.Load()
+	up = d.link.Load()
 	d.tx.mu.Lock()
 	d.tx.stopped &^= stopDetach | stopXoff | stopLink // netif_device_attach
 	if !up {
@@ -575,11 +578,44 @@ func (d *Net) Reset() error {
 		d.qdiscRun()
 	}
 	d.tx.mu.Unlock()
-	d.ctlMu.Unlock()
-	if up != wasUp && d.cfg.OnLink != nil {
-		d.cfg.OnLink(up)
+	return wasUp, up, nil
+}
+
+// quiesceLocked is the part of Reset (virtnet_freeze_down,
+// remove_vq_common) and Close (virtnet_remove) that stops the device:
+// refill work and the cleanup timer off, the transmit queue detached
+// (its backlog dropped and counted as tx_dropped when purge is set, kept
+// for after the reset otherwise), both NAPIs held off, then, with the
+// interrupt handler and the transmit path shut out, the device reset and
+// every buffer the rings held taken back. after runs with the reset's
+// error while they are still shut out, and its result is returned.
+// ctlMu held.
+func (d *Net) quiesceLocked(purge bool, after func(resetErr error) error) error {
+	d.refillEnabled.Store(false)
+	d.refillTimer.Stop()
+	d.cleanupTimer.Stop()
+	d.cleanupArmed.Store(false)
+	d.refillPending.Store(false)
+	d.tx.mu.Lock()
+	d.tx.stopped |= stopDetach // netif_device_detach
+	if purge {
+		d.c.txDropped.Add(uint64(d.tx.backlog.Purge()))
 	}
-	return nil
+	d.tx.mu.Unlock()
+	if !d.napiDisabled {
+		d.rx.napi.Disable()
+		if d.tx.napi != nil {
+			d.tx.napi.Disable()
+		}
+		d.napiDisabled = true
+	}
+	d.irqMu.Lock()
+	defer d.irqMu.Unlock()
+	d.tx.mu.Lock()
+	defer d.tx.mu.Unlock()
+	err := d.t.reset()
+	d.freeUnusedBufs()
+	return after(err)
 }
 
 // freeUnusedBufs is free_unused_bufs: after a device reset, take back and
@@ -602,27 +638,7 @@ func (d *Net) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
-	d.refillEnabled.Store(false)
-	d.refillTimer.Stop()
-	d.cleanupTimer.Stop()
-	d.cleanupArmed.Store(false)
-	d.tx.mu.Lock()
-	d.tx.stopped |= stopDetach
-	d.c.txDropped.Add(uint64(d.tx.backlog.Purge()))
-	d.tx.mu.Unlock()
-	if !d.napiDisabled {
-		d.rx.napi.Disable()
-		if d.tx.napi != nil {
-			d.tx.napi.Disable()
-		}
-		d.napiDisabled = true
-	}
-	d.irqMu.Lock()
-	d.tx.mu.Lock()
-	err := d.t.reset()
-	d.freeUnusedBufs()
-	d.tx.mu.Unlock()
-	d.irqMu.Unlock()
+	err := d.quiesceLocked(true, func(err error) error { return err })
 	if d.ownSn {
 		d.sn.Stop()
 	}
