@@ -119,7 +119,7 @@ func (sk *Sock) skbTryRecvFromQueue(flags int, off *int) *skb.Buffer {
 	if peekAtOff {
 		o = *off
 	}
-	for b := q.Peek(); b != nil; b = b.Next {
+	for b := q.Peek(); b != nil; b = skb.Next(b) {
 		if peekAtOff && o >= b.Len() && (o != 0 || b.CB.Peeked) {
 			o -= b.Len()
 			continue
