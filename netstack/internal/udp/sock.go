@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/kaidoku-net/kaidoku/ilist"
+
 	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
@@ -116,21 +118,21 @@ func (u *UDP) NewSock(uid uint32) *Sock {
 type waiter struct {
 	ch          chan struct{}
 	exclusive   bool
-	queued      bool
 	interrupted bool
-	next, prev  *waiter
+	link        ilist.Entry[*waiter] // in waitQueue.l while queued
 	timer       *clock.Timer
 	wq          *waitQueue
 }
+
+// Links makes a waiter an ilist element.
+func (w *waiter) Links() *ilist.Entry[*waiter] { return &w.link }
 
 // waitQueue is the socket's wait queue (sk_sleep). Waiter entries are
 // recycled so a blocking receive does not allocate in steady state.
 type waitQueue struct {
 	mu   sync.Mutex
 	clk  *clock.Clock
-	head *waiter
-	tail *waiter
-	n    int
+	l    ilist.List[*waiter]
 	free []*waiter
 }
 
@@ -158,44 +160,19 @@ func (wq *waitQueue) prepare(exclusive bool) *waiter {
 	case <-w.ch:
 	default:
 	}
-	w.queued = true
-	if exclusive || wq.head == nil {
-		w.prev = wq.tail
-		w.next = nil
-		if wq.tail != nil {
-			wq.tail.next = w
-		} else {
-			wq.head = w
-		}
-		wq.tail = w
+	if exclusive {
+		wq.l.PushBack(w)
 	} else {
-		w.next = wq.head
-		w.prev = nil
-		wq.head.prev = w
-		wq.head = w
+		wq.l.PushFront(w)
 	}
-	wq.n++
 	wq.mu.Unlock()
 	return w
 }
 
 func (wq *waitQueue) unlink(w *waiter) {
-	if !w.queued {
-		return
+	if w.link.Linked() {
+		wq.l.Remove(w)
 	}
-	if w.prev != nil {
-		w.prev.next = w.next
-	} else {
-		wq.head = w.next
-	}
-	if w.next != nil {
-		w.next.prev = w.prev
-	} else {
-		wq.tail = w.prev
-	}
-	w.next, w.prev = nil, nil
-	w.queued = false
-	wq.n--
 }
 
 // finish removes the waiter (finish_wait) and recycles it.
@@ -228,8 +205,8 @@ func (wq *waitQueue) wakeTimer(w *waiter) {
 // (nrExclusive 0 wakes all).
 func (wq *waitQueue) wake(nrExclusive int) {
 	wq.mu.Lock()
-	for w := wq.head; w != nil; {
-		next := w.next
+	for w := wq.l.Front(); w != nil; {
+		next := ilist.Next(w)
 		ex := w.exclusive
 		wq.unlink(w)
 		select {
@@ -250,8 +227,8 @@ func (wq *waitQueue) wake(nrExclusive int) {
 // interrupt delivers a "signal" to every sleeping waiter.
 func (wq *waitQueue) interrupt() {
 	wq.mu.Lock()
-	for w := wq.head; w != nil; {
-		next := w.next
+	for w := wq.l.Front(); w != nil; {
+		next := ilist.Next(w)
 		w.interrupted = true
 		wq.unlink(w)
 		select {
@@ -268,7 +245,7 @@ func (wq *waitQueue) interrupt() {
 func (sk *Sock) Waiters() int {
 	sk.wq.mu.Lock()
 	defer sk.wq.mu.Unlock()
-	return sk.wq.n
+	return sk.wq.l.Len()
 }
 
 // Interrupt is the analogue of a signal without SA_RESTART: every call
