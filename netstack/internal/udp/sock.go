@@ -28,9 +28,9 @@ type Sock struct {
 	Lock sync.Mutex
 
 	// Table links: sk_node (primary chain) and udp_portaddr_node.
-	next, prev   *Sock
-	next2, prev2 *Sock
-	hashed       bool
+	node   ilist.Entry[*Sock]
+	node2  portaddrNode
+	hashed bool
 
 	// Fields the lookup reads; written with Lock and BH held.
 	portHash     uint16 // udp_port_hash
