@@ -490,7 +490,7 @@ func (sk *Sock) Close() {
 		total += b.Truesize
 		u.mib.KfreeSkbReason(b, mib.DropNotSpecified) // udp_destruct_common: kfree_skb
 	}
-	sk.udpRmemRelease(total, 0, false)
+	sk.udpRmemRelease(total, 0)
 	sk.reader.mu.Unlock()
 	sk.purgeErrQueue()
 }

@@ -32,50 +32,65 @@ type Sock struct {
 	node2  portaddrNode
 	hashed bool
 
-	// Fields the lookup reads; written with Lock and BH held.
+	// Fields the lookup reads; written with Lock and BH held, so read
+	// with either (which checklocks cannot express: not annotated).
 	portHash     uint16 // udp_port_hash
 	portaddrHash uint16 // udp_portaddr_hash
 	num          uint16 // inet_num
 	rcvSaddr     wire.Addr
-	saddr        wire.Addr
-	daddr        wire.Addr
-	sport, dport uint16 // host order
-	boundDevIf   int
-	state        uint8
-	reuse        bool
-	reuseport    bool
-	reuseportCb  *reuseportGroup
-	uid          uint32
-	userlocks    uint8
-	incomingCPU  int32
-	mcList       []mcMembership
+	// +checklocks:Lock
+	saddr       wire.Addr
+	daddr       wire.Addr
+	sport       uint16 // host order
+	dport       uint16 // host order
+	boundDevIf  int
+	state       uint8
+	reuse       bool
+	reuseport   bool
+	reuseportCb *reuseportGroup
+	uid         uint32
+	// +checklocks:Lock
+	userlocks   uint8
+	incomingCPU int32
+	mcList      []mcMembership
 
 	// Options.
-	broadcast  atomic.Bool
-	freebind   atomic.Bool
-	recverr    atomic.Bool
-	pktinfo    atomic.Bool
-	rxqOvfl    atomic.Bool
-	mcAll      atomic.Bool
-	mcNoLoop   atomic.Bool // IP_MULTICAST_LOOP off
-	pmtudisc   int
-	ttl        int // -1: default
-	tos        uint8
-	mcTTL      uint8
-	mcIndex    int
+	broadcast atomic.Bool
+	freebind  atomic.Bool
+	recverr   atomic.Bool
+	pktinfo   atomic.Bool
+	rxqOvfl   atomic.Bool
+	mcAll     atomic.Bool
+	mcNoLoop  atomic.Bool // IP_MULTICAST_LOOP off
+	pmtudisc  int
+	// Options under Lock.
+	// +checklocks:Lock
+	ttl int // -1: default
+	// +checklocks:Lock
+	tos uint8
+	// +checklocks:Lock
+	mcTTL uint8
+	// +checklocks:Lock
+	mcIndex int
+	// +checklocks:Lock
 	bindNoPort bool
-	inetID     atomic.Uint32
+	inetID     atomic.Uint32 // +checklocksignore: advanced by ip_select_ident through SendOpts.SockID
 
 	// Receive memory and queues (__udp_enqueue_schedule_skb,
 	// udp_rmem_release).
 	rmemAlloc        atomic.Int32
 	rcvbuf           atomic.Int32
 	forwardThreshold atomic.Int32
-	forwardAlloc     int // under rq.mu
-	forwardDeficit   int // under reader.mu
-	drops            atomic.Uint32
-	rq               lockedQueue // sk_receive_queue
-	reader           lockedQueue // udp_sock.reader_queue
+	// The guards name the queues' locks; the trailing ignore only
+	// silences checklocks' inference, which looks for a guard called
+	// "mu".
+	// +checklocks:rq.mu
+	forwardAlloc int // +checklocksignore
+	// +checklocks:reader.mu
+	forwardDeficit int // +checklocksignore
+	drops          atomic.Uint32
+	rq             lockedQueue // sk_receive_queue
+	reader         lockedQueue // udp_sock.reader_queue
 
 	errq       errQueue     // sk_error_queue (IP_RECVERR)
 	err        atomic.Int32 // sk_err (positive errno)
@@ -83,7 +98,8 @@ type Sock struct {
 	peekOff    atomic.Int32
 	peekingOff atomic.Bool
 	dead       atomic.Bool // SOCK_DEAD
-	closed     bool
+	// +checklocks:Lock
+	closed bool
 
 	wq    waitQueue
 	inode uint64
@@ -96,7 +112,8 @@ type Sock struct {
 
 type lockedQueue struct {
 	mu sync.Mutex
-	q  skb.Queue
+	// +checklocks:mu
+	q skb.Queue
 }
 
 // NewSock creates an unbound socket (sk_alloc + sock_init_data +

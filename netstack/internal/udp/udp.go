@@ -191,12 +191,14 @@ type UDP struct {
 	ehash   uint32 // udp_ehash_secret
 	Latency *latency.Trace
 
-	memMu     sync.Mutex
+	memMu sync.Mutex
+	// +checklocks:memMu
 	allocated int64 // udp_memory_allocated, pages
-	reserve   int64 // the one CPU's per_cpu_fw_alloc
-	memLimit  [3]int64
-	inuse     atomic.Int32
-	inodes    atomic.Uint64
+	// +checklocks:memMu
+	reserve  int64 // the one CPU's per_cpu_fw_alloc
+	memLimit [3]int64
+	inuse    atomic.Int32
+	inodes   atomic.Uint64
 }
 
 // New creates the UDP layer and registers it with IPv4 (inet_add_protocol
