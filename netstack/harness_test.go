@@ -30,9 +30,11 @@ const virtioHeadroom = 12
 
 // fakeLink captures transmitted frames.
 type fakeLink struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// +checklocks:mu
 	frames [][]byte
-	fail   bool
+	// +checklocks:mu
+	fail bool
 }
 
 func (l *fakeLink) Transmit(b *skb.Buffer) error {

@@ -182,7 +182,8 @@ type Socket struct {
 
 	mu     sync.Mutex
 	closed atomic.Bool // the descriptor is gone (written under mu)
-	users  int         // calls in progress (fdget), under mu
+	// +checklocks:mu
+	users int // calls in progress (fdget)
 }
 
 // get is fdget: it fails once the descriptor is closed; otherwise the
