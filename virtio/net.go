@@ -131,7 +131,7 @@ type Net struct {
 	t         *mmio
 	mem       Memory
 	sn        *napi.Softnet
-	ownSn     bool
+	ownSn     bool // +checklocksignore: fixed at NewNet
 	features  uint64
 	hdrLen    int
 	mergeable bool
@@ -142,9 +142,10 @@ type Net struct {
 	tx txQueue
 
 	// The lock order is in Net's doc.
-	irqMu        sync.Mutex
-	ctlMu        sync.Mutex
-	napiDisabled bool // ctlMu
+	irqMu sync.Mutex
+	ctlMu sync.Mutex
+	// +checklocks:ctlMu
+	napiDisabled bool
 
 	closed        atomic.Bool
 	link          atomic.Bool
@@ -155,8 +156,11 @@ type Net struct {
 	refillPending atomic.Bool
 	refillEnabled atomic.Bool
 
-	faultMu        sync.Mutex
-	err, lastFault error
+	faultMu sync.Mutex
+	// +checklocks:faultMu
+	err error
+	// +checklocks:faultMu
+	lastFault error
 
 	c devCounters
 
@@ -545,6 +549,8 @@ func (d *Net) Reset() error {
 
 // resetLocked is Reset under ctlMu: it returns the link status before
 // and after.
+//
+// +checklocks:d.ctlMu
 func (d *Net) resetLocked() (wasUp, up bool, err error) {
 	if d.closed.Load() {
 		return false, false, ErrClosed
@@ -589,7 +595,8 @@ func (d *Net) resetLocked() (wasUp, up bool, err error) {
 // interrupt handler and the transmit path shut out, the device reset and
 // every buffer the rings held taken back. after runs with the reset's
 // error while they are still shut out, and its result is returned.
-// ctlMu held.
+//
+// +checklocks:d.ctlMu
 func (d *Net) quiesceLocked(purge bool, after func(resetErr error) error) error {
 	d.refillEnabled.Store(false)
 	d.refillTimer.Stop()
