@@ -30,8 +30,8 @@ const (
 // Errors returned by NewNet, Transmit and Reset.
 var (
 	ErrClosed      = errors.New("virtio: device closed")
-	ErrLinkDown    = errors.New("virtio: link down: frame dropped")
-	ErrTxQueueFull = errors.New("virtio: transmit queue full (txqueuelen): frame dropped")
+	ErrLinkDown    = errors.New("virtio: link down: frame dropped")                        // +checklocksignore: immutable
+	ErrTxQueueFull = errors.New("virtio: transmit queue full (txqueuelen): frame dropped") // +checklocksignore: immutable
 	ErrNoHeadroom  = errors.New("virtio: frame lacks headroom for the virtio-net header")
 	ErrNotDMA      = errors.New("virtio: buffer has no bus address (pool not in DMA memory)")
 	ErrQueueBroken = errBroken
@@ -199,11 +199,26 @@ type txQueue struct {
 	napi  *napi.NAPI
 	calls atomic.Uint64
 
-	mu      sync.Mutex // netif_tx_lock
+	mu sync.Mutex // netif_tx_lock
+	// +checklocks:mu
 	stopped uint8
+	// +checklocks:mu
 	backlog skb.Queue // the pfifo qdisc
-	// Counters, under mu.
-	packets, bytes, kicks, stops, wakes, backlogDrops, linkDrops uint64
+	// Counters.
+	// +checklocks:mu
+	packets uint64
+	// +checklocks:mu
+	bytes uint64
+	// +checklocks:mu
+	kicks uint64
+	// +checklocks:mu
+	stops uint64
+	// +checklocks:mu
+	wakes uint64
+	// +checklocks:mu
+	backlogDrops uint64
+	// +checklocks:mu
+	linkDrops uint64
 }
 
 type devCounters struct {
