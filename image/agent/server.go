@@ -27,8 +27,10 @@ type Server struct {
 	stack *netstack.Stack
 	allow netip.Prefix
 
-	mu   sync.Mutex
-	fds  map[int]*socket.Socket
+	mu sync.Mutex
+	// +checklocks:mu
+	fds map[int]*socket.Socket
+	// +checklocks:mu
 	next int
 
 	sendMu  sync.Mutex
