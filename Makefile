@@ -40,9 +40,9 @@ run: $(IMAGE) build/kaidoku
 	build/kaidoku run -append '$(APPEND)' $(IMAGE)
 
 # make test: host vet and gVisor's checklocks (the +checklocks
-# annotations; host packages only: files built for GOOS=tamago alone are
-# not analysed); every image built and the GOOS=tamago packages vetted
-# with the TamaGo toolchain (kaidoku check: a broken image fails here, and
+# annotations); every image built and the GOOS=tamago packages vetted and
+# checklocks-checked with the TamaGo toolchain, since the host tools skip
+# files built for tamago alone (kaidoku check: a broken image fails here, and
 # where QEMU or the toolchain is missing it prints the one line saying
 # which); then every test, host packages under the race detector. The
 # end-to-end package (qemu/e2e) boots QEMU, where the race detector would
