@@ -39,7 +39,7 @@ func TestDropReasonQueuePurgedOnClose(t *testing.T) {
 func TestDropReasonReasmTimeoutRerouteFails(t *testing.T) {
 	sys := ipv4.NewSysctl()
 	sys.AcceptLocal = true
-	e := newEnv(t, func(c *Config) { c.Sysctl = &sys })
+	e := newEnv(t, func(c *Config) { c.sysctl = &sys })
 	d := udpDatagram(ipM, ipM, 40000, 7000, bigPayload(2000))
 	f := frag(d, 0, 1480, true, 49)
 	f.src = ipM

@@ -60,7 +60,7 @@ func TestBindToDeviceLeavesReuseportGroup(t *testing.T) {
 // TestBindToDeviceUnprivileged: changing an existing binding needs
 // CAP_NET_RAW (sock_bindtoindex_locked).
 func TestBindToDeviceUnprivileged(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.UDP.Unprivileged = true })
+	e := newEnv(t, func(c *Config) { c.udpConfig.Unprivileged = true })
 	s := e.socket()
 	if err := s.SetsockoptString(socket.SolSocket, socket.SoBindtodevice, "eth0"); err != nil {
 		t.Fatal(err)

@@ -134,7 +134,7 @@ type Config struct {
 	Gateway   [4]byte
 	// FramePool supplies transmit frames and copies (2048-byte DMA
 	// buffers in the image). Required. When it draws on an skb.Arena,
-	// the arena is the memory udp_mem is computed from (see UDP).
+	// the arena is the memory udp_mem is computed from.
 	FramePool *skb.Pool
 	// LargePool holds reassembled datagrams larger than a frame (on an
 	// arena, each in the smallest block that fits). Without it such
@@ -146,11 +146,11 @@ type Config struct {
 	Rand func() uint32
 	// ManualTimers disables the runtime timer: call RunTimers.
 	ManualTimers bool
-	// Sysctl overrides the net.ipv4 defaults when non-nil.
-	Sysctl *ipv4.Sysctl
-	// UDP sizes the UDP table and udp_mem. BufferBytes defaults to the
-	// size of FramePool's arena, if it has one.
-	UDP udp.Config
+	// The stack's tests also set the net.ipv4 sysctls (nil: Linux's
+	// defaults) and the UDP layer's sizes; udpConfig.BufferBytes
+	// defaults to the size of FramePool's arena, if it has one.
+	sysctl    *ipv4.Sysctl
+	udpConfig udp.Config
 	// ArpQueueLenBytes overrides unres_qlen_bytes when > 0.
 	ArpQueueLenBytes int
 }
@@ -183,8 +183,8 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Uint32
 	}
-	if a := cfg.FramePool.Arena(); a != nil && cfg.UDP.BufferBytes == 0 {
-		cfg.UDP.BufferBytes = int64(a.Size())
+	if a := cfg.FramePool.Arena(); a != nil && cfg.udpConfig.BufferBytes == 0 {
+		cfg.udpConfig.BufferBytes = int64(a.Size())
 	}
 	s := &Stack{cfg: cfg, mib: new(mib.MIB)}
 	s.clock = clock.New(cfg.Now, cfg.ManualTimers)
@@ -194,8 +194,8 @@ func New(cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("netstack: %w", err)
 	}
 	sys := ipv4.NewSysctl()
-	if cfg.Sysctl != nil {
-		sys = *cfg.Sysctl
+	if cfg.sysctl != nil {
+		sys = *cfg.sysctl
 	}
 	addr := wire.AddrFrom4(cfg.Addr)
 	var ip *ipv4.IPv4
@@ -213,7 +213,7 @@ func New(cfg Config) (*Stack, error) {
 	})
 	s.ip = ip
 	s.dev.AddPack(wire.EthPARP, s.neigh.Rcv)
-	s.udp = udp.New(ip, &s.bh, cfg.UDP)
+	s.udp = udp.New(ip, &s.bh, cfg.udpConfig)
 	// TCP and UDP-Lite are registered protocols in Linux: their
 	// datagrams are counted and answered as with no sockets open.
 	tcp.New(ip, s.mib)
