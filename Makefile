@@ -39,14 +39,17 @@ build/kaidoku: FORCE
 run: $(IMAGE) build/kaidoku
 	build/kaidoku run -append '$(APPEND)' $(IMAGE)
 
-# make test: host vet; every image built and the GOOS=tamago packages vetted
-# with the TamaGo toolchain (kaidoku check: a broken image fails here, and
+# make test: host vet and gVisor's checklocks (the +checklocks
+# annotations); every image built and the GOOS=tamago packages vetted and
+# checklocks-checked with the TamaGo toolchain, since the host tools skip
+# files built for tamago alone (kaidoku check: a broken image fails here, and
 # where QEMU or the toolchain is missing it prints the one line saying
 # which); then every test, host packages under the race detector. The
 # end-to-end package (qemu/e2e) boots QEMU, where the race detector would
 # only slow the host side it does not test, so it runs without.
 test:
 	$(GO) vet ./...
+	$(GO) tool checklocks ./...
 	$(GO) run ./qemu/cmd/kaidoku check
 	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /qemu/e2e$$)
 	$(GO) test -count=1 -timeout 25m ./qemu/e2e

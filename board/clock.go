@@ -92,7 +92,8 @@ func TSCHz() uint64 {
 // pvclockInfo is struct pvclock_vcpu_time_info, shared with KVM
 // (Documentation/virt/kvm/x86/msr.rst, MSR_KVM_SYSTEM_TIME_NEW).
 type pvclockInfo struct {
-	version  uint32
+	// +checkatomic
+	version  uint32 // the host's seqcount
 	_        uint32
 	tscStamp uint64
 	systemNs uint64

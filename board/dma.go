@@ -14,11 +14,13 @@ import (
 type DMAMemory struct{}
 
 var (
-	dmaMu       sync.Mutex
+	dmaMu sync.Mutex
+	// +checklocks:dmaMu
 	dmaReserved int64
 	// dmaHigh is the end of the highest block ever handed out: memory
 	// above it is guest RAM nobody has written since the VM started,
 	// which QEMU provides zeroed.
+	// +checklocks:dmaMu
 	dmaHigh uint
 )
 

@@ -33,7 +33,8 @@ const (
 
 // pvclockWallClock is struct pvclock_wall_clock.
 type pvclockWallClock struct {
-	version uint32
+	// +checkatomic
+	version uint32 // the host's seqcount
 	sec     uint32
 	nsec    uint32
 }

@@ -19,10 +19,14 @@
 // serialises access, as with list_head.
 package ilist
 
-// Entry is the pair of links an element embeds, one per list it can be on.
-// Its zero value is an unlinked entry.
+// Entry is the links an element embeds, one per list it can be on. The
+// links point at entries, not elements, and the entry remembers its
+// element while linked: walking and unlinking then need no call to the
+// element's Links method, which a generic function can only make through
+// its dictionary. Its zero value is an unlinked entry.
 type Entry[E any] struct {
-	next, prev E
+	next, prev *Entry[E]
+	owner      E
 	linked     bool
 }
 
@@ -39,7 +43,7 @@ type Linker[E any] interface {
 
 // List is a list of elements of type E. Its zero value is an empty list.
 type List[E Linker[E]] struct {
-	head, tail E
+	head, tail *Entry[E]
 	n          int
 }
 
@@ -49,99 +53,112 @@ func (l *List[E]) Len() int { return l.n }
 // Empty reports whether l has no element (list_empty).
 func (l *List[E]) Empty() bool { return l.n == 0 }
 
+// ownerOf is le's element, or the zero E for a nil entry.
+func ownerOf[E any](le *Entry[E]) E {
+	if le == nil {
+		var zero E
+		return zero
+	}
+	return le.owner
+}
+
 // Front returns the first element, or the zero E (nil) when l is empty.
-func (l *List[E]) Front() E { return l.head }
+func (l *List[E]) Front() E { return ownerOf(l.head) }
 
 // Back returns the last element, or the zero E when l is empty.
-func (l *List[E]) Back() E { return l.tail }
+func (l *List[E]) Back() E { return ownerOf(l.tail) }
 
 // Next returns the element after e on its list, or the zero E at the end.
-func Next[E Linker[E]](e E) E { return e.Links().next }
+func Next[E Linker[E]](e E) E { return ownerOf(e.Links().next) }
 
 // Prev returns the element before e on its list, or the zero E at the
 // front.
-func Prev[E Linker[E]](e E) E { return e.Links().prev }
+func Prev[E Linker[E]](e E) E { return ownerOf(e.Links().prev) }
 
 // PushBack appends e (list_add_tail). e must not be on a list through
 // this entry.
 func (l *List[E]) PushBack(e E) {
-	var zero E
 	le := e.Links()
 	if le.linked {
 		panic("ilist: PushBack of a linked element")
 	}
-	le.next, le.prev, le.linked = zero, l.tail, true
-	if l.tail == zero {
-		l.head = e
+	le.next, le.prev, le.owner, le.linked = nil, l.tail, e, true
+	if l.tail == nil {
+		l.head = le
 	} else {
-		l.tail.Links().next = e
+		l.tail.next = le
 	}
-	l.tail = e
+	l.tail = le
 	l.n++
 }
 
 // PushFront prepends e (list_add). e must not be on a list through this
 // entry.
 func (l *List[E]) PushFront(e E) {
-	var zero E
 	le := e.Links()
 	if le.linked {
 		panic("ilist: PushFront of a linked element")
 	}
-	le.next, le.prev, le.linked = l.head, zero, true
-	if l.head == zero {
-		l.tail = e
+	le.next, le.prev, le.owner, le.linked = l.head, nil, e, true
+	if l.head == nil {
+		l.tail = le
 	} else {
-		l.head.Links().prev = e
+		l.head.prev = le
 	}
-	l.head = e
+	l.head = le
 	l.n++
 }
 
 // Remove unlinks e, which must be on l (list_del_init).
 func (l *List[E]) Remove(e E) {
-	var zero E
 	le := e.Links()
 	if !le.linked {
 		panic("ilist: Remove of an unlinked element")
 	}
-	if le.prev == zero {
+	l.unlink(le)
+}
+
+// unlink takes the linked entry le off l.
+func (l *List[E]) unlink(le *Entry[E]) {
+	if le.prev == nil {
 		l.head = le.next
 	} else {
-		le.prev.Links().next = le.next
+		le.prev.next = le.next
 	}
-	if le.next == zero {
+	if le.next == nil {
 		l.tail = le.prev
 	} else {
-		le.next.Links().prev = le.prev
+		le.next.prev = le.prev
 	}
-	le.next, le.prev, le.linked = zero, zero, false
+	var zero E
+	le.next, le.prev, le.owner, le.linked = nil, nil, zero, false
 	l.n--
 }
 
 // PopFront removes and returns the first element, or the zero E when l
 // is empty.
 func (l *List[E]) PopFront() E {
-	e := l.head
-	var zero E
-	if e != zero {
-		l.Remove(e)
+	le := l.head
+	if le == nil {
+		var zero E
+		return zero
 	}
+	e := le.owner
+	l.unlink(le)
 	return e
 }
 
 // SpliceBack moves every element of from to the back of l, leaving from
 // empty (list_splice_tail_init).
 func (l *List[E]) SpliceBack(from *List[E]) {
-	var zero E
 	if from.n == 0 {
 		return
 	}
-	if l.tail == zero {
+	if l.tail == nil {
 		l.head = from.head
 	} else {
-		l.tail.Links().next = from.head
-		from.head.Links().prev = l.tail
+		l.tail.next = from.head
+		from.head.prev = l.tail
 	}
 	l.tail = from.tail
 	l.n += from.n

@@ -23,7 +23,8 @@ var (
 func entryTable() *[numStubs]uint64
 
 var (
-	attachMu   sync.Mutex
+	attachMu sync.Mutex
+	// +checklocks:attachMu
 	nextVector = FirstDeviceVector
 )
 

@@ -427,7 +427,7 @@ func TestChecklist060FragmentMemoryHighThreshold(t *testing.T) {
 	for i := 0; i < 1490; i++ {
 		e.send(frag(d, 0, 1480, true, uint16(1000+i)))
 	}
-	q, mem := e.s.IP.FragMem()
+	q, mem := e.s.ip.FragMem()
 	if q != 1490 || mem <= 4<<20 {
 		t.Fatalf("%d queues, %d bytes", q, mem)
 	}

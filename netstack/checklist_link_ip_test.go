@@ -25,18 +25,18 @@ func TestChecklist002UnknownEtherTypeRxDropped(t *testing.T) {
 	e := newEnv(t)
 	f := make([]byte, 60)
 	wire.PutEth(f, macM, macT, 0x88b5)
-	rx := e.s.Dev.Stats.RxDropped.Load()
+	rx := e.s.dev.Stats.RxDropped.Load()
 	e.inject(f)
 	e.expectOnly(nil)
-	if d := e.s.Dev.Stats.RxDropped.Load() - rx; d != 1 {
+	if d := e.s.dev.Stats.RxDropped.Load() - rx; d != 1 {
 		t.Fatalf("rx_dropped %+d", d)
 	}
 	e.expect(map[string]int64{"Drop.UNHANDLED_PROTO": 1})
 	// With a tap the frame is not counted as dropped (§2.2 step 10).
-	stop := e.s.Dev.AddTap(func([]byte, bool) {})
+	stop := e.s.dev.AddTap(func([]byte, bool) {})
 	e.inject(f)
 	stop()
-	if d := e.s.Dev.Stats.RxDropped.Load() - rx; d != 1 {
+	if d := e.s.dev.Stats.RxDropped.Load() - rx; d != 1 {
 		t.Fatalf("rx_dropped with tap %+d", d)
 	}
 }
@@ -47,10 +47,10 @@ func TestChecklist003ForeignUnicastMACOtherhost(t *testing.T) {
 	e.mark()
 	p := udpPkt(7000, []byte("x"))
 	p.dstMAC = wire.MAC{0x02, 0, 0, 0, 0, 0x77}
-	oh := e.s.Dev.Stats.RxOtherhostDropped.Load()
+	oh := e.s.dev.Stats.RxOtherhostDropped.Load()
 	e.send(p)
 	e.expectOnly(nil)
-	if d := e.s.Dev.Stats.RxOtherhostDropped.Load() - oh; d != 1 {
+	if d := e.s.dev.Stats.RxOtherhostDropped.Load() - oh; d != 1 {
 		t.Fatalf("rx_otherhost_dropped %+d", d)
 	}
 }
@@ -95,7 +95,7 @@ func TestChecklist007VLAN100DroppedAsOtherhost(t *testing.T) {
 	e.send(p)
 	e.expectOnly(nil)
 	mustEmpty(t, s)
-	if e.s.Dev.Stats.RxOtherhostDropped.Load() != 1 {
+	if e.s.dev.Stats.RxOtherhostDropped.Load() != 1 {
 		t.Fatal("not counted as otherhost")
 	}
 }

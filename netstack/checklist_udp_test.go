@@ -71,7 +71,7 @@ func TestChecklist065BadChecksumSmallAtArrival(t *testing.T) {
 	e.send(p)
 	e.expect(map[string]int64{"Udp.InCsumErrors": 1, "Udp.InErrors": 1})
 	mustEmpty(t, s)
-	if s.Sock().Drops() != 0 {
+	if sockOf(s).Drops() != 0 {
 		t.Fatal("sk_drops moved")
 	}
 }
@@ -97,8 +97,8 @@ func TestChecklist066BadChecksumLargeAtRead(t *testing.T) {
 	}()
 	waitWaiters(t, s, 1)
 	e.expect(map[string]int64{"Udp.InCsumErrors": 1, "Udp.InErrors": 1})
-	if s.Sock().Drops() != 1 {
-		t.Fatalf("drops %d", s.Sock().Drops())
+	if sockOf(s).Drops() != 1 {
+		t.Fatalf("drops %d", sockOf(s).Drops())
 	}
 	e.send(udpPkt(7000, []byte("good")))
 	if got := <-done; got != "good" {
@@ -407,7 +407,7 @@ func TestChecklist080AutoboundDisconnectReleasesPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sent()
-	_, lport := s.Sock().LocalAddr()
+	_, lport := sockOf(s).LocalAddr()
 	if lport < 32768 {
 		t.Fatalf("autobind port %d", lport)
 	}
@@ -493,7 +493,7 @@ func TestChecklist086EphemeralPorts(t *testing.T) {
 		if err := s.Bind(sa(0, 0)); err != nil {
 			t.Fatal(err)
 		}
-		_, p := s.Sock().LocalAddr()
+		_, p := sockOf(s).LocalAddr()
 		if p < 32768 || p > 60999 || seen[p] {
 			t.Fatalf("port %d (seen %v)", p, seen[p])
 		}
@@ -551,8 +551,8 @@ func TestChecklist091FullQueueDrops(t *testing.T) {
 	// truesize 2624 each: accepted while the queued truesize is ≤ 212992.
 	k := 212992/2624 + 1
 	e.expect(map[string]int64{"Udp.RcvbufErrors": int64(300 - k), "Udp.InErrors": int64(300 - k)})
-	if int(s.Sock().Drops()) != 300-k {
-		t.Fatalf("drops %d", s.Sock().Drops())
+	if int(sockOf(s).Drops()) != 300-k {
+		t.Fatalf("drops %d", sockOf(s).Drops())
 	}
 	if c := readAll(t, []*socket.Socket{s}); c[0] != k {
 		t.Fatalf("read %d, want %d", c[0], k)

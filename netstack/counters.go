@@ -102,25 +102,25 @@ func (s *Stack) Counters() *Counters {
 	c := new(Counters)
 	idx := mibIndex()
 	mv := reflect.ValueOf(&c.MIBCounters).Elem()
-	s.MIB.Each(func(group, name string, v uint64) {
+	s.mib.Each(func(group, name string, v uint64) {
 		if path, ok := idx[group+"."+name]; ok {
 			mv.FieldByIndex(path).SetUint(v)
 		}
 	})
-	s.MIB.EachICMPMsg(func(out bool, typ uint8, v uint64) {
+	s.mib.EachICMPMsg(func(out bool, typ uint8, v uint64) {
 		if out {
 			c.IcmpMsg.Out[typ] = v
 		} else {
 			c.IcmpMsg.In[typ] = v
 		}
 	})
-	readLink(&c.Link, &s.Dev.Stats)
+	readLink(&c.Link, &s.dev.Stats)
 	s.bh.Lock()
-	q, mem := s.IP.FragMem()
+	q, mem := s.ip.FragMem()
 	s.bh.Unlock()
-	c.Sockstat = Sockstat{UDPInUse: int64(s.UDP.InUse()), UDPMem: s.UDP.MemAllocated(),
+	c.Sockstat = Sockstat{UDPInUse: int64(s.udp.InUse()), UDPMem: s.udp.MemAllocated(),
 		FragInUse: int64(q), FragMemory: int64(mem)}
-	for _, sk := range s.UDP.Sockets() {
+	for _, sk := range s.udp.Sockets() {
 		c.Sockets = append(c.Sockets, UDPSocket{Inode: sk.Inode, LocalPort: sk.LocalPort, RemotePort: sk.RemotePort,
 			RxQueue: int64(sk.RxQueue), Drops: sk.Drops})
 	}

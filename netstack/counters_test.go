@@ -27,7 +27,7 @@ func counterByTag(c *Counters, group, name string) (uint64, bool) {
 // its own value: each is set to a distinct value first.
 func TestCountersEveryMIBCounter(t *testing.T) {
 	e := newEnv(t)
-	m := e.s.MIB
+	m := e.s.mib
 	n := uint64(1)
 	for i := range m.IP {
 		m.IP[i].Store(n)
@@ -54,7 +54,7 @@ func TestCountersEveryMIBCounter(t *testing.T) {
 	m.IPReversePathFilter.Store(n + 2)
 	m.Softnet.Processed.Store(n + 3)
 	m.Softnet.TimeSqueeze.Store(n + 4)
-	e.s.Dev.Stats.RxOtherhostDropped.Store(n + 5)
+	e.s.dev.Stats.RxOtherhostDropped.Store(n + 5)
 
 	c := e.s.Counters()
 	count := 0

@@ -39,14 +39,14 @@ func TestDropReasonQueuePurgedOnClose(t *testing.T) {
 func TestDropReasonReasmTimeoutRerouteFails(t *testing.T) {
 	sys := ipv4.NewSysctl()
 	sys.AcceptLocal = true
-	e := newEnv(t, func(c *Config) { c.Sysctl = &sys })
+	e := newEnv(t, func(c *Config) { c.sysctl = &sys })
 	d := udpDatagram(ipM, ipM, 40000, 7000, bigPayload(2000))
 	f := frag(d, 0, 1480, true, 49)
 	f.src = ipM
 	e.send(f)
 	e.expect(map[string]int64{"Ip.ReasmReqds": 1, "Drop.NOT_SPECIFIED": 0})
 	// accept_local is switched off: the source is now a martian.
-	e.s.IP.Sysctl.AcceptLocal = false
+	e.s.ip.Sysctl.AcceptLocal = false
 	e.mark()
 	e.advance(30 * time.Second)
 	e.expect(map[string]int64{"Ip.ReasmTimeout": 1, "Drop.FRAG_REASM_TIMEOUT": 1, "Drop.NOT_SPECIFIED": 0,

@@ -92,7 +92,7 @@ func TestErrQueueICMPError(t *testing.T) {
 	if mask, _ := s.Poll(0, 0); mask&socket.PollErr == 0 {
 		t.Fatalf("poll mask %#x without POLLERR", mask)
 	}
-	if got, want := s.Sock().RmemAlloc(), e.frames.Stats().Truesize(); got != want {
+	if got, want := sockOf(s).RmemAlloc(), e.frames.Stats().Truesize(); got != want {
 		t.Fatalf("sk_rmem_alloc %d, want the ICMP buffer's truesize %d", got, want)
 	}
 	m := socket.Msghdr{Control: make([]byte, 256)}
@@ -121,7 +121,7 @@ func TestErrQueueICMPError(t *testing.T) {
 	if mask, _ := s.Poll(0, 0); mask&socket.PollErr != 0 {
 		t.Errorf("POLLERR with an empty error queue")
 	}
-	if r := s.Sock().RmemAlloc(); r != 0 {
+	if r := sockOf(s).RmemAlloc(); r != 0 {
 		t.Errorf("sk_rmem_alloc %d after dequeuing", r)
 	}
 	if _, err := s.RecvMsg(buf, socket.MsgErrqueue, &m); !errors.Is(err, syscall.EAGAIN) {
@@ -225,7 +225,7 @@ func TestErrQueueNeedsRoom(t *testing.T) {
 	if _, err := s.RecvFrom(make([]byte, 10), socket.MsgDontwait, nil); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("recvfrom: %v, want ECONNREFUSED", err)
 	}
-	if r := s.Sock().RmemAlloc(); r != 0 {
+	if r := sockOf(s).RmemAlloc(); r != 0 {
 		t.Fatalf("sk_rmem_alloc %d", r)
 	}
 }
@@ -240,7 +240,7 @@ func TestErrQueueOffPurges(t *testing.T) {
 	if _, err := s.RecvMsg(make([]byte, 10), socket.MsgErrqueue, nil); !errors.Is(err, syscall.EAGAIN) {
 		t.Fatalf("error queue after IP_RECVERR off: %v, want EAGAIN", err)
 	}
-	if r := s.Sock().RmemAlloc(); r != 0 {
+	if r := sockOf(s).RmemAlloc(); r != 0 {
 		t.Fatalf("sk_rmem_alloc %d", r)
 	}
 	if v, _ := s.GetsockoptInt(socket.SolSocket, socket.SoError); v != int(syscall.ECONNREFUSED) {

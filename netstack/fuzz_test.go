@@ -56,7 +56,7 @@ func (fe *fuzzEnv) check(t *testing.T) {
 	fe.clk.Advance(61 * time.Second)
 	fe.s.RunTimers()
 	fe.sent()
-	fe.s.Neigh.Flush()
+	fe.s.neigh.Flush()
 	fe.link.take()
 	if n := fe.frames.InUse(); n != 0 {
 		t.Fatalf("leak: %d frames in use", n)
@@ -67,7 +67,7 @@ func (fe *fuzzEnv) check(t *testing.T) {
 	if fe.frames.Stats().DoubleFree != 0 || fe.large.Stats().DoubleFree != 0 {
 		t.Fatal("double free")
 	}
-	m := fe.s.MIB
+	m := fe.s.mib
 	if d, r := m.IP[6].Load(), m.IP[0].Load(); d > r {
 		t.Fatalf("InDelivers %d > InReceives %d", d, r)
 	}

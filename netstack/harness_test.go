@@ -30,9 +30,11 @@ const virtioHeadroom = 12
 
 // fakeLink captures transmitted frames.
 type fakeLink struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// +checklocks:mu
 	frames [][]byte
-	fail   bool
+	// +checklocks:mu
+	fail bool
 }
 
 func (l *fakeLink) Transmit(b *skb.Buffer) error {
@@ -109,7 +111,7 @@ func (e *env) cleanup() {
 		s.Close()
 	}
 	e.advance(61 * time.Second)
-	e.s.Neigh.Flush()
+	e.s.neigh.Flush()
 	e.link.take()
 	if e.noCheck {
 		return
@@ -130,11 +132,11 @@ func (e *env) advance(d time.Duration) {
 	e.s.RunTimers()
 }
 
-func (e *env) mark() { e.base = e.s.MIB.Snapshot() }
+func (e *env) mark() { e.base = e.s.mib.Snapshot() }
 
 // delta returns a counter's change since mark.
 func (e *env) delta(name string) int64 {
-	v, ok := e.s.MIB.Value(name)
+	v, ok := e.s.mib.Value(name)
 	if !ok {
 		e.t.Fatalf("unknown counter %s", name)
 	}
@@ -168,7 +170,7 @@ func ignoredInOnly(k string) bool {
 func (e *env) expectOnly(want map[string]int64) {
 	e.t.Helper()
 	e.expect(want)
-	now := e.s.MIB.Snapshot()
+	now := e.s.mib.Snapshot()
 	var bad []string
 	for k, v := range now {
 		if _, listed := want[k]; listed || ignoredInOnly(k) {

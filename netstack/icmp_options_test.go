@@ -150,7 +150,7 @@ func TestICMPOptionsTimestampReply(t *testing.T) {
 func TestICMPOptionsSourceRouteReversed(t *testing.T) {
 	sys := ipv4.NewSysctl()
 	sys.AcceptSourceRoute = true
-	e := newEnv(t, func(c *Config) { c.Sysctl = &sys })
+	e := newEnv(t, func(c *Config) { c.sysctl = &sys })
 	hop1, hop2 := wire.AddrOf(10, 0, 0, 7), wire.AddrOf(10, 0, 0, 8)
 	for _, typ := range []byte{131, 137} {
 		e.send(pkt{proto: wire.ProtoICMP, l4: echoRequest(1, 2, []byte("opts")),
@@ -281,7 +281,7 @@ func TestICMPOptionsQuoteShrinksByOptionLength(t *testing.T) {
 func FuzzICMPOptionsEcho(f *testing.F) {
 	sys := ipv4.NewSysctl()
 	sys.AcceptSourceRoute = true
-	fe := &fuzzEnv{env: newEnv(f, func(c *Config) { c.Sysctl = &sys }), buf: make([]byte, 70000)}
+	fe := &fuzzEnv{env: newEnv(f, func(c *Config) { c.sysctl = &sys }), buf: make([]byte, 70000)}
 	f.Add([]byte{7, 7, 4, 0, 0, 0, 0, 0}, uint8(0))
 	f.Add([]byte{68, 20, 5, 3, 10, 0, 0, 5, 0, 0, 0, 0, 10, 0, 0, 5, 0, 0, 0, 0}, uint8(1))
 	f.Add([]byte{131, 11, 12, 10, 0, 0, 7, 10, 0, 0, 8, 0}, uint8(2))

@@ -65,8 +65,8 @@ func TestLoopbackDeviceStats(t *testing.T) {
 	e := newEnv(t)
 	srv := e.bound(0, 7000)
 	cli := e.bound(0, 0)
-	lo := &e.s.Lo().Stats
-	nic := e.s.Dev.Stats.TxPackets.Load() + e.s.Dev.Stats.RxPackets.Load()
+	lo := &e.s.lo().Stats
+	nic := e.s.dev.Stats.TxPackets.Load() + e.s.dev.Stats.RxPackets.Load()
 	for i := 0; i < 3; i++ {
 		if _, err := cli.SendTo([]byte("12345"), 0, sa(wire.AddrOf(127, 0, 0, 1), 7000)); err != nil {
 			t.Fatal(err)
@@ -85,10 +85,10 @@ func TestLoopbackDeviceStats(t *testing.T) {
 	if lo.RxBytes.Load() != 3*size {
 		t.Errorf("lo rx_bytes %d, want %d", lo.RxBytes.Load(), 3*size)
 	}
-	if n := e.s.Dev.Stats.TxPackets.Load() + e.s.Dev.Stats.RxPackets.Load(); n != nic {
+	if n := e.s.dev.Stats.TxPackets.Load() + e.s.dev.Stats.RxPackets.Load(); n != nic {
 		t.Errorf("eth0 counted %d packets", n-nic)
 	}
-	if d := e.s.Lo(); d.Ifindex != 1 || d.Name != "lo" || d.MTU != 65536 {
+	if d := e.s.lo(); d.Ifindex != 1 || d.Name != "lo" || d.MTU != 65536 {
 		t.Errorf("lo is %d %q mtu %d", d.Ifindex, d.Name, d.MTU)
 	}
 }
@@ -113,7 +113,7 @@ func TestLoopbackClosedPortRefused(t *testing.T) {
 		"Udp.NoPorts": 1, "Icmp.OutDestUnreachs": 1, "Icmp.InDestUnreachs": 1,
 		"Ip.OutRequests": 2, "Ip.InReceives": 2, "Ip.InDelivers": 2,
 	})
-	if e.s.Net.BacklogLen() != 0 {
+	if e.s.net.BacklogLen() != 0 {
 		t.Fatal("backlog not drained")
 	}
 }
@@ -176,7 +176,7 @@ func TestConfiguredIfindexAndName(t *testing.T) {
 		t.Fatalf("pktinfo %+v", m.Pktinfo)
 	}
 	var out strings.Builder
-	e.s.WriteRoutes(&out)
+	e.s.writeRoutes(&out)
 	if !strings.Contains(out.String(), "10.0.0.0/24 dev net0 proto kernel scope link src 10.0.0.5") {
 		t.Fatalf("routes:\n%s", out.String())
 	}
@@ -194,7 +194,7 @@ func TestConfiguredIfindexAndName(t *testing.T) {
 func TestRoutingTables(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Gateway = wire.AddrOf(10, 0, 0, 1).As4() })
 	var out strings.Builder
-	if err := e.s.WriteRoutes(&out); err != nil {
+	if err := e.s.writeRoutes(&out); err != nil {
 		t.Fatal(err)
 	}
 	want := `default via 10.0.0.1 dev eth0
@@ -307,7 +307,7 @@ func TestLoopbackConcurrentSenders(t *testing.T) {
 	if in, drops := e.delta("Udp.InDatagrams"), e.delta("Udp.RcvbufErrors"); in != int64(got) || in+drops != total {
 		t.Fatalf("received %d, Udp.InDatagrams %d, Udp.RcvbufErrors %d, of %d", got, in, drops, total)
 	}
-	if e.s.Net.BacklogLen() != 0 {
+	if e.s.net.BacklogLen() != 0 {
 		t.Fatal("backlog not drained")
 	}
 }

@@ -72,7 +72,7 @@ func TestReassemblyBoundedByMemory(t *testing.T) {
 func TestUDPMemBindsBeforeArena(t *testing.T) {
 	const sent = 5000 // 10 MiB of frames: more than the arena
 	e, a := newEnvArena(t, 8<<20)
-	if got, want := e.s.UDP.MemLimits(), [3]int64{192, 256, 384}; got != want {
+	if got, want := e.s.udp.MemLimits(), [3]int64{192, 256, 384}; got != want {
 		t.Fatalf("udp_mem %v, want %v", got, want)
 	}
 	s := e.bound(0, 7000)

@@ -197,7 +197,7 @@ func TestAddMembershipDevice(t *testing.T) {
 			}
 			for _, idx := range []int{1, 2} {
 				var joined bool
-				e.s.BH(func() { joined = e.s.IP.IsJoined(idx, group) })
+				e.s.withBH(func() { joined = e.s.ip.IsJoined(idx, group) })
 				if joined != (idx == c.dev) {
 					t.Errorf("joined on %d: %v", idx, joined)
 				}
@@ -234,7 +234,7 @@ func TestDropMembershipDevice(t *testing.T) {
 		t.Fatalf("drop: %v", err)
 	}
 	var joined bool
-	e.s.BH(func() { joined = e.s.IP.IsJoined(2, group) })
+	e.s.withBH(func() { joined = e.s.ip.IsJoined(2, group) })
 	if joined {
 		t.Fatal("still joined on eth0")
 	}

@@ -73,17 +73,17 @@ func TestProcNetUDPAndSoftnet(t *testing.T) {
 		t.Fatalf("%q", f)
 	}
 	b.Reset()
-	e.s.Softnet().TimeSqueeze.Store(3)
+	e.s.SetSoftnetNAPI(4, 3)
 	e.s.WriteSoftnetStat(&b)
 	cols := strings.Fields(b.String())
-	if len(cols) != 15 || cols[0] != "00000002" || cols[2] != "00000003" {
+	if len(cols) != 15 || cols[0] != "00000002" || cols[1] != "00000004" || cols[2] != "00000003" {
 		t.Fatalf("%q", cols)
 	}
 	b.Reset()
 	e.s.WriteDevStats(&b)
 	e.s.WriteSockstat(&b)
 	e.s.WriteDrops(&b)
-	e.s.WriteLatency(&b)
+	e.s.Latency().WriteText(&b)
 	if !strings.Contains(b.String(), "SOCKET_RCVBUFF 1") || !strings.Contains(b.String(), "UDP: inuse 1") {
 		t.Fatal(b.String())
 	}
@@ -200,7 +200,7 @@ func TestGratuitousARPAndResolution(t *testing.T) {
 	if len(fs) != 1 || wire.ARP(fs[0][14:]).Op() != 2 || wire.Eth(fs[0]).Dst() != macT {
 		t.Fatal("no reply")
 	}
-	if mac, _, ok := e.s.Neigh.Lookup(ipT); !ok || mac != macT {
+	if mac, _, ok := e.s.neigh.Lookup(ipT); !ok || mac != macT {
 		t.Fatal("sender not learnt")
 	}
 	// Unresolved next hop: queued, solicited three times, then dropped.
@@ -208,7 +208,7 @@ func TestGratuitousARPAndResolution(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		s.SendTo([]byte("x"), 0, sa(wire.AddrOf(10, 0, 0, 66), 9))
 	}
-	if q := e.s.Neigh.Queued(wire.AddrOf(10, 0, 0, 66)); q != 3 {
+	if q := e.s.neigh.Queued(wire.AddrOf(10, 0, 0, 66)); q != 3 {
 		t.Fatal(q)
 	}
 	for i := 0; i < 3; i++ {
@@ -223,7 +223,7 @@ func TestGratuitousARPAndResolution(t *testing.T) {
 	if reqs != 3 {
 		t.Fatalf("%d solicitations", reqs)
 	}
-	if _, _, ok := e.s.Neigh.Lookup(wire.AddrOf(10, 0, 0, 66)); ok {
+	if _, _, ok := e.s.neigh.Lookup(wire.AddrOf(10, 0, 0, 66)); ok {
 		t.Fatal("failed entry kept")
 	}
 	e.expect(map[string]int64{"Drop.NEIGH_FAILED": 3})

@@ -100,7 +100,7 @@ func TestLatencyTrace(t *testing.T) {
 	e.injectMod(p.frame(), func(b *skb.Buffer) { b.Trace.T0, b.Trace.T1 = now-3000, now-2000 })
 	e.clk.Advance(5000)
 	mustRecv(t, s, []byte("t"))
-	tr := e.s.UDP.Latency
+	tr := e.s.udp.Latency
 	if tr.Total.Count() != 1 || tr.Total.Max() != 8000 || tr.IRQ.Max() != 1000 || tr.Stack.Max() != 2000 || tr.Wakeup.Max() != 5000 {
 		t.Fatalf("total %d irq %d stack %d wakeup %d", tr.Total.Max(), tr.IRQ.Max(), tr.Stack.Max(), tr.Wakeup.Max())
 	}
@@ -111,7 +111,7 @@ func TestLatencyTrace(t *testing.T) {
 // 256 pages (1 MiB): the first ≈1 MiB is accepted, as on Linux.
 func TestUDPMemLimitMemErrors(t *testing.T) {
 	e := newEnvPool(t, 700)
-	e.s.UDP.SetMemLimits([3]int64{0, 0, 0})
+	e.s.udp.SetMemLimits([3]int64{0, 0, 0})
 	s := e.bound(0, 7000)
 	s.SetsockoptInt(socket.SolSocket, socket.SoRcvbufforce, 16<<20)
 	e.mark()
@@ -124,10 +124,10 @@ func TestUDPMemLimitMemErrors(t *testing.T) {
 		t.Fatalf("MemErrors %d, queued %d", mem, queued)
 	}
 	e.expect(map[string]int64{"Udp.RcvbufErrors": 0, "Udp.InErrors": mem, "Drop.PROTO_MEM": mem})
-	if int64(s.Sock().Drops()) != mem {
+	if int64(sockOf(s).Drops()) != mem {
 		t.Fatal("sk_drops")
 	}
-	if got := e.s.UDP.MemAllocated(); got != 256 {
+	if got := e.s.udp.MemAllocated(); got != 256 {
 		t.Fatalf("udp_memory_allocated %d pages", got)
 	}
 	readAll(t, []*socket.Socket{s})

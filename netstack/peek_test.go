@@ -30,7 +30,7 @@ func TestPeekDropsBadChecksum(t *testing.T) {
 		t.Fatalf("queue not empty: %v", err)
 	}
 	e.expect(map[string]int64{"Udp.InCsumErrors": 1, "Udp.InErrors": 1, "Udp.InDatagrams": 1})
-	if s.Sock().Drops() != 1 || s.Sock().RmemAlloc() != 0 {
-		t.Fatalf("drops %d, rmem %d", s.Sock().Drops(), s.Sock().RmemAlloc())
+	if sockOf(s).Drops() != 1 || sockOf(s).RmemAlloc() != 0 {
+		t.Fatalf("drops %d, rmem %d", sockOf(s).Drops(), sockOf(s).RmemAlloc())
 	}
 }

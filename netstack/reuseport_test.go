@@ -60,7 +60,7 @@ func TestBindToDeviceLeavesReuseportGroup(t *testing.T) {
 // TestBindToDeviceUnprivileged: changing an existing binding needs
 // CAP_NET_RAW (sock_bindtoindex_locked).
 func TestBindToDeviceUnprivileged(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.UDP.Unprivileged = true })
+	e := newEnv(t, func(c *Config) { c.udpConfig.Unprivileged = true })
 	s := e.socket()
 	if err := s.SetsockoptString(socket.SolSocket, socket.SoBindtodevice, "eth0"); err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestIncomingCPUReuseportSelection(t *testing.T) {
 			if err := d.Connect(sa(ipT, 9000)); err != nil {
 				t.Fatal(err)
 			}
-			_, lport := d.Sock().LocalAddr()
+			_, lport := sockOf(d).LocalAddr()
 			p := udpPkt(lport, []byte("c"))
 			p.sport = 9000
 			e.send(p)

@@ -32,7 +32,7 @@ func TestSourceRouteReceive(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sys := ipv4.NewSysctl()
 			sys.AcceptSourceRoute = true
-			e := newEnv(t, func(c *Config) { c.Sysctl = &sys })
+			e := newEnv(t, func(c *Config) { c.sysctl = &sys })
 			s := e.bound(0, 7000)
 			e.mark()
 			p := udpPkt(7000, []byte("routed"))

@@ -34,8 +34,9 @@
 //	st.Receive(b)                      // b.Data() = Ethernet frame; st owns b
 //
 // Receive is netif_receive_skb: the driver passes a buffer whose data is
-// the Ethernet frame, with Ifindex (2), IPSummed (ChecksumUnnecessary
-// when the device set VIRTIO_NET_HDR_F_DATA_VALID) and Trace.T0/T1 set;
+// the Ethernet frame, with IPSummed (ChecksumUnnecessary when the device
+// set VIRTIO_NET_HDR_F_DATA_VALID) and Trace.T0/T1 set (Ifindex becomes
+// Config.Ifindex, as eth_type_trans sets skb->dev);
 // the stack owns it from then on and frees it exactly once. Transmit goes
 // through the Link the stack was given (Link.Transmit takes ownership,
 // from any goroutine, and frees on error); frames are taken from the
@@ -95,7 +96,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"syscall"
-	"time"
 
 	"sync"
 
@@ -104,10 +104,12 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/sockets"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/tcp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udplite"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/latency"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
@@ -120,8 +122,9 @@ type Link = ether.Link
 type Config struct {
 	// Link is the device; its MAC, MTU and headroom are read once.
 	Link Link
-	// Ifindex and Name identify the interface (defaults 2, "eth0"); lo
-	// has index 1 and name "lo".
+	// Ifindex and Name identify the interface (defaults 2, "eth0"): the
+	// routes, SO_BINDTODEVICE, IP_MULTICAST_IF, IP_PKTINFO and the device
+	// statistics use them; lo has index 1 and name "lo".
 	Ifindex int
 	Name    string
 	// Addr/PrefixLen is the interface address; Gateway, if non-zero,
@@ -131,7 +134,7 @@ type Config struct {
 	Gateway   [4]byte
 	// FramePool supplies transmit frames and copies (2048-byte DMA
 	// buffers in the image). Required. When it draws on an skb.Arena,
-	// the arena is the memory udp_mem is computed from (see UDP).
+	// the arena is the memory udp_mem is computed from.
 	FramePool *skb.Pool
 	// LargePool holds reassembled datagrams larger than a frame (on an
 	// arena, each in the smallest block that fits). Without it such
@@ -143,11 +146,11 @@ type Config struct {
 	Rand func() uint32
 	// ManualTimers disables the runtime timer: call RunTimers.
 	ManualTimers bool
-	// Sysctl overrides the net.ipv4 defaults when non-nil.
-	Sysctl *ipv4.Sysctl
-	// UDP sizes the UDP table and udp_mem. BufferBytes defaults to the
-	// size of FramePool's arena, if it has one.
-	UDP udp.Config
+	// The stack's tests also set the net.ipv4 sysctls (nil: Linux's
+	// defaults) and the UDP layer's sizes; udpConfig.BufferBytes
+	// defaults to the size of FramePool's arena, if it has one.
+	sysctl    *ipv4.Sysctl
+	udpConfig udp.Config
 	// ArpQueueLenBytes overrides unres_qlen_bytes when > 0.
 	ArpQueueLenBytes int
 }
@@ -156,13 +159,13 @@ type Config struct {
 // Ethernet interface.
 type Stack struct {
 	bh    sync.Mutex
-	Clock *clock.Clock
-	MIB   *mib.MIB
-	Net   *ether.Net // the device table: lo, then Dev
-	Dev   *ether.Device
-	Neigh *arp.Table
-	IP    *ipv4.IPv4
-	UDP   *udp.UDP
+	clock *clock.Clock
+	mib   *mib.MIB
+	net   *ether.Net // the device table: lo, then Dev
+	dev   *ether.Device
+	neigh *arp.Table
+	ip    *ipv4.IPv4
+	udp   *udp.UDP
 	cfg   Config
 }
 
@@ -180,41 +183,41 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Uint32
 	}
-	if a := cfg.FramePool.Arena(); a != nil && cfg.UDP.BufferBytes == 0 {
-		cfg.UDP.BufferBytes = int64(a.Size())
+	if a := cfg.FramePool.Arena(); a != nil && cfg.udpConfig.BufferBytes == 0 {
+		cfg.udpConfig.BufferBytes = int64(a.Size())
 	}
-	s := &Stack{cfg: cfg, MIB: new(mib.MIB)}
-	s.Clock = clock.New(cfg.Now, cfg.ManualTimers)
-	s.Net = ether.NewNet(s.MIB, &s.bh)
+	s := &Stack{cfg: cfg, mib: new(mib.MIB)}
+	s.clock = clock.New(cfg.Now, cfg.ManualTimers)
+	s.net = ether.NewNet(s.mib, &s.bh)
 	var err error
-	if s.Dev, err = s.Net.NewDevice(cfg.Link, cfg.Ifindex, cfg.Name); err != nil {
+	if s.dev, err = s.net.NewDevice(cfg.Link, cfg.Ifindex, cfg.Name); err != nil {
 		return nil, fmt.Errorf("netstack: %w", err)
 	}
 	sys := ipv4.NewSysctl()
-	if cfg.Sysctl != nil {
-		sys = *cfg.Sysctl
+	if cfg.sysctl != nil {
+		sys = *cfg.sysctl
 	}
 	addr := wire.AddrFrom4(cfg.Addr)
 	var ip *ipv4.IPv4
-	s.Neigh = arp.New(arp.Config{
-		Dev: s.Dev, MIB: s.MIB, Clock: s.Clock, Pool: cfg.FramePool, Rand: cfg.Rand,
+	s.neigh = arp.New(arp.Config{
+		Dev: s.dev, MIB: s.mib, Clock: s.clock, Pool: cfg.FramePool, Rand: cfg.Rand,
 		Addr:          func() wire.Addr { return addr },
 		IsLocal:       func(a wire.Addr) bool { return ip.InetAddrType(a) == ipv4.RtnLocal },
 		RouteLocal:    func(tip, sip wire.Addr) bool { return ip.RouteInputLocal(tip, sip) },
 		QueueLenBytes: cfg.ArpQueueLenBytes,
 	})
 	ip = ipv4.New(ipv4.Config{
-		Net: s.Net, Dev: s.Dev, MIB: s.MIB, Clock: s.Clock, Neigh: s.Neigh, FramePool: cfg.FramePool,
+		Net: s.net, Dev: s.dev, MIB: s.mib, Clock: s.clock, Neigh: s.neigh, FramePool: cfg.FramePool,
 		LargePool: cfg.LargePool, BH: &s.bh, Rand: cfg.Rand,
 		Addr: addr, PrefixLen: cfg.PrefixLen, Gateway: wire.AddrFrom4(cfg.Gateway), Sysctl: sys,
 	})
-	s.IP = ip
-	s.Dev.AddPack(wire.EthPARP, s.Neigh.Rcv)
-	s.UDP = udp.New(ip, &s.bh, cfg.UDP)
+	s.ip = ip
+	s.dev.AddPack(wire.EthPARP, s.neigh.Rcv)
+	s.udp = udp.New(ip, &s.bh, cfg.udpConfig)
 	// TCP and UDP-Lite are registered protocols in Linux: their
 	// datagrams are counted and answered as with no sockets open.
-	tcp.New(ip, s.MIB)
-	udplite.New(ip, s.MIB)
+	tcp.New(ip, s.mib)
+	udplite.New(ip, s.mib)
 	return s, nil
 }
 
@@ -223,28 +226,36 @@ func New(cfg Config) (*Stack, error) {
 // processed before Receive returns, as net_rx_action polls the backlog.
 func (s *Stack) Receive(b *skb.Buffer) {
 	s.bh.Lock()
-	s.Dev.Receive(b)
-	s.Net.NetRxAction()
+	s.dev.Receive(b)
+	s.net.NetRxAction()
 	s.bh.Unlock()
 }
 
-// Lo returns the loopback device.
-func (s *Stack) Lo() *ether.Device { return s.Net.Loopback() }
+// lo returns the loopback device.
+func (s *Stack) lo() *ether.Device { return s.net.Loopback() }
 
-// WriteRoutes prints the routing tables as `ip route show table all`
+// writeRoutes prints the routing tables as `ip route show table all`
 // shows the main and local tables.
-func (s *Stack) WriteRoutes(w io.Writer) error { return s.IP.WriteRoutes(w) }
+func (s *Stack) writeRoutes(w io.Writer) error { return s.ip.WriteRoutes(w) }
 
 // Up announces the interface address with a gratuitous ARP, as Linux
 // does when an address is configured on an up interface.
-func (s *Stack) Up() { s.Neigh.Announce(s.IP.Addr()) }
+func (s *Stack) Up() { s.neigh.Announce(s.ip.Addr()) }
 
 // RunTimers runs the timers that are due (for ManualTimers).
-func (s *Stack) RunTimers() int { return s.Clock.Run() }
+func (s *Stack) RunTimers() int { return s.clock.Run() }
 
-// Socket is socket(2) for programs in the image (AF_INET, SOCK_DGRAM).
+// Socket is socket(2) for programs in the image: only AF_INET datagram
+// sockets (SOCK_DGRAM, protocol 0 or IPPROTO_UDP) exist; SOCK_NONBLOCK in
+// typ sets O_NONBLOCK. Errors are syscall.Errno values (EAFNOSUPPORT,
+// ESOCKTNOSUPPORT, EPROTONOSUPPORT), or socket.ErrTCPNotSupported for
+// SOCK_STREAM.
 func (s *Stack) Socket(domain, typ, proto int) (*socket.Socket, error) {
-	return socket.New(s.UDP, domain, typ, proto, 0)
+	sk, err := sockets.New(s.udp, domain, typ, proto, 0)
+	if err != nil {
+		return nil, err
+	}
+	return sk.(*socket.Socket), nil
 }
 
 // SocketFunc has the signature of TamaGo's net.SocketFunc hook: UDP
@@ -264,23 +275,8 @@ func (s *Stack) SocketFunc(ctx context.Context, network string, family, sotype i
 	if err != nil {
 		return nil, err
 	}
-	toSA := func(a net.Addr) (*socket.Sockaddr, error) {
-		ua, ok := a.(*net.UDPAddr)
-		if !ok {
-			return nil, syscall.EAFNOSUPPORT
-		}
-		sa := &socket.Sockaddr{Family: socket.AFInet, Port: uint16(ua.Port)}
-		if len(ua.IP) != 0 && !ua.IP.IsUnspecified() {
-			v4 := ua.IP.To4()
-			if v4 == nil {
-				return nil, syscall.EAFNOSUPPORT
-			}
-			copy(sa.Addr[:], v4)
-		}
-		return sa, nil
-	}
 	if laddr != nil {
-		sa, err := toSA(laddr)
+		sa, err := socket.SockaddrOf(laddr)
 		if err == nil {
 			err = sk.Bind(sa)
 		}
@@ -290,7 +286,7 @@ func (s *Stack) SocketFunc(ctx context.Context, network string, family, sotype i
 		}
 	}
 	if raddr != nil {
-		sa, err := toSA(raddr)
+		sa, err := socket.SockaddrOf(raddr)
 		if err == nil {
 			err = sk.Connect(sa)
 		}
@@ -305,73 +301,75 @@ func (s *Stack) SocketFunc(ctx context.Context, network string, family, sotype i
 // AddPcap records every frame received and transmitted to w in libpcap
 // format; the returned function stops recording.
 func (s *Stack) AddPcap(w io.Writer) (stop func(), err error) {
-	p, err := ether.NewPcapWriter(w, s.Clock.Now, 0)
+	p, err := ether.NewPcapWriter(w, s.clock.Now, 0)
 	if err != nil {
 		return nil, err
 	}
-	return s.Dev.AddTap(p.Tap), nil
+	return s.dev.AddTap(p.Tap), nil
 }
 
 // WriteSNMP prints /proc/net/snmp.
-func (s *Stack) WriteSNMP(w io.Writer) error { return s.MIB.WriteSNMP(w) }
+func (s *Stack) WriteSNMP(w io.Writer) error { return s.mib.WriteSNMP(w) }
 
 // WriteNetstat prints /proc/net/netstat.
-func (s *Stack) WriteNetstat(w io.Writer) error { return s.MIB.WriteNetstat(w) }
+func (s *Stack) WriteNetstat(w io.Writer) error { return s.mib.WriteNetstat(w) }
 
 // WriteSoftnetStat prints /proc/net/softnet_stat.
-func (s *Stack) WriteSoftnetStat(w io.Writer) error { return s.MIB.WriteSoftnetStat(w) }
+func (s *Stack) WriteSoftnetStat(w io.Writer) error { return s.mib.WriteSoftnetStat(w) }
 
 // WriteProcNetUDP prints /proc/net/udp.
-func (s *Stack) WriteProcNetUDP(w io.Writer) error { return s.UDP.WriteProcNetUDP(w) }
+func (s *Stack) WriteProcNetUDP(w io.Writer) error { return s.udp.WriteProcNetUDP(w) }
 
 // WriteSockstat prints /proc/net/sockstat's UDP and FRAG lines.
 func (s *Stack) WriteSockstat(w io.Writer) error {
 	s.bh.Lock()
-	q, mem := s.IP.FragMem()
+	q, mem := s.ip.FragMem()
 	s.bh.Unlock()
 	_, err := fmt.Fprintf(w, "UDP: inuse %d mem %d\nUDPLITE: inuse 0\nRAW: inuse 0\nFRAG: inuse %d memory %d\n",
-		s.UDP.InUse(), s.UDP.MemAllocated(), q, mem)
+		s.udp.InUse(), s.udp.MemAllocated(), q, mem)
 	return err
 }
 
 // WriteDevStats prints the device counters in the layout of
 // `ip -s -s link` (RX and TX lines) plus otherhost drops.
 func (s *Stack) WriteDevStats(w io.Writer) error {
-	st := &s.Dev.Stats
+	st := &s.dev.Stats
 	_, err := fmt.Fprintf(w, "%d: %s: mtu %d\n    link/ether %s\n"+
 		"    RX:  bytes packets errors dropped  missed   mcast\n    %d %d %d %d 0 0\n"+
 		"    RX errors:  length    crc   frame    fifo overrun otherhost\n    %d 0 0 0 0 %d\n"+
 		"    TX:  bytes packets errors dropped carrier collsns\n    %d %d 0 %d 0 0\n",
-		s.Dev.Ifindex, s.Dev.Name, s.Dev.MTU, s.Dev.MAC,
+		s.dev.Ifindex, s.dev.Name, s.dev.MTU, s.dev.MAC,
 		st.RxBytes.Load(), st.RxPackets.Load(), st.RxLengthErrors.Load(), st.RxDropped.Load(),
 		st.RxLengthErrors.Load(), st.RxOtherhostDropped.Load(),
 		st.TxBytes.Load(), st.TxPackets.Load(), st.TxDropped.Load())
 	return err
 }
 
-// Softnet returns the softnet counters: the stack counts Processed; the
-// image stores the NAPI layer's Dropped and TimeSqueeze (and the RPS and
-// flow-limit columns, 0 here) for /proc/net/softnet_stat.
-func (s *Stack) Softnet() *mib.Softnet { return &s.MIB.Softnet }
-
-// WriteLatency prints the receive-path latency histograms.
-func (s *Stack) WriteLatency(w io.Writer) error { return s.UDP.Latency.WriteText(w) }
-
-// WriteDrops prints the per-reason drop counters.
-func (s *Stack) WriteDrops(w io.Writer) error { return s.MIB.WriteDrops(w) }
-
-// Counter returns a counter by /proc name (mib.MIB.Value).
-func (s *Stack) Counter(name string) uint64 {
-	v, _ := s.MIB.Value(name)
-	return v
+// SetSoftnetNAPI stores the NAPI layer's counts of softnet_data, which
+// /proc/net/softnet_stat shows beside the stack's own processed count:
+// dropped (frames the backlog refused) and time_squeeze (polls that
+// ran out of budget or time with work left).
+func (s *Stack) SetSoftnetNAPI(dropped, timeSqueeze uint64) {
+	s.mib.Softnet.Dropped.Store(dropped)
+	s.mib.Softnet.TimeSqueeze.Store(timeSqueeze)
 }
 
-// BH runs f with the BH lock held (for diagnostics that walk tables).
-func (s *Stack) BH(f func()) {
+// Latency returns the receive-path latency histograms (T0…T3, see
+// package latency), which the stats service prints and resets.
+func (s *Stack) Latency() *latency.Trace { return s.udp.Latency }
+
+// WriteDrops prints the per-reason drop counters.
+func (s *Stack) WriteDrops(w io.Writer) error { return s.mib.WriteDrops(w) }
+
+// Counter returns one MIB counter by its group and name in
+// /proc/net/snmp and /proc/net/netstat ("Udp.InErrors",
+// "IcmpMsg.InType8", "TcpExt.UDPMemErrors") or a drop reason's
+// ("Drop.NO_SOCKET"); ok is false for a name the stack does not keep.
+func (s *Stack) Counter(name string) (v uint64, ok bool) { return s.mib.Value(name) }
+
+// withBH runs f with the BH lock held (for tests that walk tables).
+func (s *Stack) withBH(f func()) {
 	s.bh.Lock()
 	defer s.bh.Unlock()
 	f()
 }
-
-// Since is a helper for images: the stack clock's elapsed time since t0.
-func (s *Stack) Since(t0 int64) time.Duration { return time.Duration(s.Clock.Now() - t0) }

@@ -84,7 +84,7 @@ func TestConcurrentStress(t *testing.T) {
 	}
 	for got.Load() != 3000 {
 		waitWaiters(t, s, 4)
-		if got.Load() != 3000 && s.Sock().Inq() == 0 {
+		if got.Load() != 3000 && sockOf(s).Inq() == 0 {
 			break
 		}
 	}

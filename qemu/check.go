@@ -71,10 +71,43 @@ func CheckImages(root string, log func(format string, args ...any)) error {
 	} else {
 		log("ok   tamago vet %s", strings.Join(TamagoPackages, " "))
 	}
+	if out, err := checklocksTamago(root, tmp); err != nil {
+		log("FAIL tamago checklocks %s\n%s%v", strings.Join(TamagoPackages, " "), out, err)
+		failed = append(failed, "tamago checklocks")
+	} else {
+		log("ok   tamago checklocks %s", strings.Join(TamagoPackages, " "))
+	}
 	if len(failed) > 0 {
 		return fmt.Errorf("image check failed: %s", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// checklocksTamago runs gVisor's checklocks (the go.mod tool) over
+// TamagoPackages as built for GOOS=tamago: `go tool checklocks` on the
+// host, like host vet, skips every file constrained to tamago. The
+// analyzer is built for the host into tmp and loads the packages through
+// the TamaGo toolchain's go command.
+func checklocksTamago(root, tmp string) ([]byte, error) {
+	dir, ok, err := ToolchainDir(root)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("TamaGo toolchain not found at %s", dir)
+	}
+	bin := filepath.Join(tmp, "checklocks")
+	build := exec.Command("go", "build", "-o", bin, "gvisor.dev/gvisor/tools/checklocks/cmd/checklocks")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return out, err
+	}
+	cmd := exec.Command(bin, TamagoPackages...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=tamago", "GOARCH=amd64", "GOOSPKG=github.com/usbarmory/tamago",
+		"CGO_ENABLED=0", "GOROOT="+dir,
+		"PATH="+filepath.Join(dir, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return cmd.CombinedOutput()
 }
 
 // Missing says what the end-to-end tests need and this machine lacks: QEMU

@@ -13,12 +13,16 @@ import (
 // Console is the guest's serial console, captured line by line. Every line
 // is kept, so Expect can match lines printed before it was called.
 type Console struct {
-	mu     sync.Mutex
-	lines  []Line
+	mu sync.Mutex
+	// +checklocks:mu
+	lines []Line
+	// +checklocks:mu
 	closed bool
+	// +checklocks:mu
 	notify chan struct{} // closed and replaced on every new line
 	tee    io.Writer
-	start  time.Time
+	// +checklocks:mu
+	start time.Time
 }
 
 // Line is one console line and when it arrived, relative to QEMU's start.

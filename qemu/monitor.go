@@ -19,6 +19,7 @@ type Monitor struct {
 	r    *bufio.Reader
 	mu   sync.Mutex
 	// Timeout bounds each command (10 s).
+	// +checklocks:mu
 	Timeout time.Duration
 	// Banner is what QEMU printed on connecting.
 	Banner string

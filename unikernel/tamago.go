@@ -178,9 +178,7 @@ func (sys *System) statsSections() []stats.Section {
 		case "softnet":
 			sec.Write = func(w io.Writer) {
 				ns := nd.Softnet.Stats()
-				sn := st.Softnet()
-				sn.TimeSqueeze.Store(ns.TimeSqueeze)
-				sn.Dropped.Store(ns.Dropped)
+				st.SetSoftnetNAPI(ns.Dropped, ns.TimeSqueeze)
 				write(w)
 			}
 		case "dev":

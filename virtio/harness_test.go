@@ -55,13 +55,19 @@ type harness struct {
 	sn     *napi.Softnet
 	net    *virtio.Net
 
-	mu        sync.Mutex
-	cond      *sync.Cond
-	frames    [][]byte
-	held      []*skb.Buffer
-	meta      []skb.Buffer // IPSummed, Ifindex, Trace of each delivery
-	faults    []error
-	links     []bool
+	mu   sync.Mutex
+	cond *sync.Cond
+	// +checklocks:mu
+	frames [][]byte
+	// +checklocks:mu
+	held []*skb.Buffer
+	// +checklocks:mu
+	meta []skb.Buffer // IPSummed, Ifindex, Trace of each delivery
+	// +checklocks:mu
+	faults []error
+	// +checklocks:mu
+	links []bool
+	// +checklocks:mu
 	delivered int
 }
 
@@ -208,24 +214,36 @@ func frame(seq int, size int) []byte {
 
 func seqOf(f []byte) int { return int(binary.BigEndian.Uint32(f[14:])) }
 
-// waitFor waits until cond holds (checked under h.mu), failing after a
-// generous timeout that only guards against hangs.
+// waitFor waits until cond holds, failing after a generous timeout that
+// only guards against hangs. cond takes the locks it needs (linkStates,
+// faultCount, deliveredCount).
 func (h *harness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s", what)
-		}
-		h.mu.Unlock()
-		time.Sleep(200 * time.Microsecond)
-		h.mu.Lock()
-	}
+	waitUntil(h.t, what, cond)
 }
 
-// waitUntil is waitFor without the harness lock.
+// linkStates returns the link changes OnLink reported, in order.
+func (h *harness) linkStates() []bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]bool(nil), h.links...)
+}
+
+// faultCount returns the number of faults OnFault reported.
+func (h *harness) faultCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.faults)
+}
+
+// deliveredCount returns the number of frames delivered.
+func (h *harness) deliveredCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.delivered
+}
+
+// waitUntil polls cond until it holds or 20 s pass.
 func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -239,7 +257,7 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 
 func (h *harness) waitDelivered(n int) {
 	h.t.Helper()
-	h.waitFor("deliveries", func() bool { return h.delivered >= n })
+	h.waitFor("deliveries", func() bool { return h.deliveredCount() >= n })
 }
 
 // send injects n frames from seq first, in bursts no larger than burst,

@@ -30,8 +30,8 @@ const (
 // Errors returned by NewNet, Transmit and Reset.
 var (
 	ErrClosed      = errors.New("virtio: device closed")
-	ErrLinkDown    = errors.New("virtio: link down: frame dropped")
-	ErrTxQueueFull = errors.New("virtio: transmit queue full (txqueuelen): frame dropped")
+	ErrLinkDown    = errors.New("virtio: link down: frame dropped")                        // +checklocksignore: immutable
+	ErrTxQueueFull = errors.New("virtio: transmit queue full (txqueuelen): frame dropped") // +checklocksignore: immutable
 	ErrNoHeadroom  = errors.New("virtio: frame lacks headroom for the virtio-net header")
 	ErrNotDMA      = errors.New("virtio: buffer has no bus address (pool not in DMA memory)")
 	ErrQueueBroken = errBroken
@@ -110,12 +110,28 @@ type NetConfig struct {
 // virtio_net.c with one queue pair, mergeable receive buffers, receive
 // NAPI, and transmit completions either in NAPI too (napi_tx=1, Linux's
 // default) or reclaimed without interrupts (napi_tx=0; see NetConfig).
+//
+// # Lock order
+//
+// Net has four mutexes. A goroutine holding one takes only those below
+// it:
+//
+//	ctlMu    Reset, Close, Check and the refill work (the control path)
+//	irqMu    the interrupt handler against a reset (synchronize_irq)
+//	tx.mu    the transmit queue: ring, backlog, stop bits, counters
+//	         (netif_tx_lock)
+//	faultMu  the fault record (Err, LastFault)
+//
+// The NAPI and pool locks come after all four (napi.NAPI.Disable runs
+// under ctlMu, buffers are freed under irqMu and tx.mu). OnFault may be
+// called with irqMu or tx.mu held and OnLink with none; neither may
+// call Reset, Close or Check.
 type Net struct {
 	cfg       NetConfig
 	t         *mmio
 	mem       Memory
 	sn        *napi.Softnet
-	ownSn     bool
+	ownSn     bool // +checklocksignore: fixed at NewNet
 	features  uint64
 	hdrLen    int
 	mergeable bool
@@ -125,12 +141,11 @@ type Net struct {
 	rx rxQueue
 	tx txQueue
 
-	// irqMu serialises the interrupt handler with the reset path
-	// (synchronize_irq). ctlMu serialises Reset, Close, Check and the
-	// refill work.
-	irqMu        sync.Mutex
-	ctlMu        sync.Mutex
-	napiDisabled bool // ctlMu
+	// The lock order is in Net's doc.
+	irqMu sync.Mutex
+	ctlMu sync.Mutex
+	// +checklocks:ctlMu
+	napiDisabled bool
 
 	closed        atomic.Bool
 	link          atomic.Bool
@@ -141,8 +156,11 @@ type Net struct {
 	refillPending atomic.Bool
 	refillEnabled atomic.Bool
 
-	faultMu        sync.Mutex
-	err, lastFault error
+	faultMu sync.Mutex
+	// +checklocks:faultMu
+	err error
+	// +checklocks:faultMu
+	lastFault error
 
 	c devCounters
 
@@ -181,19 +199,34 @@ type txQueue struct {
 	napi  *napi.NAPI
 	calls atomic.Uint64
 
-	mu      sync.Mutex // netif_tx_lock
+	mu sync.Mutex // netif_tx_lock
+	// +checklocks:mu
 	stopped uint8
+	// +checklocks:mu
 	backlog skb.Queue // the pfifo qdisc
-	// Counters, under mu.
-	packets, bytes, kicks, stops, wakes, backlogDrops, linkDrops uint64
+	// Counters.
+	// +checklocks:mu
+	packets uint64
+	// +checklocks:mu
+	bytes uint64
+	// +checklocks:mu
+	kicks uint64
+	// +checklocks:mu
+	stops uint64
+	// +checklocks:mu
+	wakes uint64
+	// +checklocks:mu
+	backlogDrops uint64
+	// +checklocks:mu
+	linkDrops uint64
 }
 
 type devCounters struct {
-	rxLengthErrors, rxFrameErrors, rxDropped atomic.Uint64
-	txDropped, txFifoErrors                  atomic.Uint64
-	interrupts, spurious, configChanges      atomic.Uint64
-	resets, refillRuns, reflected            atomic.Uint64
-	faults                                   [NumFaultKinds]atomic.Uint64
+	rxLengthErrors, rxFrameErrors       atomic.Uint64
+	txDropped, txFifoErrors             atomic.Uint64
+	interrupts, spurious, configChanges atomic.Uint64
+	resets, refillRuns, reflected       atomic.Uint64
+	faults                              [NumFaultKinds]atomic.Uint64
 }
 
 // PoolMemory adapts a Memory to the storage function of skb.NewPool, so
@@ -521,50 +554,41 @@ func (d *Net) Check() error {
 // Reset may be tried again.
 func (d *Net) Reset() error {
 	d.ctlMu.Lock()
+	wasUp, up, err := d.resetLocked()
+	d.ctlMu.Unlock()
+	if err == nil && up != wasUp && d.cfg.OnLink != nil {
+		d.cfg.OnLink(up)
+	}
+	return err
+}
+
+// resetLocked is Reset under ctlMu: it returns the link status before
+// and after.
+//
+// +checklocks:d.ctlMu
+func (d *Net) resetLocked() (wasUp, up bool, err error) {
 	if d.closed.Load() {
-		d.ctlMu.Unlock()
-		return ErrClosed
+		return false, false, ErrClosed
 	}
 	d.c.resets.Add(1)
-	d.refillEnabled.Store(false)
-	d.refillTimer.Stop()
-	d.cleanupTimer.Stop()
-	d.cleanupArmed.Store(false)
-	d.refillPending.Store(false)
-
-	d.tx.mu.Lock()
-	d.tx.stopped |= stopDetach // netif_device_detach
-	d.tx.mu.Unlock()
-	if !d.napiDisabled {
-		d.rx.napi.Disable()
-		if d.tx.napi != nil {
-			d.tx.napi.Disable()
+	err = d.quiesceLocked(false, func(err error) error {
+		wasUp = d.link.Load()
+		if err != nil {
+			return err
 		}
-		d.napiDisabled = true
-	}
-	wasUp := d.link.Load()
-
-	d.irqMu.Lock()
-	d.tx.mu.Lock()
-	err := d.t.reset()
-	d.freeUnusedBufs()
-	if err == nil {
 		d.faultMu.Lock()
 		d.err = nil
 		d.faultMu.Unlock()
 		d.statusFault.Store(false)
-		err = d.initDevice(false)
-	}
-	d.tx.mu.Unlock()
-	d.irqMu.Unlock()
+		return d.initDevice(false)
+	})
 	if err != nil {
-		d.ctlMu.Unlock()
-		return err
+		return wasUp, wasUp, err
 	}
 
 	d.virtnetOpen()
 	d.napiDisabled = false
-	up := d.link.Load()
+	up = d.link.Load()
 	d.tx.mu.Lock()
 	d.tx.stopped &^= stopDetach | stopXoff | stopLink // netif_device_attach
 	if !up {
@@ -575,11 +599,45 @@ func (d *Net) Reset() error {
 		d.qdiscRun()
 	}
 	d.tx.mu.Unlock()
-	d.ctlMu.Unlock()
-	if up != wasUp && d.cfg.OnLink != nil {
-		d.cfg.OnLink(up)
+	return wasUp, up, nil
+}
+
+// quiesceLocked is the part of Reset (virtnet_freeze_down,
+// remove_vq_common) and Close (virtnet_remove) that stops the device:
+// refill work and the cleanup timer off, the transmit queue detached
+// (its backlog dropped and counted as tx_dropped when purge is set, kept
+// for after the reset otherwise), both NAPIs held off, then, with the
+// interrupt handler and the transmit path shut out, the device reset and
+// every buffer the rings held taken back. after runs with the reset's
+// error while they are still shut out, and its result is returned.
+//
+// +checklocks:d.ctlMu
+func (d *Net) quiesceLocked(purge bool, after func(resetErr error) error) error {
+	d.refillEnabled.Store(false)
+	d.refillTimer.Stop()
+	d.cleanupTimer.Stop()
+	d.cleanupArmed.Store(false)
+	d.refillPending.Store(false)
+	d.tx.mu.Lock()
+	d.tx.stopped |= stopDetach // netif_device_detach
+	if purge {
+		d.c.txDropped.Add(uint64(d.tx.backlog.Purge()))
 	}
-	return nil
+	d.tx.mu.Unlock()
+	if !d.napiDisabled {
+		d.rx.napi.Disable()
+		if d.tx.napi != nil {
+			d.tx.napi.Disable()
+		}
+		d.napiDisabled = true
+	}
+	d.irqMu.Lock()
+	defer d.irqMu.Unlock()
+	d.tx.mu.Lock()
+	defer d.tx.mu.Unlock()
+	err := d.t.reset()
+	d.freeUnusedBufs()
+	return after(err)
 }
 
 // freeUnusedBufs is free_unused_bufs: after a device reset, take back and
@@ -602,27 +660,7 @@ func (d *Net) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
-	d.refillEnabled.Store(false)
-	d.refillTimer.Stop()
-	d.cleanupTimer.Stop()
-	d.cleanupArmed.Store(false)
-	d.tx.mu.Lock()
-	d.tx.stopped |= stopDetach
-	d.c.txDropped.Add(uint64(d.tx.backlog.Purge()))
-	d.tx.mu.Unlock()
-	if !d.napiDisabled {
-		d.rx.napi.Disable()
-		if d.tx.napi != nil {
-			d.tx.napi.Disable()
-		}
-		d.napiDisabled = true
-	}
-	d.irqMu.Lock()
-	d.tx.mu.Lock()
-	err := d.t.reset()
-	d.freeUnusedBufs()
-	d.tx.mu.Unlock()
-	d.irqMu.Unlock()
+	err := d.quiesceLocked(true, func(err error) error { return err })
 	if d.ownSn {
 		d.sn.Stop()
 	}
@@ -647,8 +685,3 @@ func (d *Net) Features() uint64 { return d.features }
 
 // Softnet returns the softnet that runs this device's NAPI polls.
 func (d *Net) Softnet() *napi.Softnet { return d.sn }
-
-// AddRxDropped counts frames the stack dropped after the driver delivered
-// them (the device's rx_dropped, as __netif_receive_skb_core increments
-// for an unhandled protocol).
-func (d *Net) AddRxDropped(n uint64) { d.c.rxDropped.Add(n) }

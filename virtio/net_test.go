@@ -445,8 +445,8 @@ func TestLinkChange(t *testing.T) {
 		h.transmit(i, 64)
 	}
 	h.dev.SetLink(false)
-	h.waitFor("link down", func() bool { return len(h.links) == 1 })
-	if h.links[0] || h.net.LinkUp() {
+	h.waitFor("link down", func() bool { return len(h.linkStates()) == 1 })
+	if h.linkStates()[0] || h.net.LinkUp() {
 		t.Fatal("link still up")
 	}
 	st := h.net.Stats()
@@ -458,8 +458,8 @@ func TestLinkChange(t *testing.T) {
 	}
 	h.dev.PauseTX(false)
 	h.dev.SetLink(true)
-	h.waitFor("link up", func() bool { return len(h.links) == 2 })
-	if !h.links[1] || !h.net.LinkUp() {
+	h.waitFor("link up", func() bool { return len(h.linkStates()) == 2 })
+	if !h.linkStates()[1] || !h.net.LinkUp() {
 		t.Fatal("link not up")
 	}
 	if err := h.transmit(100, 64); err != nil {
@@ -481,7 +481,7 @@ func TestLinkDownAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.dev.SetLink(true)
-	h.waitFor("link up", func() bool { return len(h.links) == 1 })
+	h.waitFor("link up", func() bool { return len(h.linkStates()) == 1 })
 	if err := h.transmit(2, 64); err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +544,7 @@ func TestMisbehavingDevice(t *testing.T) {
 			h.send(0, 20, 8, 64)
 			c.act(h)
 			waitUntil(t, "the fault", func() bool { return h.net.Stats().Faults[c.kind] >= 1 })
-			h.waitFor("the callback", func() bool { return len(h.faults) >= 1 })
+			h.waitFor("the callback", func() bool { return h.faultCount() >= 1 })
 			if ks := h.faultKinds(); ks[0] != c.kind {
 				t.Fatalf("reported %v, want %v", ks, c.kind)
 			}

@@ -32,6 +32,8 @@ func (d *Net) Transmit(b *skb.Buffer) error {
 // the qdisc is empty and the queue running (TCQ_F_CAN_BYPASS), else
 // enqueue (or drop at txqueuelen) and run the qdisc. more is xmit_more:
 // defer the kick to a later frame. tx.mu held.
+//
+// +checklocks:d.tx.mu
 func (d *Net) devQueueXmit(b *skb.Buffer, more bool) error {
 	q := &d.tx
 	if q.stopped&stopLink != 0 {
@@ -55,6 +57,8 @@ func (d *Net) devQueueXmit(b *skb.Buffer, more bool) error {
 
 // qdiscRun is __qdisc_run: hand queued frames to the driver while the
 // queue runs. tx.mu held.
+//
+// +checklocks:d.tx.mu
 func (d *Net) qdiscRun() {
 	q := &d.tx
 	for q.stopped == 0 {
@@ -70,6 +74,8 @@ func (d *Net) qdiscRun() {
 // queue if the ring is now full, and kick unless more frames follow.
 // With napi_tx the transmit interrupt is re-armed (delayed) around the
 // reclaim; without it, it stays off. tx.mu held.
+//
+// +checklocks:d.tx.mu
 func (d *Net) startXmit(b *skb.Buffer, more bool) error {
 	q := &d.tx
 	vq := q.vq
@@ -123,6 +129,8 @@ func (d *Net) xmitSkb(b *skb.Buffer) error {
 // the ring is sent, so that the TX NAPI (napi_tx) or skb_xmit_done wakes
 // it. Without napi_tx, if completions arrived meanwhile, reclaim them and
 // restart at once with the interrupt off again.
+//
+// +checklocks:d.tx.mu
 func (d *Net) checkSqFullAndDisable() {
 	q := &d.tx
 	if q.vq.numFree >= txStopThreshold {
@@ -147,6 +155,8 @@ func (d *Net) checkSqFullAndDisable() {
 
 // freeOldXmit is free_old_xmit_skbs: free every frame the device has sent.
 // tx.mu held.
+//
+// +checklocks:d.tx.mu
 func (d *Net) freeOldXmit() {
 	q := &d.tx
 	var packets, bytes uint64
@@ -188,6 +198,8 @@ func (d *Net) txCleanup() {
 
 // netifTxWakeQueue is netif_tx_wake_queue for a full ring that has room
 // again: restart the queue and run the qdisc. tx.mu held.
+//
+// +checklocks:d.tx.mu
 func (d *Net) netifTxWakeQueue() {
 	q := &d.tx
 	if q.stopped&stopXoff == 0 {
@@ -203,6 +215,10 @@ func (d *Net) netifTxWakeQueue() {
 // Linux does this only with napi_tx; kaidoku also does it without, with
 // the transmit interrupt left off, so that completed frames go back to
 // the pool whenever traffic flows either way.
+//
+// checklocks does not model TryLock; the lock is released on the one
+// path that took it.
+// +checklocksignore
 func (d *Net) virtnetPollCleantx() {
 	q := &d.tx
 	if !q.mu.TryLock() {

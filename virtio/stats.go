@@ -42,10 +42,10 @@ type TxQueueStats struct {
 type Stats struct {
 	RX RxQueueStats
 	TX TxQueueStats
-	// Device counters of rtnl_link_stats64.
+	// Device counters of rtnl_link_stats64. rx_dropped, which
+	// __netif_receive_skb_core counts, is the stack's (link.rx_dropped).
 	RxLengthErrors uint64
 	RxFrameErrors  uint64
-	RxDropped      uint64 // counted by the stack (AddRxDropped)
 	TxDropped      uint64
 	TxFifoErrors   uint64
 	// Interrupts counts handler runs; Spurious those with no cause.
@@ -74,7 +74,6 @@ func (d *Net) Stats() Stats {
 		},
 		RxLengthErrors: d.c.rxLengthErrors.Load(),
 		RxFrameErrors:  d.c.rxFrameErrors.Load(),
-		RxDropped:      d.c.rxDropped.Load(),
 		TxDropped:      d.c.txDropped.Load(),
 		TxFifoErrors:   d.c.txFifoErrors.Load(),
 		Interrupts:     d.c.interrupts.Load(),
@@ -130,8 +129,8 @@ func (s Stats) String() string {
 		s.RX.Packets, s.RX.Bytes, s.RX.Drops, s.RX.Kicks, s.RX.Calls, s.RX.Posted, s.RX.Size, s.RX.BufLen)
 	fmt.Fprintf(&b, "tx_queue_0: packets %d bytes %d kicks %d calls %d stops %d wakes %d in_flight %d/%d backlog %d backlog_drops %d link_drops %d\n",
 		s.TX.Packets, s.TX.Bytes, s.TX.Kicks, s.TX.Calls, s.TX.Stops, s.TX.Wakes, s.TX.InFlight, s.TX.Size, s.TX.Backlog, s.TX.BacklogDrops, s.TX.LinkDrops)
-	fmt.Fprintf(&b, "rx_length_errors %d rx_frame_errors %d rx_dropped %d tx_dropped %d tx_fifo_errors %d\n",
-		s.RxLengthErrors, s.RxFrameErrors, s.RxDropped, s.TxDropped, s.TxFifoErrors)
+	fmt.Fprintf(&b, "rx_length_errors %d rx_frame_errors %d tx_dropped %d tx_fifo_errors %d\n",
+		s.RxLengthErrors, s.RxFrameErrors, s.TxDropped, s.TxFifoErrors)
 	b.WriteString("faults:")
 	for k, v := range s.Faults {
 		fmt.Fprintf(&b, " %s %d", FaultKind(k), v)

@@ -27,7 +27,8 @@ type supervised struct {
 	t         *testing.T
 	dev       *virtiotest.Device
 	net       *virtio.Net
-	rx, tx    *skb.Pool
+	rx        *skb.Pool
+	tx        *skb.Pool
 	sup       *virtio.Supervisor
 	delivered atomic.Int64
 	faults    atomic.Int64
@@ -35,8 +36,10 @@ type supervised struct {
 	logMu     sync.Mutex
 	log       []string
 	heldMu    sync.Mutex
-	hold      bool // Deliver keeps buffers, as a paused reader's socket
-	held      []*skb.Buffer
+	// +checklocks:heldMu
+	hold bool // Deliver keeps buffers, as a paused reader's socket
+	// +checklocks:heldMu
+	held []*skb.Buffer
 }
 
 // release frees the held buffers and stops holding.

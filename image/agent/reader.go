@@ -86,8 +86,10 @@ type flow struct {
 	wake    chan struct{}
 	stop    atomic.Bool
 	running atomic.Bool
-	done    chan struct{}
-	resume  *time.Timer
+	// +checklocks:mu
+	done chan struct{}
+	// +checklocks:mu
+	resume *time.Timer
 
 	delivered, bytes, dups, reordered, unchecked, maxSeq, errs atomic.Uint64
 
@@ -100,7 +102,8 @@ type flow struct {
 // next lookup.
 var (
 	flowsMu sync.Mutex
-	flows   = map[*socket.Socket]*flow{}
+	// +checklocks:flowsMu
+	flows = map[*socket.Socket]*flow{}
 )
 
 func getFlow(so *socket.Socket, create bool) *flow {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -26,8 +27,10 @@ type Server struct {
 	stack *netstack.Stack
 	allow netip.Prefix
 
-	mu   sync.Mutex
-	fds  map[int]*socket.Socket
+	mu sync.Mutex
+	// +checklocks:mu
+	fds map[int]*socket.Socket
+	// +checklocks:mu
 	next int
 
 	sendMu  sync.Mutex
@@ -108,12 +111,15 @@ func (s *Server) Handle(req *Request) *Response {
 	return r
 }
 
+// parseAddr reads a request's "address:port" into the sockaddr the call
+// takes, converted as everywhere else (socket.SockaddrOf): an IPv6
+// address reaches the socket, which refuses it as Linux does.
 func parseAddr(s string) (*socket.Sockaddr, error) {
 	ap, err := netip.ParseAddrPort(s)
-	if err != nil || !ap.Addr().Is4() {
+	if err != nil {
 		return nil, fmt.Errorf("%w: bad address %q", syscall.EINVAL, s)
 	}
-	return &socket.Sockaddr{Family: syscall.AF_INET, Port: ap.Port(), Addr: ap.Addr().As4()}, nil
+	return socket.SockaddrOf(net.UDPAddrFromAddrPort(ap))
 }
 
 func sockaddrString(sa *socket.Sockaddr) string {
@@ -139,7 +145,7 @@ func (s *Server) do(req *Request, r *Response) error {
 	if req.Op == OpCounters {
 		r.Counters = map[string]uint64{}
 		for _, n := range req.Names {
-			v, ok := s.stack.MIB.Value(n)
+			v, ok := s.stack.Counter(n)
 			if !ok {
 				return fmt.Errorf("%w: unknown counter %q", syscall.EINVAL, n)
 			}

@@ -58,3 +58,30 @@ func TestHandle(t *testing.T) {
 		})
 	}
 }
+
+// TestHandleAddresses checks that the agent converts a request's address
+// as the socket API does (socket.SockaddrOf): an IPv6 address reaches the
+// call, which refuses it with EAFNOSUPPORT as Linux refuses a
+// sockaddr_in6 on an AF_INET socket, and [::] is INADDR_ANY.
+func TestHandleAddresses(t *testing.T) {
+	s := newServer(t)
+	fd := s.Handle(&Request{Op: OpSocket}).FD
+	for _, tc := range []struct {
+		name      string
+		req       Request
+		wantErrno syscall.Errno
+	}{
+		{"bind IPv6", Request{Op: OpBind, FD: fd, Addr: "[2001:db8::1]:7300"}, syscall.EAFNOSUPPORT},
+		{"connect IPv6", Request{Op: OpConnect, FD: fd, Addr: "[2001:db8::1]:7"}, syscall.EAFNOSUPPORT},
+		{"sendto IPv6", Request{Op: OpSend, FD: fd, Addr: "[2001:db8::1]:7", Data: []byte("x")}, syscall.EAFNOSUPPORT},
+		{"sendto IPv4-mapped", Request{Op: OpSend, FD: fd, Addr: "[::ffff:10.0.2.15]:7", Data: []byte("x")}, 0},
+		{"not an address", Request{Op: OpSend, FD: fd, Addr: "10.0.2.15", Data: []byte("x")}, syscall.EINVAL},
+		{"bind [::]", Request{Op: OpBind, FD: s.Handle(&Request{Op: OpSocket}).FD, Addr: "[::]:7301"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := s.Handle(&tc.req); syscall.Errno(r.Errno) != tc.wantErrno {
+				t.Fatalf("errno %d (%s), want %d", r.Errno, r.Err, tc.wantErrno)
+			}
+		})
+	}
+}

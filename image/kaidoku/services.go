@@ -114,7 +114,7 @@ func snapshot(sys *system) *stats.Snapshot {
 		Pools:    stats.PoolsOf(sys.nd.Frames, sys.nd.Large),
 		IRQ:      stats.IRQOf(irq.Default.Stats(), halts, timer),
 		Services: svc,
-		Latency:  stats.LatencyOf(st.UDP.Latency),
+		Latency:  stats.LatencyOf(st.Latency()),
 		Mem:      stats.ReadMem(board.DMAReserved()),
 	}
 }
@@ -124,9 +124,7 @@ func snapshot(sys *system) *stats.Snapshot {
 // returns NAPI's counters.
 func foldSoftnet(sys *system) napi.Stats {
 	ns := sys.dev.Softnet().Stats()
-	sn := sys.stack.Softnet()
-	sn.TimeSqueeze.Store(ns.TimeSqueeze)
-	sn.Dropped.Store(ns.Dropped)
+	sys.stack.SetSoftnetNAPI(ns.Dropped, ns.TimeSqueeze)
 	return ns
 }
 

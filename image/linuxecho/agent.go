@@ -50,8 +50,10 @@ const saRestart = 0x10000000
 type agentServer struct {
 	allow netip.Prefix
 
-	mu      sync.Mutex
-	fds     map[int]bool
+	mu sync.Mutex
+	// +checklocks:mu
+	fds map[int]bool
+	// +checklocks:mu
 	blocked map[int]map[*blockedCall]bool // by fd
 
 	sendMu                   sync.Mutex

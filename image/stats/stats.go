@@ -68,14 +68,14 @@ func StackSections(st *netstack.Stack) []Section {
 		{Name: "softnet", Write: func(w io.Writer) { st.WriteSoftnetStat(w) }},
 		{Name: "dev", Write: func(w io.Writer) { st.WriteDevStats(w) }},
 		{Name: "drops", Write: func(w io.Writer) { st.WriteDrops(w) }},
-		{Name: "latency", Write: func(w io.Writer) { st.UDP.Latency.WriteStats(w) }},
+		{Name: "latency", Write: func(w io.Writer) { st.Latency().WriteStats(w) }},
 		{Name: "sockstat", Write: func(w io.Writer) { st.WriteSockstat(w) }},
 		{Name: "latency-reset", Action: true, Write: func(w io.Writer) {
-			st.UDP.Latency.Reset()
+			st.Latency().Reset()
 			io.WriteString(w, "ok\n")
 		}},
 		CountersSection(func() *Snapshot {
-			return &Snapshot{Stack: st.Counters(), Latency: LatencyOf(st.UDP.Latency)}
+			return &Snapshot{Stack: st.Counters(), Latency: LatencyOf(st.Latency())}
 		}),
 	}
 }

@@ -62,6 +62,5 @@ func InjectUDP(t testing.TB, st *netstack.Stack, pool *skb.Pool, src netip.Addr,
 	wire.PutIPv4(f[14:], 0, 20+8+len(payload), 1, 0, 64, wire.ProtoUDP, wire.AddrOf(s[0], s[1], s[2], s[3]), wire.AddrOf(10, 0, 2, 15))
 	wire.PutUDP(f[34:], 4000, dstPort, 8+len(payload))
 	copy(f[42:], payload)
-	b.Ifindex = st.Dev.Ifindex
 	st.Receive(b)
 }

@@ -27,15 +27,22 @@ const (
 // asked). It is safe for concurrent use.
 type Arena struct {
 	mu    sync.Mutex
-	store []byte
-	addr  uint64
+	store []byte // fixed at NewArena
+	addr  uint64 // fixed at NewArena
+	size  int    // fixed at NewArena: the bytes managed
 	// Free lists per order, linked through next/prev by block index;
 	// head[o] is -1 when empty. order[i] is the order of the free block
 	// starting at block i, or -1 if block i does not start a free block.
-	head       [ArenaMaxOrder + 1]int32
-	next, prev []int32
-	order      []int8
-	stats      ArenaStats
+	// +checklocks:mu
+	head [ArenaMaxOrder + 1]int32
+	// +checklocks:mu
+	next []int32
+	// +checklocks:mu
+	prev []int32
+	// +checklocks:mu
+	order []int8
+	// +checklocks:mu
+	stats ArenaStats
 }
 
 // ArenaStats are an arena's counters.
@@ -60,7 +67,10 @@ func NewArena(size int, mem Memory) (*Arena, error) {
 	if len(store) < n*ArenaMinBlock {
 		return nil, fmt.Errorf("skb: arena: memory gave %d bytes, want %d", len(store), n*ArenaMinBlock)
 	}
-	a := &Arena{store: store, addr: addr, next: make([]int32, n), prev: make([]int32, n), order: make([]int8, n)}
+	a := &Arena{store: store, addr: addr, size: n * ArenaMinBlock}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.next, a.prev, a.order = make([]int32, n), make([]int32, n), make([]int8, n)
 	for o := range a.head {
 		a.head[o] = -1
 	}
@@ -73,15 +83,15 @@ func NewArena(size int, mem Memory) (*Arena, error) {
 		for o > 0 && (i&(1<<o-1) != 0 || i+1<<o > n) {
 			o--
 		}
-		a.push(int32(i), o)
+		a.pushLocked(int32(i), o)
 		i += 1 << o
 	}
-	a.stats.Size = n * ArenaMinBlock
+	a.stats.Size = a.size
 	return a, nil
 }
 
 // Size returns the bytes the arena manages.
-func (a *Arena) Size() int { return a.stats.Size }
+func (a *Arena) Size() int { return a.size }
 
 // Stats returns a snapshot of the arena's counters.
 func (a *Arena) Stats() ArenaStats {
@@ -90,7 +100,10 @@ func (a *Arena) Stats() ArenaStats {
 	return a.stats
 }
 
-func (a *Arena) push(i int32, o int) {
+// pushLocked puts the free block of order o at index i on its list.
+//
+// +checklocks:a.mu
+func (a *Arena) pushLocked(i int32, o int) {
 	a.order[i] = int8(o)
 	a.prev[i] = -1
 	a.next[i] = a.head[o]
@@ -100,7 +113,10 @@ func (a *Arena) push(i int32, o int) {
 	a.head[o] = i
 }
 
-func (a *Arena) unlink(i int32, o int) {
+// unlinkLocked takes the free block of order o at index i off its list.
+//
+// +checklocks:a.mu
+func (a *Arena) unlinkLocked(i int32, o int) {
 	if p := a.prev[i]; p >= 0 {
 		a.next[p] = a.next[i]
 	} else {
@@ -137,10 +153,10 @@ func (a *Arena) alloc(o int) int32 {
 		return -1
 	}
 	i := a.head[j]
-	a.unlink(i, j)
+	a.unlinkLocked(i, j)
 	for j > o {
 		j--
-		a.push(i+1<<j, j)
+		a.pushLocked(i+1<<j, j)
 	}
 	a.stats.InUse += ArenaMinBlock << o
 	a.stats.Peak = max(a.stats.Peak, a.stats.InUse)
@@ -158,11 +174,11 @@ func (a *Arena) release(i int32, o int) {
 		if int(b) >= len(a.order) || int(a.order[b]) != o {
 			break
 		}
-		a.unlink(b, o)
+		a.unlinkLocked(b, o)
 		i = min(i, b)
 		o++
 	}
-	a.push(i, o)
+	a.pushLocked(i, o)
 }
 
 // block returns the storage and bus address of a block.

@@ -32,7 +32,9 @@ type Pool struct {
 	size  int
 	arena *Arena
 	mu    sync.Mutex
-	free  []*Buffer // free buffers, or on an arena spare metadata
+	// +checklocks:mu
+	free []*Buffer // free buffers, or on an arena spare metadata
+	// +checklocks:mu
 	stats PoolStats
 }
 

@@ -14,6 +14,8 @@
 // no leak, and counts any second free instead of corrupting its free list.
 package skb
 
+import "github.com/kaidoku-net/kaidoku/ilist"
+
 // Sizes of Linux's skb metadata on x86_64 (64-byte cache lines), which
 // truesize counts on top of the data: HeadSize is
 // SKB_DATA_ALIGN(sizeof(struct sk_buff)), SharedInfoSize
@@ -107,8 +109,8 @@ type Buffer struct {
 	// UDP_SKB_CB and SOCK_SKB_CB in Linux.
 	CB ControlBlock
 
-	// Next links the buffer into one queue at a time (Queue).
-	Next *Buffer
+	// link puts the buffer in one queue at a time (Queue).
+	link ilist.Entry[*Buffer]
 
 	pool  *Pool
 	state uint8
@@ -283,7 +285,6 @@ func (b *Buffer) reset() {
 	b.Rt = Route{}
 	b.Sk = nil
 	b.CB = ControlBlock{}
-	b.Next = nil
 }
 
 // CopyMeta copies the packet metadata of src (not its data or headers'

@@ -8,6 +8,7 @@
 // goroutine on the socket's wait queue and wake on sk_data_ready; there
 // is no polling. A Socket also implements net.PacketConn and net.Conn,
 // so the image can hand it to the standard library through net.SocketFunc.
+// Sockets are made by netstack's Stack.Socket (socket(2)).
 package socket
 
 import (
@@ -19,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/netstack/internal/sockets"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
@@ -180,7 +182,8 @@ type Socket struct {
 
 	mu     sync.Mutex
 	closed atomic.Bool // the descriptor is gone (written under mu)
-	users  int         // calls in progress (fdget), under mu
+	// +checklocks:mu
+	users int // calls in progress (fdget)
 }
 
 // get is fdget: it fails once the descriptor is closed; otherwise the
@@ -214,9 +217,21 @@ func errno(rc int) error {
 	return syscall.Errno(-rc)
 }
 
-// New is socket(2): only AF_INET datagram sockets with protocol 0 or
-// IPPROTO_UDP exist. SOCK_NONBLOCK in typ sets O_NONBLOCK.
-func New(u *udp.UDP, domain, typ, proto int, uid uint32) (*Socket, error) {
+func init() {
+	sockets.New = func(u *udp.UDP, domain, typ, proto int, uid uint32) (any, error) {
+		s, err := newSocket(u, domain, typ, proto, uid)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	sockets.Sock = func(s any) *udp.Sock { return s.(*Socket).sk }
+}
+
+// newSocket is socket(2): only AF_INET datagram sockets with protocol 0
+// or IPPROTO_UDP exist. SOCK_NONBLOCK in typ sets O_NONBLOCK. Programs
+// reach it through netstack's Stack.Socket (package sockets).
+func newSocket(u *udp.UDP, domain, typ, proto int, uid uint32) (*Socket, error) {
 	if domain != AFInet {
 		return nil, syscall.EAFNOSUPPORT
 	}
@@ -250,9 +265,6 @@ func (*notSupported) Error() string { return "kaidoku: TCP is not supported (UDP
 
 // Unwrap makes errors.Is(err, syscall.EPROTONOSUPPORT) hold.
 func (*notSupported) Unwrap() error { return syscall.EPROTONOSUPPORT }
-
-// Sock returns the protocol socket (for statistics and tests).
-func (s *Socket) Sock() *udp.Sock { return s.sk }
 
 // SetNonblock sets O_NONBLOCK.
 func (s *Socket) SetNonblock(on bool) { s.nonblock.Store(on) }
@@ -731,18 +743,34 @@ func (s *Socket) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func udpAddrToSockaddr(a net.Addr) (*Sockaddr, error) {
+// SockaddrOf is the one conversion of a Go address to the struct
+// sockaddr a socket call takes, for Bind, Connect and SendTo and for
+// net.SocketFunc and WriteTo. A *net.UDPAddr with an IPv4 (or
+// IPv4-mapped) address is AF_INET; with no address or an unspecified one
+// (0.0.0.0 or ::) it is AF_INET with INADDR_ANY, as a dual-stack socket's
+// in6addr_any covers IPv4's: a bind to it is the wildcard and a datagram
+// to it goes to the host itself, as one to 0.0.0.0 does in Linux. Any
+// other IPv6 address becomes a sockaddr with family AF_INET6, which the
+// call then refuses with EAFNOSUPPORT as Linux's __inet_bind,
+// __ip4_datagram_connect (after the autobind) and udp_sendmsg refuse a
+// sockaddr_in6 on an AF_INET socket. An address that is not a
+// *net.UDPAddr (nil included) has no sockaddr_in: EINVAL, Linux's answer
+// to an addrlen too short for one in the same three functions, and what
+// Go's own UDPConn.WriteTo returns for it.
+func SockaddrOf(a net.Addr) (*Sockaddr, error) {
 	ua, ok := a.(*net.UDPAddr)
 	if !ok || ua == nil {
 		return nil, syscall.EINVAL
 	}
 	sa := &Sockaddr{Family: AFInet, Port: uint16(ua.Port)}
-	if len(ua.IP) != 0 {
-		ip4 := ua.IP.To4()
-		if ip4 == nil {
-			return nil, syscall.EAFNOSUPPORT
-		}
-		copy(sa.Addr[:], ip4)
+	switch ip := ua.IP; {
+	case len(ip) == 0 || ip.IsUnspecified():
+	case ip.To4() != nil:
+		copy(sa.Addr[:], ip.To4())
+	case len(ip) == net.IPv6len:
+		sa.Family = AFInet6
+	default:
+		return nil, syscall.EINVAL
 	}
 	return sa, nil
 }
@@ -752,7 +780,7 @@ func (s *Socket) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if d := s.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
 		return 0, s.opErr("write", os.ErrDeadlineExceeded)
 	}
-	sa, err := udpAddrToSockaddr(addr)
+	sa, err := SockaddrOf(addr)
 	if err != nil {
 		return 0, s.opErr("write", err)
 	}

@@ -157,8 +157,12 @@ func (c *cc) closeAll() {
 // line TestMain prints.
 var confTally struct {
 	sync.Mutex
-	ran            bool
-	passed, failed int
+	// +checklocks:Mutex
+	ran bool
+	// +checklocks:Mutex
+	passed int
+	// +checklocks:Mutex
+	failed int
 }
 
 // printConformanceSummary prints the closing "N passed, M failed" line

@@ -22,16 +22,21 @@ type fakeStub struct {
 	offerNoAck bool                // takes QStartNoAckMode
 	reply      func(string) string // raw (already escaped) reply, "" to fall through; "-" to stay silent
 	greet      string              // packet sent unasked on connection
-	refuse     int                 // refuse this many well-formed packets with '-' first
-	corrupt    int                 // send this many replies with a bad checksum first
-	regs       []byte
-	mem        map[uint64]byte
+	// +checklocks:mu
+	refuse int // refuse this many well-formed packets with '-' first
+	// +checklocks:mu
+	corrupt int // send this many replies with a bad checksum first
+	regs    []byte
+	mem     map[uint64]byte
 
-	mu       sync.Mutex
-	noAck    bool
-	running  bool
+	mu    sync.Mutex
+	noAck bool
+	// +checklocks:mu
+	running bool
+	// +checklocks:mu
 	commands []string
-	last     []byte
+	// +checklocks:mu
+	last []byte
 }
 
 func newFake(t *testing.T, f *fakeStub) *Client {

@@ -27,15 +27,24 @@ type Bench struct {
 	conn  *net.UDPConn
 	guest *net.UDPAddr
 
-	mu       sync.Mutex
-	frames   []Parsed
-	dropped  int
-	notify   chan struct{}
-	closed   bool
-	sink     func(Parsed) bool
-	arpFor   func(netip.Addr) bool
+	mu sync.Mutex
+	// +checklocks:mu
+	frames []Parsed
+	// +checklocks:mu
+	dropped int
+	// +checklocks:mu
+	notify chan struct{}
+	// +checklocks:mu
+	closed bool
+	// +checklocks:mu
+	sink func(Parsed) bool
+	// +checklocks:mu
+	arpFor func(netip.Addr) bool
+	// +checklocks:mu
 	arpAsked map[netip.Addr]int
-	sent     uint64
+	// +checklocks:mu
+	sent uint64
+	// +checklocks:mu
 	received uint64
 }
 

@@ -21,11 +21,16 @@ type EchoProbe struct {
 	size    int
 	timeout time.Duration
 
-	mu      sync.Mutex
-	phase   string
-	phases  []string
+	mu sync.Mutex
+	// +checklocks:mu
+	phase string
+	// +checklocks:mu
+	phases []string
+	// +checklocks:mu
 	byPhase map[string]*EchoResult
-	seq     uint64
+	// +checklocks:mu
+	seq uint64
+	// +checklocks:mu
 	pending map[uint64]probeReq
 	reply   chan struct{}
 	stop    chan struct{}

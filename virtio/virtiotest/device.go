@@ -159,9 +159,11 @@ type Device struct {
 	queueSel    uint32
 	q           [2]queue
 	isr         uint32
-	gen         uint32
-	linkUp      bool
-	broken      bool // virtio_error: stop processing until reset
+	// +checklocks:mu
+	gen uint32
+	// +checklocks:mu
+	linkUp bool
+	broken bool // virtio_error: stop processing until reset
 
 	pend     []pendingFrame // ring of RxQueueLimit
 	pendHead int
@@ -292,6 +294,8 @@ func (m *Device) Read8(off uint32) uint8 {
 func (m *Device) Write8(off uint32, v uint8) {}
 
 // configSpace returns n bytes of virtio_net_config at off (zeros past it).
+//
+// +checklocks:m.mu
 func (m *Device) configSpace(off uint32, n int) []byte {
 	var c [16]byte
 	copy(c[virtio.NetConfigMAC:], m.cfg.MAC[:])

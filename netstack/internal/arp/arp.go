@@ -84,6 +84,9 @@ type Stats struct {
 	RequestsSent  atomic.Uint64
 }
 
+// neighbour is struct neighbour. t, ip and timer are fixed at alloc;
+// the rest is under the table's lock (t.mu; checklocks cannot follow
+// the back pointer, so it is not annotated).
 type neighbour struct {
 	t         *Table
 	ip        wire.Addr
@@ -101,10 +104,12 @@ type neighbour struct {
 
 // Table is the ARP neighbour table of one device.
 type Table struct {
-	cfg   Config
-	qlim  int
-	mu    sync.Mutex
-	tbl   map[wire.Addr]*neighbour
+	cfg  Config
+	qlim int // +checklocksignore: fixed at New
+	mu   sync.Mutex
+	// +checklocks:mu
+	tbl map[wire.Addr]*neighbour
+	// +checklocks:mu
 	reach int64 // current randomised reachable_time
 	Stats Stats
 }
@@ -206,7 +211,7 @@ func (t *Table) update(ip wire.Addr, ha wire.MAC, state uint8, create bool) {
 			t.mu.Unlock()
 			return
 		}
-		n = t.alloc(ip)
+		n = t.allocLocked(ip)
 		if n == nil {
 			t.mu.Unlock()
 			return
@@ -233,9 +238,11 @@ func (t *Table) update(ip wire.Addr, ha wire.MAC, state uint8, create bool) {
 	}
 }
 
-// alloc creates an entry; called with mu held. When the table is full it
-// evicts a STALE entry with nothing queued (neigh_forced_gc).
-func (t *Table) alloc(ip wire.Addr) *neighbour {
+// allocLocked creates an entry. When the table is full it evicts a
+// STALE entry with nothing queued (neigh_forced_gc).
+//
+// +checklocks:t.mu
+func (t *Table) allocLocked(ip wire.Addr) *neighbour {
 	if len(t.tbl) >= maxEntries {
 		var victim *neighbour
 		for _, n := range t.tbl {
@@ -246,7 +253,7 @@ func (t *Table) alloc(ip wire.Addr) *neighbour {
 		if victim == nil {
 			return nil
 		}
-		t.destroy(victim)
+		t.destroyLocked(victim)
 	}
 	n := &neighbour{t: t, ip: ip}
 	n.timer = clock.NewTimer(n.timerHandler)
@@ -255,8 +262,10 @@ func (t *Table) alloc(ip wire.Addr) *neighbour {
 	return n
 }
 
-// destroy removes n and frees its queue; called with mu held.
-func (t *Table) destroy(n *neighbour) {
+// destroyLocked removes n and frees its queue.
+//
+// +checklocks:t.mu
+func (t *Table) destroyLocked(n *neighbour) {
 	n.dead = true
 	t.cfg.Clock.Del(n.timer)
 	delete(t.tbl, n.ip)
@@ -289,7 +298,7 @@ func (t *Table) Output(b *skb.Buffer, nh, src wire.Addr) error {
 		return t.xmit(b, ha)
 	}
 	if n == nil {
-		n = t.alloc(nh)
+		n = t.allocLocked(nh)
 		if n == nil {
 			t.mu.Unlock()
 			t.cfg.MIB.KfreeSkbReason(b, mib.DropNeighFailed)
@@ -362,7 +371,7 @@ func (n *neighbour) timerHandler() {
 		if n.probes >= max {
 			n.state = NudFailed
 			t.Stats.ResFailed.Add(1)
-			t.destroy(n)
+			t.destroyLocked(n)
 			t.mu.Unlock()
 			return
 		}
@@ -471,7 +480,7 @@ func (t *Table) Flush() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, n := range t.tbl {
-		t.destroy(n)
+		t.destroyLocked(n)
 	}
 }
 

@@ -24,11 +24,14 @@ const HZ = 1000
 // Clock owns the time source and the timers.
 type Clock struct {
 	now    func() int64
-	manual bool
+	manual bool // +checklocksignore: fixed at New
 
-	mu    sync.Mutex
-	heap  []*Timer
-	rt    *time.Timer
+	mu sync.Mutex
+	// +checklocks:mu
+	heap []*Timer
+	// +checklocks:mu
+	rt *time.Timer
+	// +checklocks:mu
 	armed int64 // deadline the runtime timer is set for, 0 if none
 }
 
@@ -83,14 +86,14 @@ func (c *Clock) Mod(t *Timer, when int64) bool {
 	was := t.idx >= 0
 	if was {
 		t.when = when
-		c.fix(t.idx)
+		c.fixLocked(t.idx)
 	} else {
 		t.when = when
 		t.idx = len(c.heap)
 		c.heap = append(c.heap, t)
 		c.up(t.idx)
 	}
-	c.arm()
+	c.armLocked()
 	c.mu.Unlock()
 	return was
 }
@@ -102,7 +105,7 @@ func (c *Clock) Del(t *Timer) bool {
 	if t.idx < 0 {
 		return false
 	}
-	c.remove(t.idx)
+	c.removeLocked(t.idx)
 	return true
 }
 
@@ -125,20 +128,22 @@ func (c *Clock) Run() int {
 		c.mu.Lock()
 		if len(c.heap) == 0 || c.heap[0].when > c.now() {
 			c.armed = 0
-			c.arm()
+			c.armLocked()
 			c.mu.Unlock()
 			return n
 		}
 		t := c.heap[0]
-		c.remove(0)
+		c.removeLocked(0)
 		c.mu.Unlock()
 		t.f()
 		n++
 	}
 }
 
-// arm points the runtime timer at the earliest deadline. Called with mu.
-func (c *Clock) arm() {
+// armLocked points the runtime timer at the earliest deadline.
+//
+// +checklocks:c.mu
+func (c *Clock) armLocked() {
 	if c.manual || len(c.heap) == 0 {
 		return
 	}
@@ -165,14 +170,17 @@ func (c *Clock) fire() {
 	c.Run()
 }
 
+// +checklocks:c.mu
 func (c *Clock) less(i, j int) bool { return c.heap[i].when < c.heap[j].when }
 
+// +checklocks:c.mu
 func (c *Clock) swap(i, j int) {
 	c.heap[i], c.heap[j] = c.heap[j], c.heap[i]
 	c.heap[i].idx = i
 	c.heap[j].idx = j
 }
 
+// +checklocks:c.mu
 func (c *Clock) up(i int) {
 	for i > 0 {
 		p := (i - 1) / 2
@@ -184,6 +192,7 @@ func (c *Clock) up(i int) {
 	}
 }
 
+// +checklocks:c.mu
 func (c *Clock) down(i int) bool {
 	start := i
 	n := len(c.heap)
@@ -205,13 +214,19 @@ func (c *Clock) down(i int) bool {
 	return i > start
 }
 
-func (c *Clock) fix(i int) {
+// fixLocked restores the heap order around index i.
+//
+// +checklocks:c.mu
+func (c *Clock) fixLocked(i int) {
 	if !c.down(i) {
 		c.up(i)
 	}
 }
 
-func (c *Clock) remove(i int) {
+// removeLocked takes the timer at index i off the heap.
+//
+// +checklocks:c.mu
+func (c *Clock) removeLocked(i int) {
 	n := len(c.heap) - 1
 	t := c.heap[i]
 	if i != n {
@@ -220,7 +235,7 @@ func (c *Clock) remove(i int) {
 	c.heap[n] = nil
 	c.heap = c.heap[:n]
 	if i != n {
-		c.fix(i)
+		c.fixLocked(i)
 	}
 	t.idx = -1
 }
@@ -228,7 +243,8 @@ func (c *Clock) remove(i int) {
 // Fake is a manual monotonic clock for tests.
 type Fake struct {
 	mu sync.Mutex
-	t  int64
+	// +checklocks:mu
+	t int64
 }
 
 // Now returns the fake time.

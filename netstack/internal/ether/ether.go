@@ -88,7 +88,8 @@ type Device struct {
 	mib  *mib.MIB
 	net  *Net
 
-	tapMu  sync.Mutex
+	tapMu sync.Mutex
+	// +checklocks:tapMu
 	tapSeq int
 	taps   atomic.Pointer[[]tapEntry]
 }

@@ -248,8 +248,8 @@ func TestPcapWriter(t *testing.T) {
 	p.Tap(f, false)
 	p.Tap(f[:10], true)
 	b := out.Bytes()
-	if len(b) != 24+16+16+16+10 || p.Frames != 2 {
-		t.Fatalf("%d bytes, %d frames", len(b), p.Frames)
+	if len(b) != 24+16+16+16+10 || p.Frames() != 2 {
+		t.Fatalf("%d bytes, %d frames", len(b), p.Frames())
 	}
 	le := binary.LittleEndian
 	if le.Uint32(b[0:]) != 0xa1b2c3d4 || le.Uint16(b[4:]) != 2 || le.Uint16(b[6:]) != 4 ||
@@ -288,7 +288,7 @@ func TestPcapWriterKeepsFirstError(t *testing.T) {
 	}
 	p.Tap([]byte{1}, false)
 	p.Tap([]byte{1}, false)
-	if p.Err() == nil || p.Frames != 0 {
-		t.Fatalf("err %v frames %d", p.Err(), p.Frames)
+	if p.Err() == nil || p.Frames() != 0 {
+		t.Fatalf("err %v frames %d", p.Err(), p.Frames())
 	}
 }

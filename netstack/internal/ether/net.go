@@ -39,8 +39,9 @@ type Net struct {
 	ptypes []ptype // ptype_base; set up before the first frame
 
 	backlogMu sync.Mutex
-	backlog   skb.Queue
-	queued    atomic.Int32 // backlog.Len(), read without the lock
+	// +checklocks:backlogMu
+	backlog skb.Queue
+	queued  atomic.Int32 // backlog.Len(), read without the lock
 }
 
 // NewNet creates a namespace with its loopback device (ifindex 1, "lo",

@@ -165,10 +165,7 @@ func (ip *IPv4) ipLocalDeliverFinish(b *skb.Buffer) {
 func (ip *IPv4) ipProtocolDeliverRcu(b *skb.Buffer, proto uint8) {
 	m := ip.mib
 	for {
-		raw := false
-		if ip.raw != nil {
-			raw = ip.raw(b, proto)
-		}
+		// raw_local_deliver finds no raw socket: kaidoku has none.
 		if p := ip.protos[proto]; p != nil && p.Handler != nil {
 			ret := p.Handler(b)
 			if ret < 0 {
@@ -178,14 +175,9 @@ func (ip *IPv4) ipProtocolDeliverRcu(b *skb.Buffer, proto uint8) {
 			m.IPInc(mib.IpInDelivers)
 			return
 		}
-		if !raw {
-			m.IPInc(mib.IpInUnknownProtos)
-			ip.IcmpSend(b, wire.ICMPDestUnreach, wire.ICMPProtUnreach, 0)
-			m.KfreeSkbReason(b, mib.DropIPNoproto)
-		} else {
-			m.IPInc(mib.IpInDelivers)
-			m.ConsumeSkb(b)
-		}
+		m.IPInc(mib.IpInUnknownProtos)
+		ip.IcmpSend(b, wire.ICMPDestUnreach, wire.ICMPProtUnreach, 0)
+		m.KfreeSkbReason(b, mib.DropIPNoproto)
 		return
 	}
 }

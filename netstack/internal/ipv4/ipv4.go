@@ -121,11 +121,6 @@ type Protocol struct {
 	EarlyDemux func(b *skb.Buffer) int
 }
 
-// RawHandler is the raw_local_deliver hook: it sees every locally
-// delivered datagram (b.Data() at the transport header), must not keep
-// or free b, and reports whether a raw socket took a copy.
-type RawHandler func(b *skb.Buffer, proto uint8) bool
-
 // Config wires the IPv4 layer.
 type Config struct {
 	// Net is the namespace's device table (with lo); Dev is its
@@ -163,7 +158,6 @@ type IPv4 struct {
 	fib     []fibRoute // local then main table, longest prefix first
 
 	protos [256]*Protocol
-	raw    RawHandler
 
 	// mc holds each device's joined groups (in_dev->mc_list) with
 	// reference counts, by ifindex; 224.0.0.1 is always joined
@@ -211,9 +205,6 @@ func New(cfg Config) *IPv4 {
 
 // Register sets inet_protos[proto] (inet_add_protocol).
 func (ip *IPv4) Register(proto uint8, p *Protocol) { ip.protos[proto] = p }
-
-// SetRawHandler installs the raw_local_deliver hook.
-func (ip *IPv4) SetRawHandler(h RawHandler) { ip.raw = h }
 
 // Addr returns the interface address.
 func (ip *IPv4) Addr() wire.Addr { return ip.addr }

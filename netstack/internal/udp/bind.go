@@ -43,7 +43,7 @@ func conflicts(sk, sk2 *Sock) (conflict, reuseportOK bool) {
 // (reuseport-compatible → free); with a bitmap it marks every port of
 // the chain that is taken.
 func udpLibLportInuse(num uint16, slot *hslot, bitmap []uint64, sk *Sock, log uint) bool {
-	for sk2 := slot.head; sk2 != nil; sk2 = sk2.next {
+	for sk2 := slot.first(); sk2 != nil; sk2 = sk2.next() {
 		if bitmap == nil && sk2.portHash != num {
 			continue
 		}
@@ -68,8 +68,8 @@ func udpLibLportInuse(num uint16, slot *hslot, bitmap []uint64, sk *Sock, log ui
 
 // udpLibLportInuse2 mirrors udp.c: udp_lib_lport_inuse2 over a hash2
 // chain, first match decides.
-func udpLibLportInuse2(num uint16, slot *hslot, sk *Sock) bool {
-	for sk2 := slot.head; sk2 != nil; sk2 = sk2.next2 {
+func udpLibLportInuse2(num uint16, slot *hslot2, sk *Sock) bool {
+	for sk2 := slot.first(); sk2 != nil; sk2 = sk2.next2() {
 		if sk2.portHash != num {
 			continue
 		}
@@ -129,10 +129,10 @@ func (u *UDP) udpLibGetPort(sk *Sock, snum uint16) int {
 	} else {
 		slot = &t.hash[u.udpHashfn(snum)]
 		scanPrimary := true
-		if slot.count > 10 {
+		if slot.count() > 10 {
 			s2 := uint32(sk.portaddrHash^snum) & t.mask
 			n2 := hash2Nulladdr & t.mask
-			if slot.count >= t.hash2[s2].count {
+			if slot.count() >= t.hash2[s2].count() {
 				scanPrimary = false
 				exist := udpLibLportInuse2(snum, &t.hash2[s2], sk)
 				if !exist && n2 != s2 {
@@ -157,13 +157,7 @@ func (u *UDP) udpLibGetPort(sk *Sock, snum uint16) int {
 			sk.portaddrHash ^= snum
 			return -EADDRINUSE
 		}
-		sk.next = slot.head
-		sk.prev = nil
-		if slot.head != nil {
-			slot.head.prev = sk
-		}
-		slot.head = sk
-		slot.count++
+		slot.l.PushFront(sk)
 		s2 := &t.hash2[uint32(sk.portaddrHash)&t.mask]
 		hlistAddHead2(s2, sk)
 		sk.hashed = true
@@ -172,35 +166,21 @@ func (u *UDP) udpLibGetPort(sk *Sock, snum uint16) int {
 	return 0
 }
 
-func hlistAddHead2(s *hslot, sk *Sock) {
-	sk.next2 = s.head
-	sk.prev2 = nil
-	if s.head != nil {
-		s.head.prev2 = sk
-	}
-	s.head = sk
-	s.count++
+// hlistAddHead2 is hlist_add_head_rcu of udp_portaddr_node.
+func hlistAddHead2(s *hslot2, sk *Sock) {
+	sk.node2.sk = sk
+	s.l.PushFront(&sk.node2)
 }
 
-func hlistDel2(s *hslot, sk *Sock) {
-	if sk.prev2 != nil {
-		sk.prev2.next2 = sk.next2
-	} else {
-		s.head = sk.next2
-	}
-	if sk.next2 != nil {
-		sk.next2.prev2 = sk.prev2
-	}
-	sk.next2, sk.prev2 = nil, nil
-	s.count--
-}
+// hlistDel2 is hlist_del_init_rcu of udp_portaddr_node.
+func hlistDel2(s *hslot2, sk *Sock) { s.l.Remove(&sk.node2) }
 
 // udpReuseportAddSock mirrors udp.c: udp_reuseport_add_sock: join the
 // group of the first socket in the primary chain with the same port,
 // the same bound device, SO_REUSEPORT, the same uid and exactly the same
 // address; otherwise start a group.
 func (u *UDP) udpReuseportAddSock(sk *Sock, slot *hslot) int {
-	for sk2 := slot.head; sk2 != nil; sk2 = sk2.next {
+	for sk2 := slot.first(); sk2 != nil; sk2 = sk2.next() {
 		if sk2 != sk && sk2.portHash == sk.portHash && sk2.boundDevIf == sk.boundDevIf &&
 			sk2.reuseport && sk2.uid == sk.uid && sk2.rcvSaddr == sk.rcvSaddr {
 			return reuseportAddSock(sk, sk2)
@@ -305,16 +285,7 @@ func (u *UDP) udpLibUnhash(sk *Sock) {
 	if sk.reuseportCb != nil {
 		reuseportDetachSock(sk)
 	}
-	if sk.prev != nil {
-		sk.prev.next = sk.next
-	} else {
-		slot.head = sk.next
-	}
-	if sk.next != nil {
-		sk.next.prev = sk.prev
-	}
-	sk.next, sk.prev = nil, nil
-	slot.count--
+	slot.l.Remove(sk)
 	sk.num = 0
 	hlistDel2(&t.hash2[uint32(sk.portaddrHash)&t.mask], sk)
 	sk.hashed = false
@@ -519,7 +490,7 @@ func (sk *Sock) Close() {
 		total += b.Truesize
 		u.mib.KfreeSkbReason(b, mib.DropNotSpecified) // udp_destruct_common: kfree_skb
 	}
-	sk.udpRmemRelease(total, 0, false)
+	sk.udpRmemRelease(total, 0)
 	sk.reader.mu.Unlock()
 	sk.purgeErrQueue()
 }

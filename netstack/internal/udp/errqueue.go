@@ -39,9 +39,13 @@ type errSkb struct {
 
 // errQueue is sk_error_queue.
 type errQueue struct {
-	mu         sync.Mutex
-	head, tail *errSkb
-	n          int
+	mu sync.Mutex
+	// +checklocks:mu
+	head *errSkb
+	// +checklocks:mu
+	tail *errSkb
+	// +checklocks:mu
+	n int
 }
 
 func (q *errQueue) empty() bool {

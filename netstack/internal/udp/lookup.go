@@ -62,10 +62,10 @@ func computeScore(sk *Sock, saddr wire.Addr, sport uint16, daddr wire.Addr, hnum
 // with a strict ">", so on a tie the earlier socket in the chain (the
 // most recently hashed) stays; an unconnected SO_REUSEPORT winner hands
 // over to its group's selection.
-func (u *UDP) udp4LibLookup2(saddr wire.Addr, sport uint16, daddr wire.Addr, hnum uint16, dif, sdif int, slot *hslot) *Sock {
+func (u *UDP) udp4LibLookup2(saddr wire.Addr, sport uint16, daddr wire.Addr, hnum uint16, dif, sdif int, slot *hslot2) *Sock {
 	var result *Sock
 	badness := 0
-	for sk := slot.head; sk != nil; sk = sk.next2 {
+	for sk := slot.first(); sk != nil; sk = sk.next2() {
 		score := computeScore(sk, saddr, sport, daddr, hnum, dif, sdif)
 		if score <= badness {
 			continue
@@ -224,7 +224,7 @@ func (u *UDP) udpV4EarlyDemux(b *skb.Buffer) int {
 // udp4LibDemuxLookup mirrors udp.c: __udp4_lib_demux_lookup.
 func (u *UDP) udp4LibDemuxLookup(locPort uint16, locAddr wire.Addr, rmtPort uint16, rmtAddr wire.Addr, dif int) *Sock {
 	slot := u.ipv4PortaddrHash(locAddr, locPort) & u.tbl.mask
-	sk := u.tbl.hash2[slot].head
+	sk := u.tbl.hash2[slot].first()
 	if sk == nil {
 		return nil
 	}
@@ -239,11 +239,11 @@ func (u *UDP) udp4LibDemuxLookup(locPort uint16, locAddr wire.Addr, rmtPort uint
 // udp4LibMcastDemuxLookup mirrors udp.c: __udp4_lib_mcast_demux_lookup.
 func (u *UDP) udp4LibMcastDemuxLookup(locPort uint16, locAddr wire.Addr, rmtPort uint16, rmtAddr wire.Addr, dif int) *Sock {
 	slot := &u.tbl.hash[u.udpHashfn(locPort)]
-	if slot.count > mcDemuxMaxCount {
+	if slot.count() > mcDemuxMaxCount {
 		return nil
 	}
 	var result *Sock
-	for sk := slot.head; sk != nil; sk = sk.next {
+	for sk := slot.first(); sk != nil; sk = sk.next() {
 		if u.udpIsMcastSock(sk, locPort, locAddr, rmtPort, rmtAddr, dif, 0, locPort) {
 			if result != nil {
 				return nil

@@ -28,7 +28,7 @@ func (u *UDP) WriteProcNetUDP(w io.Writer) error {
 	}
 	var rows []row
 	for i := range u.tbl.hash {
-		for sk := u.tbl.hash[i].head; sk != nil; sk = sk.next {
+		for sk := u.tbl.hash[i].first(); sk != nil; sk = sk.next() {
 			rows = append(rows, row{i, sk})
 		}
 	}

@@ -98,7 +98,7 @@ func (u *UDP) udp4LibMcastDeliver(b *skb.Buffer, uh wire.UDP, saddr, daddr wire.
 	sport := uh.SrcPort()
 	dif := b.Ifindex
 	hslot := &u.tbl.hash[u.udpHashfn(hnum)]
-	useHash2 := hslot.count > mcDemuxMaxCount
+	useHash2 := hslot.count() > mcDemuxMaxCount
 	var first *Sock
 	visit := func(sk *Sock) {
 		if !u.udpIsMcastSock(sk, hnum, daddr, sport, saddr, dif, 0, hnum) {
@@ -120,16 +120,16 @@ func (u *UDP) udp4LibMcastDeliver(b *skb.Buffer, uh wire.UDP, saddr, daddr wire.
 	if useHash2 {
 		h2any := u.ipv4PortaddrHash(0, hnum) & u.tbl.mask
 		h2 := u.ipv4PortaddrHash(daddr, hnum) & u.tbl.mask
-		for sk := u.tbl.hash2[h2].head; sk != nil; sk = sk.next2 {
+		for sk := u.tbl.hash2[h2].first(); sk != nil; sk = sk.next2() {
 			visit(sk)
 		}
 		if h2 != h2any {
-			for sk := u.tbl.hash2[h2any].head; sk != nil; sk = sk.next2 {
+			for sk := u.tbl.hash2[h2any].first(); sk != nil; sk = sk.next2() {
 				visit(sk)
 			}
 		}
 	} else {
-		for sk := hslot.head; sk != nil; sk = sk.next {
+		for sk := hslot.first(); sk != nil; sk = sk.next() {
 			visit(sk)
 		}
 	}

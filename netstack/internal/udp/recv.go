@@ -76,22 +76,58 @@ type RecvOpts struct {
 	Abort func() int
 }
 
-// udpRmemRelease mirrors udp.c: udp_rmem_release. Called with the reader
-// queue lock held; rqHeld says whether sk_receive_queue's is too.
-func (sk *Sock) udpRmemRelease(size int, partial int, rqHeld bool) {
+// udpRmemRelease mirrors udp.c: udp_rmem_release, taking
+// sk_receive_queue's lock for the part that needs it.
+//
+// +checklocks:sk.reader.mu
+func (sk *Sock) udpRmemRelease(size int, partial int) {
+	size, ok := sk.udpRmemDeficitLocked(size, partial)
+	if !ok {
+		return
+	}
+	sk.rq.mu.Lock()
+	sk.udpRmemReleaseBothLocked(size, partial)
+	sk.rq.mu.Unlock()
+}
+
+// udpRmemReleaseRqLocked is udpRmemRelease with sk_receive_queue's lock
+// held.
+//
+// +checklocks:sk.reader.mu
+// +checklocks:sk.rq.mu
+func (sk *Sock) udpRmemReleaseRqLocked(size int, partial int) {
+	if size, ok := sk.udpRmemDeficitLocked(size, partial); ok {
+		sk.udpRmemReleaseBothLocked(size, partial)
+	}
+}
+
+// udpRmemDeficitLocked is udp_rmem_release's first half: a partial
+// release only accumulates (forward_deficit) until it reaches the
+// threshold or the reader queue empties. It returns the size to release,
+// or false if nothing is released yet.
+//
+// +checklocks:sk.reader.mu
+func (sk *Sock) udpRmemDeficitLocked(size int, partial int) (int, bool) {
 	if partial != 0 {
 		sk.forwardDeficit += size
 		size = sk.forwardDeficit
 		if size < int(sk.forwardThreshold.Load()) && !sk.reader.q.Empty() {
-			return
+			return 0, false
 		}
 	} else {
 		size += sk.forwardDeficit
 	}
 	sk.forwardDeficit = 0
-	if !rqHeld {
-		sk.rq.mu.Lock()
-	}
+	return size, true
+}
+
+// udpRmemReleaseBothLocked is udp_rmem_release's second half, under
+// sk_receive_queue's lock: return memory to udp_memory_allocated and
+// splice the receive queue onto the reader queue.
+//
+// +checklocks:sk.reader.mu
+// +checklocks:sk.rq.mu
+func (sk *Sock) udpRmemReleaseBothLocked(size int, partial int) {
 	sk.forwardAlloc += size
 	amt := (sk.forwardAlloc - partial) &^ (PageSize - 1)
 	sk.forwardAlloc -= amt
@@ -100,14 +136,13 @@ func (sk *Sock) udpRmemRelease(size int, partial int, rqHeld bool) {
 	}
 	sk.rmemAlloc.Add(int32(-size))
 	sk.reader.q.SpliceTailInit(&sk.rq.q)
-	if !rqHeld {
-		sk.rq.mu.Unlock()
-	}
 }
 
 // skbTryRecvFromQueue mirrors datagram.c: __skb_try_recv_from_queue on
 // the reader queue (lock held). When peeking it returns the buffer still
 // queued.
+//
+// +checklocks:sk.reader.mu
 func (sk *Sock) skbTryRecvFromQueue(flags int, off *int) *skb.Buffer {
 	q := &sk.reader.q
 	if flags&MsgPeek == 0 {
@@ -119,7 +154,7 @@ func (sk *Sock) skbTryRecvFromQueue(flags int, off *int) *skb.Buffer {
 	if peekAtOff {
 		o = *off
 	}
-	for b := q.Peek(); b != nil; b = b.Next {
+	for b := q.Peek(); b != nil; b = skb.Next(b) {
 		if peekAtOff && o >= b.Len() && (o != 0 || b.CB.Peeked) {
 			o -= b.Len()
 			continue
@@ -189,7 +224,7 @@ func (sk *Sock) skbTryRecvUdp(flags int, off *int, peekFn func(*skb.Buffer)) (*s
 	b := sk.skbTryRecvFromQueue(flags, off)
 	if b != nil {
 		if !peek {
-			sk.udpRmemRelease(b.Truesize, 1, false)
+			sk.udpRmemRelease(b.Truesize, 1)
 		}
 	} else {
 		sk.rq.mu.Lock()
@@ -197,7 +232,7 @@ func (sk *Sock) skbTryRecvUdp(flags int, off *int, peekFn func(*skb.Buffer)) (*s
 			sk.reader.q.SpliceTailInit(&sk.rq.q)
 			b = sk.skbTryRecvFromQueue(flags, off)
 			if b != nil && !peek {
-				sk.udpRmemRelease(b.Truesize, 1, true)
+				sk.udpRmemReleaseRqLocked(b.Truesize, 1)
 			}
 		}
 		sk.rq.mu.Unlock()
@@ -360,13 +395,16 @@ func (sk *Sock) skbConsumeUdp(b *skb.Buffer, n int) {
 
 // csumCopyErr is udp_recvmsg's csum_copy_err path with
 // __sk_queue_drop_skb. When peeking the reader queue is locked by the
-// caller and b, still queued, is unlinked.
+// caller and b, still queued, is unlinked; otherwise b was dequeued and
+// no queue lock is held (checklocks cannot tell the two apart by flags).
+//
+// +checklocksignore
 func (sk *Sock) csumCopyErr(b *skb.Buffer, flags int) {
 	m := sk.u.mib
 	counted := true
 	if flags&MsgPeek != 0 {
 		if sk.reader.q.Unlink(b) {
-			sk.udpRmemRelease(b.Truesize, 1, false)
+			sk.udpRmemRelease(b.Truesize, 1)
 		} else {
 			counted = false
 			b = nil
@@ -405,12 +443,16 @@ func (sk *Sock) firstPacketLength() int {
 		res = b.Len()
 	}
 	if total != 0 {
-		sk.udpRmemRelease(total, 1, false)
+		sk.udpRmemRelease(total, 1)
 	}
 	sk.reader.mu.Unlock()
 	return res
 }
 
+// firstPacketLengthInner drops bad-checksum datagrams from the head of
+// the reader queue and returns the first good one, still queued.
+//
+// +checklocks:sk.reader.mu
 func (sk *Sock) firstPacketLengthInner(total *int) *skb.Buffer {
 	m := sk.u.mib
 	for {

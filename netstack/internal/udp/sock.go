@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/kaidoku-net/kaidoku/ilist"
+
 	"github.com/kaidoku-net/kaidoku/netstack/internal/clock"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
@@ -26,54 +28,69 @@ type Sock struct {
 	Lock sync.Mutex
 
 	// Table links: sk_node (primary chain) and udp_portaddr_node.
-	next, prev   *Sock
-	next2, prev2 *Sock
-	hashed       bool
+	node   ilist.Entry[*Sock]
+	node2  portaddrNode
+	hashed bool
 
-	// Fields the lookup reads; written with Lock and BH held.
+	// Fields the lookup reads; written with Lock and BH held, so read
+	// with either (which checklocks cannot express: not annotated).
 	portHash     uint16 // udp_port_hash
 	portaddrHash uint16 // udp_portaddr_hash
 	num          uint16 // inet_num
 	rcvSaddr     wire.Addr
-	saddr        wire.Addr
-	daddr        wire.Addr
-	sport, dport uint16 // host order
-	boundDevIf   int
-	state        uint8
-	reuse        bool
-	reuseport    bool
-	reuseportCb  *reuseportGroup
-	uid          uint32
-	userlocks    uint8
-	incomingCPU  int32
-	mcList       []mcMembership
+	// +checklocks:Lock
+	saddr       wire.Addr
+	daddr       wire.Addr
+	sport       uint16 // host order
+	dport       uint16 // host order
+	boundDevIf  int
+	state       uint8
+	reuse       bool
+	reuseport   bool
+	reuseportCb *reuseportGroup
+	uid         uint32
+	// +checklocks:Lock
+	userlocks   uint8
+	incomingCPU int32
+	mcList      []mcMembership
 
 	// Options.
-	broadcast  atomic.Bool
-	freebind   atomic.Bool
-	recverr    atomic.Bool
-	pktinfo    atomic.Bool
-	rxqOvfl    atomic.Bool
-	mcAll      atomic.Bool
-	mcNoLoop   atomic.Bool // IP_MULTICAST_LOOP off
-	pmtudisc   int
-	ttl        int // -1: default
-	tos        uint8
-	mcTTL      uint8
-	mcIndex    int
+	broadcast atomic.Bool
+	freebind  atomic.Bool
+	recverr   atomic.Bool
+	pktinfo   atomic.Bool
+	rxqOvfl   atomic.Bool
+	mcAll     atomic.Bool
+	mcNoLoop  atomic.Bool // IP_MULTICAST_LOOP off
+	pmtudisc  int
+	// Options under Lock.
+	// +checklocks:Lock
+	ttl int // -1: default
+	// +checklocks:Lock
+	tos uint8
+	// +checklocks:Lock
+	mcTTL uint8
+	// +checklocks:Lock
+	mcIndex int
+	// +checklocks:Lock
 	bindNoPort bool
-	inetID     atomic.Uint32
+	inetID     atomic.Uint32 // +checklocksignore: advanced by ip_select_ident through SendOpts.SockID
 
 	// Receive memory and queues (__udp_enqueue_schedule_skb,
 	// udp_rmem_release).
 	rmemAlloc        atomic.Int32
 	rcvbuf           atomic.Int32
 	forwardThreshold atomic.Int32
-	forwardAlloc     int // under rq.mu
-	forwardDeficit   int // under reader.mu
-	drops            atomic.Uint32
-	rq               lockedQueue // sk_receive_queue
-	reader           lockedQueue // udp_sock.reader_queue
+	// The guards name the queues' locks; the trailing ignore only
+	// silences checklocks' inference, which looks for a guard called
+	// "mu".
+	// +checklocks:rq.mu
+	forwardAlloc int // +checklocksignore
+	// +checklocks:reader.mu
+	forwardDeficit int // +checklocksignore
+	drops          atomic.Uint32
+	rq             lockedQueue // sk_receive_queue
+	reader         lockedQueue // udp_sock.reader_queue
 
 	errq       errQueue     // sk_error_queue (IP_RECVERR)
 	err        atomic.Int32 // sk_err (positive errno)
@@ -81,7 +98,8 @@ type Sock struct {
 	peekOff    atomic.Int32
 	peekingOff atomic.Bool
 	dead       atomic.Bool // SOCK_DEAD
-	closed     bool
+	// +checklocks:Lock
+	closed bool
 
 	wq    waitQueue
 	inode uint64
@@ -94,7 +112,8 @@ type Sock struct {
 
 type lockedQueue struct {
 	mu sync.Mutex
-	q  skb.Queue
+	// +checklocks:mu
+	q skb.Queue
 }
 
 // NewSock creates an unbound socket (sk_alloc + sock_init_data +
@@ -116,21 +135,21 @@ func (u *UDP) NewSock(uid uint32) *Sock {
 type waiter struct {
 	ch          chan struct{}
 	exclusive   bool
-	queued      bool
 	interrupted bool
-	next, prev  *waiter
+	link        ilist.Entry[*waiter] // in waitQueue.l while queued
 	timer       *clock.Timer
 	wq          *waitQueue
 }
+
+// Links makes a waiter an ilist element.
+func (w *waiter) Links() *ilist.Entry[*waiter] { return &w.link }
 
 // waitQueue is the socket's wait queue (sk_sleep). Waiter entries are
 // recycled so a blocking receive does not allocate in steady state.
 type waitQueue struct {
 	mu   sync.Mutex
 	clk  *clock.Clock
-	head *waiter
-	tail *waiter
-	n    int
+	l    ilist.List[*waiter]
 	free []*waiter
 }
 
@@ -158,44 +177,19 @@ func (wq *waitQueue) prepare(exclusive bool) *waiter {
 	case <-w.ch:
 	default:
 	}
-	w.queued = true
-	if exclusive || wq.head == nil {
-		w.prev = wq.tail
-		w.next = nil
-		if wq.tail != nil {
-			wq.tail.next = w
-		} else {
-			wq.head = w
-		}
-		wq.tail = w
+	if exclusive {
+		wq.l.PushBack(w)
 	} else {
-		w.next = wq.head
-		w.prev = nil
-		wq.head.prev = w
-		wq.head = w
+		wq.l.PushFront(w)
 	}
-	wq.n++
 	wq.mu.Unlock()
 	return w
 }
 
 func (wq *waitQueue) unlink(w *waiter) {
-	if !w.queued {
-		return
+	if w.link.Linked() {
+		wq.l.Remove(w)
 	}
-	if w.prev != nil {
-		w.prev.next = w.next
-	} else {
-		wq.head = w.next
-	}
-	if w.next != nil {
-		w.next.prev = w.prev
-	} else {
-		wq.tail = w.prev
-	}
-	w.next, w.prev = nil, nil
-	w.queued = false
-	wq.n--
 }
 
 // finish removes the waiter (finish_wait) and recycles it.
@@ -228,8 +222,8 @@ func (wq *waitQueue) wakeTimer(w *waiter) {
 // (nrExclusive 0 wakes all).
 func (wq *waitQueue) wake(nrExclusive int) {
 	wq.mu.Lock()
-	for w := wq.head; w != nil; {
-		next := w.next
+	for w := wq.l.Front(); w != nil; {
+		next := ilist.Next(w)
 		ex := w.exclusive
 		wq.unlink(w)
 		select {
@@ -250,8 +244,8 @@ func (wq *waitQueue) wake(nrExclusive int) {
 // interrupt delivers a "signal" to every sleeping waiter.
 func (wq *waitQueue) interrupt() {
 	wq.mu.Lock()
-	for w := wq.head; w != nil; {
-		next := w.next
+	for w := wq.l.Front(); w != nil; {
+		next := ilist.Next(w)
 		w.interrupted = true
 		wq.unlink(w)
 		select {
@@ -268,7 +262,7 @@ func (wq *waitQueue) interrupt() {
 func (sk *Sock) Waiters() int {
 	sk.wq.mu.Lock()
 	defer sk.wq.mu.Unlock()
-	return sk.wq.n
+	return sk.wq.l.Len()
 }
 
 // Interrupt is the analogue of a signal without SA_RESTART: every call

@@ -15,7 +15,7 @@ func (u *UDP) Sockets() []SockCounters {
 	defer u.bh.Unlock()
 	var out []SockCounters
 	for i := range u.tbl.hash {
-		for sk := u.tbl.hash[i].head; sk != nil; sk = sk.next {
+		for sk := u.tbl.hash[i].first(); sk != nil; sk = sk.next() {
 			out = append(out, SockCounters{Inode: sk.inode, LocalPort: sk.sport, RemotePort: sk.dport,
 				RxQueue: sk.Rqueue(), Drops: uint64(sk.drops.Load())})
 		}

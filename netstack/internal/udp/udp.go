@@ -26,6 +26,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/kaidoku-net/kaidoku/ilist"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
@@ -118,15 +119,63 @@ type Config struct {
 	Unprivileged bool
 }
 
+// hslot is struct udp_hslot of the primary table: the sockets of one
+// port hash, most recently hashed first, chained by sk_node.
 type hslot struct {
-	head  *Sock
-	count int
+	l ilist.List[*Sock]
+}
+
+// first is the chain's head (sk_for_each from the start).
+func (s *hslot) first() *Sock { return s.l.Front() }
+
+// count is hslot->count.
+func (s *hslot) count() int { return s.l.Len() }
+
+// next is the socket after sk in its primary chain.
+func (sk *Sock) next() *Sock { return ilist.Next(sk) }
+
+// Links is sk_node, sk's entry in its primary chain (an ilist element).
+func (sk *Sock) Links() *ilist.Entry[*Sock] { return &sk.node }
+
+// hslot2 is struct udp_hslot of hash2: the sockets of one (address,
+// port) hash, chained by udp_portaddr_node.
+type hslot2 struct {
+	l ilist.List[*portaddrNode]
+}
+
+// portaddrNode is udp_portaddr_node: a socket's entry in its hash2 chain.
+type portaddrNode struct {
+	sk   *Sock
+	link ilist.Entry[*portaddrNode]
+}
+
+// Links makes the node an ilist element.
+func (n *portaddrNode) Links() *ilist.Entry[*portaddrNode] { return &n.link }
+
+// first is the chain's head (udp_portaddr_for_each_entry from the
+// start).
+func (s *hslot2) first() *Sock {
+	if n := s.l.Front(); n != nil {
+		return n.sk
+	}
+	return nil
+}
+
+// count is hslot2->count.
+func (s *hslot2) count() int { return s.l.Len() }
+
+// next2 is the socket after sk in its hash2 chain.
+func (sk *Sock) next2() *Sock {
+	if n := ilist.Next(&sk.node2); n != nil {
+		return n.sk
+	}
+	return nil
 }
 
 // table is struct udp_table.
 type table struct {
 	hash  []hslot
-	hash2 []hslot
+	hash2 []hslot2
 	mask  uint32
 	log   uint
 }
@@ -142,12 +191,14 @@ type UDP struct {
 	ehash   uint32 // udp_ehash_secret
 	Latency *latency.Trace
 
-	memMu     sync.Mutex
+	memMu sync.Mutex
+	// +checklocks:memMu
 	allocated int64 // udp_memory_allocated, pages
-	reserve   int64 // the one CPU's per_cpu_fw_alloc
-	memLimit  [3]int64
-	inuse     atomic.Int32
-	inodes    atomic.Uint64
+	// +checklocks:memMu
+	reserve  int64 // the one CPU's per_cpu_fw_alloc
+	memLimit [3]int64
+	inuse    atomic.Int32
+	inodes   atomic.Uint64
 }
 
 // New creates the UDP layer and registers it with IPv4 (inet_add_protocol
@@ -167,7 +218,7 @@ func New(ip *ipv4.IPv4, bh *sync.Mutex, cfg Config) *UDP {
 		n = 1 << bits.Len(uint(n))
 	}
 	u.tbl.hash = make([]hslot, n)
-	u.tbl.hash2 = make([]hslot, n)
+	u.tbl.hash2 = make([]hslot2, n)
 	u.tbl.mask = uint32(n - 1)
 	u.tbl.log = uint(bits.TrailingZeros(uint(n)))
 	u.hashMix = ip.Rand()
@@ -213,9 +264,6 @@ func (u *UDP) InUse() int { return int(u.inuse.Load()) }
 
 // IP returns the IPv4 layer.
 func (u *UDP) IP() *ipv4.IPv4 { return u.ip }
-
-// BH returns the stack's BH lock.
-func (u *UDP) BH() *sync.Mutex { return u.bh }
 
 // udpHashfn is include/linux/udp.h: udp_hashfn.
 func (u *UDP) udpHashfn(port uint16) uint32 {

@@ -43,7 +43,7 @@ func TestLookup2TieGoesToChainHead(t *testing.T) {
 	u := &UDP{}
 	a := &Sock{portHash: 7000, incomingCPU: -1}
 	b := &Sock{portHash: 7000, incomingCPU: -1}
-	var slot hslot
+	var slot hslot2
 	hlistAddHead2(&slot, a)
 	hlistAddHead2(&slot, b) // b is the most recently hashed: chain head
 	if got := u.udp4LibLookup2(1, 2, 0, 7000, 2, 0, &slot); got != b {
