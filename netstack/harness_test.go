@@ -482,3 +482,100 @@ func newEnvPool(t testing.TB, n int) *env {
 	}
 	return newEnv(t, func(c *Config) { c.FramePool = frames })
 }
+
+const (
+	soReuseaddr = socket.SoReuseaddr
+	soReuseport = socket.SoReuseport
+)
+
+// join joins g on the interface that has ipM (ip_mreq with imr_address):
+// the test stack has no default route, so INADDR_ANY finds no device.
+func join(t testing.TB, s *socket.Socket, g wire.Addr) {
+	if err := s.SetsockoptIPMreqn(socket.SolIP, socket.IPAddMembership, &socket.IPMreqn{Multiaddr: g.As4(), Address: ipM.As4()}); err != nil && t != nil {
+		t.Fatal(err)
+	}
+}
+
+// udpDatagram builds a UDP datagram (header and payload) from src to dst.
+func udpDatagram(src, dst wire.Addr, sport, dport uint16, payload []byte) []byte {
+	p := pkt{sport: sport, dport: dport, payload: payload, udpCsum: -1}
+	return p.l4bytes(src, dst)
+}
+
+// frag builds the fragment of ipPayload at [off, off+n).
+func frag(ipPayload []byte, off, n int, mf bool, id uint16) pkt {
+	p := pkt{id: id, l4: ipPayload[off : off+n], fragOff: uint16(off / 8)}
+	if mf {
+		p.fragOff |= wire.IPFlagMF
+	}
+	return p
+}
+
+// bigPayload is n bytes of a position-dependent pattern, so that a
+// misplaced or lost fragment changes the bytes read.
+func bigPayload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>8)
+	}
+	return b
+}
+
+// portUnreachQuoting builds an ICMP port unreachable from the peer
+// quoting a datagram the socket sent (src lport → peer dport).
+func portUnreachQuoting(lport, rport uint16, peer wire.Addr) pkt {
+	orig := make([]byte, 28)
+	wire.PutIPv4(orig, 0, 28+4, 1, 0, 64, wire.ProtoUDP, ipM, peer)
+	wire.PutUDP(orig[20:], lport, rport, 12)
+	icmp := append([]byte{3, 3, 0, 0, 0, 0, 0, 0}, orig...)
+	c := wire.CsumFold(wire.Checksum(icmp, 0))
+	binary.BigEndian.PutUint16(icmp[2:], c)
+	return pkt{src: peer, proto: wire.ProtoICMP, l4: icmp}
+}
+
+// echoRequest builds an ICMP echo request with a correct checksum.
+func echoRequest(id, seq uint16, data []byte) []byte {
+	b := make([]byte, 8+len(data))
+	b[0] = 8
+	binary.BigEndian.PutUint16(b[4:], id)
+	binary.BigEndian.PutUint16(b[6:], seq)
+	copy(b[8:], data)
+	binary.BigEndian.PutUint16(b[2:], wire.CsumFold(wire.Checksum(b, 0)))
+	return b
+}
+
+// waitWaiters waits (in real time, without asserting any duration) until n
+// goroutines sleep on s.
+func waitWaiters(t testing.TB, s *socket.Socket, n int) {
+	t.Helper()
+	for i := 0; s.Waiters() != n; i++ {
+		if i > 20000 {
+			t.Fatalf("waiters %d, want %d", s.Waiters(), n)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// readAll drains each socket and returns the count per socket.
+func readAll(t *testing.T, socks []*socket.Socket) []int {
+	out := make([]int, len(socks))
+	for i, s := range socks {
+		for {
+			if _, _, err := recvNB(t, s, 100); err != nil {
+				break
+			}
+			out[i]++
+		}
+	}
+	return out
+}
+
+// bindErr binds a new socket with the SOL_SOCKET options opts set to 1
+// and returns bind's error.
+func bindErr(e *env, a wire.Addr, port uint16, opts ...int) error {
+	s := e.socket()
+	for _, o := range opts {
+		s.SetsockoptInt(socket.SolSocket, o, 1)
+	}
+	return s.Bind(sa(a, port))
+}

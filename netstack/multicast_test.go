@@ -293,3 +293,69 @@ func TestMulticastThroughLoNotJoined(t *testing.T) {
 		t.Fatalf("Drop.NOT_SPECIFIED %+d", d)
 	}
 }
+
+// Checklist item 39: a datagram to 224.0.0.1 reaches a wildcard socket; IpExt.InMcastPkts.
+func TestAllHostsMulticastDelivered(t *testing.T) {
+	e := newEnv(t)
+	s := e.bound(0, 7000)
+	e.mark()
+	p := udpPkt(7000, []byte("mc"))
+	p.dst = wire.AddrOf(224, 0, 0, 1)
+	e.send(p)
+	mustRecv(t, s, []byte("mc"))
+	e.expect(map[string]int64{"IpExt.InMcastPkts": 1})
+}
+
+// Checklist item 40: a datagram to a group no socket joined: dropped, only Ip.InReceives, not
+// Udp.IgnoredMulti.
+func TestUnjoinedGroupSilentlyDropped(t *testing.T) {
+	e := newEnv(t)
+	e.bound(0, 7000)
+	e.mark()
+	p := udpPkt(7000, []byte("mc"))
+	p.dst = wire.AddrOf(239, 1, 1, 1)
+	e.send(p)
+	e.expectOnly(map[string]int64{"Ip.InReceives": 1})
+}
+
+// Checklist item 41: with IP_MULTICAST_ALL (default 1) a group datagram reaches both the joined and
+// the unjoined socket on the port.
+func TestMulticastAllDeliversToUnjoined(t *testing.T) {
+	e := newEnv(t)
+	a := e.bound(0, 7000, soReuseaddr)
+	b := e.bound(0, 7000, soReuseaddr)
+	join(t, a, wire.AddrOf(239, 1, 1, 1))
+	p := udpPkt(7000, []byte("g"))
+	p.dst = wire.AddrOf(239, 1, 1, 1)
+	e.send(p)
+	mustRecv(t, a, []byte("g"))
+	mustRecv(t, b, []byte("g"))
+}
+
+// Checklist item 42: with IP_MULTICAST_ALL 0 on the unjoined socket only the joined one receives.
+func TestMulticastAllOffOnlyJoined(t *testing.T) {
+	e := newEnv(t)
+	a := e.bound(0, 7000, soReuseaddr)
+	b := e.bound(0, 7000, soReuseaddr)
+	join(t, a, wire.AddrOf(239, 1, 1, 1))
+	if err := b.SetsockoptInt(socket.SolIP, socket.IPMulticastAll, 0); err != nil {
+		t.Fatal(err)
+	}
+	p := udpPkt(7000, []byte("g"))
+	p.dst = wire.AddrOf(239, 1, 1, 1)
+	e.send(p)
+	mustRecv(t, a, []byte("g"))
+	mustEmpty(t, b)
+}
+
+// Checklist item 43: a joined group but no socket on the port: Udp.IgnoredMulti, no ICMP.
+func TestJoinedGroupNoSocketIgnoredMulti(t *testing.T) {
+	e := newEnv(t)
+	a := e.bound(0, 7000)
+	join(t, a, wire.AddrOf(239, 1, 1, 1))
+	e.mark()
+	p := udpPkt(7001, []byte("g"))
+	p.dst = wire.AddrOf(239, 1, 1, 1)
+	e.send(p)
+	e.expect(map[string]int64{"Udp.IgnoredMulti": 1, "Icmp.OutMsgs": 0, "Udp.NoPorts": 0})
+}

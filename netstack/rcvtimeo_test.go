@@ -56,3 +56,31 @@ func TestRcvtimeoRestartsAfterChecksumDrop(t *testing.T) {
 	}
 	e.expect(map[string]int64{"Udp.InCsumErrors": 1, "Udp.InErrors": 1, "Udp.InDatagrams": 0})
 }
+
+// Checklist item 103: SO_RCVTIMEO 200 ms on an empty socket: EAGAIN after 200 ms (fake clock).
+func TestRcvtimeoEAGAIN(t *testing.T) {
+	e := newEnv(t)
+	s := e.bound(0, 7000)
+	if err := s.SetsockoptTimeval(socket.SolSocket, socket.SoRcvtimeo, socket.Timeval{Usec: 200000}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.RecvFrom(make([]byte, 10), 0, nil)
+		done <- err
+	}()
+	waitWaiters(t, s, 1)
+	e.advance(199 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("returned early: %v", err)
+	default:
+	}
+	if s.Waiters() != 1 {
+		t.Fatal("reader no longer blocked")
+	}
+	e.advance(1 * time.Millisecond)
+	if err := <-done; !errors.Is(err, syscall.EAGAIN) {
+		t.Fatal(err)
+	}
+}
