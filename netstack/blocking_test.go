@@ -2,7 +2,6 @@ package netstack
 
 import (
 	"errors"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -25,15 +24,10 @@ func TestDontwaitEAGAIN(t *testing.T) {
 func TestInterruptEINTR(t *testing.T) {
 	e := newEnv(t)
 	s := e.bound(0, 7000)
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.RecvFrom(make([]byte, 10), 0, nil)
-		done <- err
-	}()
-	waitWaiters(t, s, 1)
+	done := blockedRecv(t, s, 10)
 	s.Interrupt()
-	if err := <-done; !errors.Is(err, syscall.EINTR) {
-		t.Fatal(err)
+	if r := <-done; !errors.Is(r.err, syscall.EINTR) {
+		t.Fatal(r.err)
 	}
 }
 
@@ -41,30 +35,25 @@ func TestInterruptEINTR(t *testing.T) {
 func TestExclusiveWakeup(t *testing.T) {
 	e := newEnv(t)
 	s := e.bound(0, 7000)
-	var wg sync.WaitGroup
-	res := make(chan error, 2)
-	for i := 0; i < 2; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := s.RecvFrom(make([]byte, 10), 0, nil)
-			res <- err
-		}()
-	}
-	waitWaiters(t, s, 2)
+	a, b := blockedRecv(t, s, 10), blockedRecv(t, s, 10)
 	e.send(udpPkt(7000, []byte("one")))
-	if err := <-res; err != nil {
-		t.Fatal(err)
+	var other <-chan recvResult
+	select {
+	case r := <-a:
+		if r.err != nil || string(r.data) != "one" {
+			t.Fatalf("first reader: %+v", r)
+		}
+		other = b
+	case r := <-b:
+		if r.err != nil || string(r.data) != "one" {
+			t.Fatalf("second reader: %+v", r)
+		}
+		other = a
 	}
 	waitWaiters(t, s, 1)
-	select {
-	case err := <-res:
-		t.Fatalf("second reader returned: %v", err)
-	default:
-	}
+	mustStayBlocked(t, other, "without a datagram")
 	s.Interrupt()
-	wg.Wait()
-	if err := <-res; !errors.Is(err, syscall.EINTR) {
-		t.Fatal(err)
+	if r := <-other; !errors.Is(r.err, syscall.EINTR) {
+		t.Fatal(r.err)
 	}
 }

@@ -579,3 +579,52 @@ func bindErr(e *env, a wire.Addr, port uint16, opts ...int) error {
 	}
 	return s.Bind(sa(a, port))
 }
+
+// setRcvtimeo sets SO_RCVTIMEO on s to d.
+func setRcvtimeo(t testing.TB, s *socket.Socket, d time.Duration) {
+	t.Helper()
+	tv := socket.Timeval{Sec: int64(d / time.Second), Usec: int64(d % time.Second / time.Microsecond)}
+	if err := s.SetsockoptTimeval(socket.SolSocket, socket.SoRcvtimeo, tv); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recvResult is what a recvfrom(2) returned.
+type recvResult struct {
+	n    int
+	data []byte
+	from socket.Sockaddr
+	err  error
+}
+
+// blockedRecv calls recvfrom(2) for up to n bytes on s from another
+// goroutine and returns once that call sleeps on the socket; its result
+// arrives on the channel.
+func blockedRecv(t testing.TB, s *socket.Socket, n int) <-chan recvResult {
+	t.Helper()
+	waiting := s.Waiters()
+	done := make(chan recvResult, 1)
+	go func() {
+		var r recvResult
+		buf := make([]byte, n)
+		r.n, r.err = s.RecvFrom(buf, 0, &r.from)
+		if r.n > 0 {
+			r.data = buf[:r.n]
+		}
+		done <- r
+	}()
+	waitWaiters(t, s, waiting+1)
+	return done
+}
+
+// mustStayBlocked fails if the call behind done has returned by now,
+// giving it a moment of real time to do so (nothing is asserted about
+// how long it takes).
+func mustStayBlocked(t testing.TB, done <-chan recvResult, when string) {
+	t.Helper()
+	select {
+	case r := <-done:
+		t.Fatalf("returned %s: %+v", when, r)
+	case <-time.After(50 * time.Millisecond):
+	}
+}

@@ -44,18 +44,12 @@ func TestRecvAfterShutRdNoAddress(t *testing.T) {
 func TestShutdownRdUnconnected(t *testing.T) {
 	e := newEnv(t)
 	s := e.bound(0, 7000)
-	done := make(chan [2]any, 1)
-	go func() {
-		n, err := s.RecvFrom(make([]byte, 10), 0, nil)
-		done <- [2]any{n, err}
-	}()
-	waitWaiters(t, s, 1)
+	done := blockedRecv(t, s, 10)
 	if err := s.Shutdown(socket.ShutRd); !errors.Is(err, syscall.ENOTCONN) {
 		t.Fatal(err)
 	}
-	r := <-done
-	if r[0].(int) != 0 || r[1] != nil {
-		t.Fatalf("%v", r)
+	if r := <-done; r.n != 0 || r.err != nil {
+		t.Fatalf("%+v", r)
 	}
 	// Datagrams are still queued and readable after SHUT_RD.
 	e.send(udpPkt(7000, []byte("still")))

@@ -47,24 +47,14 @@ func TestBadChecksumLargeAtRead(t *testing.T) {
 	e.send(bad)
 	e.expect(map[string]int64{"Udp.InCsumErrors": 0, "Udp.InErrors": 0})
 	// A blocked reader skips it and keeps blocking until a good one.
-	done := make(chan string, 1)
-	go func() {
-		buf := make([]byte, 100)
-		n, err := s.RecvFrom(buf, 0, nil)
-		if err != nil {
-			done <- err.Error()
-			return
-		}
-		done <- string(buf[:n])
-	}()
-	waitWaiters(t, s, 1)
+	done := blockedRecv(t, s, 100)
 	e.expect(map[string]int64{"Udp.InCsumErrors": 1, "Udp.InErrors": 1})
 	if s.Sock().Drops() != 1 {
 		t.Fatalf("drops %d", s.Sock().Drops())
 	}
 	e.send(udpPkt(7000, []byte("good")))
-	if got := <-done; got != "good" {
-		t.Fatal(got)
+	if r := <-done; r.err != nil || string(r.data) != "good" {
+		t.Fatalf("%q, %v", r.data, r.err)
 	}
 }
 
