@@ -14,8 +14,7 @@ func TestLimitedBroadcastDelivered(t *testing.T) {
 	e := newEnv(t)
 	s := e.bound(0, 7000)
 	e.mark()
-	p := udpPkt(7000, []byte("lbc"))
-	p.dst = wire.AddrOf(255, 255, 255, 255)
+	p := udpPktTo(wire.AddrOf(255, 255, 255, 255), 7000, []byte("lbc"))
 	e.send(p)
 	mustRecv(t, s, []byte("lbc"))
 	e.expect(map[string]int64{"IpExt.InBcastPkts": 1, "Ip.InDelivers": 1})
@@ -25,8 +24,7 @@ func TestLimitedBroadcastDelivered(t *testing.T) {
 func TestSubnetBroadcastDelivered(t *testing.T) {
 	e := newEnv(t)
 	s := e.bound(0, 7000)
-	p := udpPkt(7000, []byte("sbc"))
-	p.dst = ipBcst
+	p := udpPktTo(ipBcst, 7000, []byte("sbc"))
 	e.send(p)
 	mustRecv(t, s, []byte("sbc"))
 }
@@ -37,8 +35,7 @@ func TestUnicastBoundSocketIgnoresBroadcast(t *testing.T) {
 	e := newEnv(t)
 	s := e.bound(ipM, 7000)
 	e.mark()
-	p := udpPkt(7000, []byte("x"))
-	p.dst = ipBcst
+	p := udpPktTo(ipBcst, 7000, []byte("x"))
 	e.send(p)
 	mustEmpty(t, s)
 	e.expect(map[string]int64{"Udp.IgnoredMulti": 1, "Udp.NoPorts": 0, "Icmp.OutMsgs": 0})
@@ -47,8 +44,7 @@ func TestUnicastBoundSocketIgnoresBroadcast(t *testing.T) {
 // Checklist item 35: a broadcast to a port with no socket: Udp.IgnoredMulti, no ICMP.
 func TestBroadcastNoSocketIgnoredMulti(t *testing.T) {
 	e := newEnv(t)
-	p := udpPkt(7000, []byte("x"))
-	p.dst = wire.AddrOf(255, 255, 255, 255)
+	p := udpPktTo(wire.AddrOf(255, 255, 255, 255), 7000, []byte("x"))
 	e.send(p)
 	e.expect(map[string]int64{"Udp.IgnoredMulti": 1, "Udp.NoPorts": 0, "Icmp.OutMsgs": 0})
 	if len(e.sent()) != 0 {
@@ -63,8 +59,7 @@ func TestBroadcastDeliveredWithoutSOBroadcast(t *testing.T) {
 	if v, _ := s.GetsockoptInt(socket.SolSocket, socket.SoBroadcast); v != 0 {
 		t.Fatal("SO_BROADCAST set")
 	}
-	p := udpPkt(7000, []byte("nb"))
-	p.dst = ipBcst
+	p := udpPktTo(ipBcst, 7000, []byte("nb"))
 	e.send(p)
 	mustRecv(t, s, []byte("nb"))
 }
@@ -76,8 +71,7 @@ func TestBroadcastFanOutTwoSockets(t *testing.T) {
 	a := e.bound(0, 7000, soReuseaddr)
 	b := e.bound(0, 7000, soReuseaddr)
 	e.mark()
-	p := udpPkt(7000, []byte("both"))
-	p.dst = ipBcst
+	p := udpPktTo(ipBcst, 7000, []byte("both"))
 	e.send(p)
 	mustRecv(t, a, []byte("both"))
 	mustRecv(t, b, []byte("both"))
@@ -89,8 +83,7 @@ func TestBroadcastFanOutTwoSockets(t *testing.T) {
 func TestBoundToBroadcastAddress(t *testing.T) {
 	e := newEnv(t)
 	s := e.bound(ipBcst, 7000)
-	p := udpPkt(7000, []byte("bc"))
-	p.dst = ipBcst
+	p := udpPktTo(ipBcst, 7000, []byte("bc"))
 	e.send(p)
 	mustRecv(t, s, []byte("bc"))
 	e.mark()

@@ -213,8 +213,16 @@ type pkt struct {
 	rawIP          []byte // use these bytes as the IP packet as-is
 }
 
+// udpPkt is a UDP datagram from the tester's port 40000 to dport.
 func udpPkt(dport uint16, payload []byte) pkt {
 	return pkt{sport: 40000, dport: dport, payload: payload, udpCsum: -1}
+}
+
+// udpPktTo is udpPkt sent to the address dst instead of ours.
+func udpPktTo(dst wire.Addr, dport uint16, payload []byte) pkt {
+	p := udpPkt(dport, payload)
+	p.dst = dst
+	return p
 }
 
 // l4bytes builds the transport part (UDP unless l4 is set).

@@ -56,8 +56,7 @@ func TestMartianDestinationDropped(t *testing.T) {
 			e := newEnv(t)
 			e.bound(0, 7000)
 			e.mark()
-			p := udpPkt(7000, []byte("x"))
-			p.dst = tc.dst
+			p := udpPktTo(tc.dst, 7000, []byte("x"))
 			e.send(p)
 			e.expectOnly(tc.want)
 		})
@@ -70,8 +69,7 @@ func TestSameSubnetNotUsInAddrErrors(t *testing.T) {
 	e := newEnv(t)
 	e.bound(0, 7000)
 	e.mark()
-	p := udpPkt(7000, []byte("x"))
-	p.dst = wire.AddrOf(10, 0, 0, 77)
+	p := udpPktTo(wire.AddrOf(10, 0, 0, 77), 7000, []byte("x"))
 	e.send(p)
 	e.expectOnly(map[string]int64{"Ip.InReceives": 1, "Ip.InAddrErrors": 1})
 	if len(e.sent()) != 0 {
@@ -84,8 +82,7 @@ func TestOffSubnetAndClassEInAddrErrors(t *testing.T) {
 	for _, dst := range []wire.Addr{wire.AddrOf(8, 8, 8, 8), wire.AddrOf(240, 0, 0, 1)} {
 		t.Run(dst.String(), func(t *testing.T) {
 			e := newEnv(t)
-			p := udpPkt(7000, []byte("x"))
-			p.dst = dst
+			p := udpPktTo(dst, 7000, []byte("x"))
 			e.send(p)
 			e.expectOnly(map[string]int64{"Ip.InReceives": 1, "Ip.InAddrErrors": 1})
 			if len(e.sent()) != 0 {

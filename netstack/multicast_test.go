@@ -204,8 +204,7 @@ func TestAddMembershipDevice(t *testing.T) {
 			}
 			// A datagram to the group arriving on eth0 reaches the
 			// socket only if it joined there.
-			p := udpPkt(7000, []byte("g"))
-			p.dst = group
+			p := udpPktTo(group, 7000, []byte("g"))
 			e.send(p)
 			if c.dev == 2 {
 				mustRecv(t, s, []byte("g"))
@@ -299,8 +298,7 @@ func TestAllHostsMulticastDelivered(t *testing.T) {
 	e := newEnv(t)
 	s := e.bound(0, 7000)
 	e.mark()
-	p := udpPkt(7000, []byte("mc"))
-	p.dst = wire.AddrOf(224, 0, 0, 1)
+	p := udpPktTo(wire.AddrOf(224, 0, 0, 1), 7000, []byte("mc"))
 	e.send(p)
 	mustRecv(t, s, []byte("mc"))
 	e.expect(map[string]int64{"IpExt.InMcastPkts": 1})
@@ -312,8 +310,7 @@ func TestUnjoinedGroupSilentlyDropped(t *testing.T) {
 	e := newEnv(t)
 	e.bound(0, 7000)
 	e.mark()
-	p := udpPkt(7000, []byte("mc"))
-	p.dst = wire.AddrOf(239, 1, 1, 1)
+	p := udpPktTo(wire.AddrOf(239, 1, 1, 1), 7000, []byte("mc"))
 	e.send(p)
 	e.expectOnly(map[string]int64{"Ip.InReceives": 1})
 }
@@ -325,8 +322,7 @@ func TestMulticastAllDeliversToUnjoined(t *testing.T) {
 	a := e.bound(0, 7000, soReuseaddr)
 	b := e.bound(0, 7000, soReuseaddr)
 	join(t, a, wire.AddrOf(239, 1, 1, 1))
-	p := udpPkt(7000, []byte("g"))
-	p.dst = wire.AddrOf(239, 1, 1, 1)
+	p := udpPktTo(wire.AddrOf(239, 1, 1, 1), 7000, []byte("g"))
 	e.send(p)
 	mustRecv(t, a, []byte("g"))
 	mustRecv(t, b, []byte("g"))
@@ -341,8 +337,7 @@ func TestMulticastAllOffOnlyJoined(t *testing.T) {
 	if err := b.SetsockoptInt(socket.SolIP, socket.IPMulticastAll, 0); err != nil {
 		t.Fatal(err)
 	}
-	p := udpPkt(7000, []byte("g"))
-	p.dst = wire.AddrOf(239, 1, 1, 1)
+	p := udpPktTo(wire.AddrOf(239, 1, 1, 1), 7000, []byte("g"))
 	e.send(p)
 	mustRecv(t, a, []byte("g"))
 	mustEmpty(t, b)
@@ -354,8 +349,7 @@ func TestJoinedGroupNoSocketIgnoredMulti(t *testing.T) {
 	a := e.bound(0, 7000)
 	join(t, a, wire.AddrOf(239, 1, 1, 1))
 	e.mark()
-	p := udpPkt(7001, []byte("g"))
-	p.dst = wire.AddrOf(239, 1, 1, 1)
+	p := udpPktTo(wire.AddrOf(239, 1, 1, 1), 7001, []byte("g"))
 	e.send(p)
 	e.expect(map[string]int64{"Udp.IgnoredMulti": 1, "Icmp.OutMsgs": 0, "Udp.NoPorts": 0})
 }

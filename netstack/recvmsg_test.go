@@ -74,8 +74,7 @@ func TestPktinfoOnBroadcast(t *testing.T) {
 	e := newEnv(t)
 	s := e.bound(0, 7000)
 	s.SetsockoptInt(socket.SolIP, socket.IPPktinfo, 1)
-	p := udpPkt(7000, []byte("pi"))
-	p.dst = wire.AddrOf(255, 255, 255, 255)
+	p := udpPktTo(wire.AddrOf(255, 255, 255, 255), 7000, []byte("pi"))
 	e.send(p)
 	var m socket.Msghdr
 	if _, err := s.RecvMsg(make([]byte, 10), socket.MsgDontwait, &m); err != nil {
