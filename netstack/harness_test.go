@@ -357,6 +357,14 @@ func (e *env) injectMod(frame []byte, mod func(*skb.Buffer)) {
 
 func (e *env) send(p pkt) { e.t.Helper(); e.inject(p.frame()) }
 
+// mustSendNothing fails if the stack transmitted anything but ARP.
+func (e *env) mustSendNothing() {
+	e.t.Helper()
+	if fs := e.sent(); len(fs) != 0 {
+		e.t.Fatalf("emitted %d frames, the first % x", len(fs), fs[0][:min(len(fs[0]), 64)])
+	}
+}
+
 // sent returns the frames the stack transmitted, answering its ARP
 // requests (each address gets a MAC derived from it) so that queued
 // packets go out; ARP frames are not returned.
