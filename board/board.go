@@ -140,10 +140,6 @@ func Banner() string {
 	return s
 }
 
-func mhz(hz uint64) string {
-	return strconv.FormatFloat(float64(hz)/1e6, 'f', 3, 64)
-}
-
 // HookVector points the IDT gate of vector at entry and returns the gate's
 // previous target, so that entry can do its work and then continue into
 // it. It must be called after InterruptsReady.

@@ -16,5 +16,6 @@
 // decoded by package board/rtc); [WallClockSource] says which, and the
 // banner shows it. Without either, time.Now counts from 1970 at boot.
 //
-// The package is empty on other platforms.
+// On other platforms the package holds only what does not touch the
+// hardware (VirtioSlot and the parsing and formatting in format.go).
 package board

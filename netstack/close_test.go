@@ -10,12 +10,6 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
-type recvResult struct {
-	n    int
-	from socket.Sockaddr
-	err  error
-}
-
 // TestCloseKeepsBlockedReader: close(2) removes the descriptor, but a
 // recvfrom already blocked holds a file reference that keeps the socket:
 // it goes on waiting, still receives, and only when it returns is the
@@ -23,22 +17,11 @@ type recvResult struct {
 func TestCloseKeepsBlockedReader(t *testing.T) {
 	e := newEnv(t)
 	s := e.bound(0, 7000)
-	done := make(chan recvResult, 1)
-	go func() {
-		var r recvResult
-		buf := make([]byte, 10)
-		r.n, r.err = s.RecvFrom(buf, 0, &r.from)
-		done <- r
-	}()
-	waitWaiters(t, s, 1)
+	done := blockedRecv(t, s, 10)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case r := <-done:
-		t.Fatalf("close ended the blocked recvfrom: %+v", r)
-	case <-time.After(50 * time.Millisecond):
-	}
+	mustStayBlocked(t, done, "when closed")
 	// The descriptor is gone, the socket is not: its port is taken.
 	if _, err := s.RecvFrom(make([]byte, 10), socket.MsgDontwait, nil); !errors.Is(err, syscall.EBADF) {
 		t.Fatalf("new call on the closed descriptor: %v", err)
@@ -66,25 +49,14 @@ func TestCloseKeepsBlockedReader(t *testing.T) {
 func TestCloseBlockedReaderTimesOut(t *testing.T) {
 	e := newEnv(t)
 	s := e.bound(0, 7000)
-	if err := s.SetsockoptTimeval(socket.SolSocket, socket.SoRcvtimeo, socket.Timeval{Usec: 100000}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.RecvFrom(make([]byte, 10), 0, nil)
-		done <- err
-	}()
-	waitWaiters(t, s, 1)
+	setRcvtimeo(t, s, 100*time.Millisecond)
+	done := blockedRecv(t, s, 10)
 	s.Close()
 	e.advance(99 * time.Millisecond)
-	select {
-	case err := <-done:
-		t.Fatalf("returned before its timeout: %v", err)
-	case <-time.After(50 * time.Millisecond):
-	}
+	mustStayBlocked(t, done, "before its timeout")
 	e.advance(time.Millisecond)
-	if err := <-done; !errors.Is(err, syscall.EAGAIN) {
-		t.Fatalf("got %v, want EAGAIN", err)
+	if r := <-done; !errors.Is(r.err, syscall.EAGAIN) {
+		t.Fatalf("got %v, want EAGAIN", r.err)
 	}
 	if err := bindErr(e, 0, 7000); err != nil {
 		t.Fatalf("bind after release: %v", err)

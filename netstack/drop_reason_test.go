@@ -14,8 +14,7 @@ import (
 // kfree_skb.
 func TestDropReasonBroadcastNoListener(t *testing.T) {
 	e := newEnv(t)
-	p := udpPkt(7000, []byte("x"))
-	p.dst = ipBcst
+	p := udpPktTo(ipBcst, 7000, []byte("x"))
 	e.send(p)
 	e.expect(map[string]int64{"Udp.IgnoredMulti": 1, "Drop.NOT_SPECIFIED": 1, "Drop.CONSUMED": 0})
 }

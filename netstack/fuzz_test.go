@@ -3,83 +3,9 @@ package netstack
 import (
 	"encoding/binary"
 	"testing"
-	"time"
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
-	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
-
-// fuzzEnv is one stack reused across fuzz inputs, with sockets covering
-// the interesting cases: wildcard, specific, connected, reuseport,
-// multicast member.
-type fuzzEnv struct {
-	*env
-	socks []*socket.Socket
-	buf   []byte
-}
-
-func newFuzzEnv(f *testing.F) *fuzzEnv {
-	e := newEnv(f)
-	fe := &fuzzEnv{env: e, buf: make([]byte, 70000)}
-	add := func(a wire.Addr, port uint16, opts ...int) *socket.Socket {
-		s := e.bound(a, port, opts...)
-		fe.socks = append(fe.socks, s)
-		return s
-	}
-	add(0, 7000, soReuseaddr)
-	add(ipM, 7000, soReuseaddr)
-	c := add(0, 7001)
-	c.Connect(sa(ipT, 9000))
-	c.SetsockoptInt(socket.SolIP, socket.IPRecverr, 1)
-	add(0, 7002, soReuseport)
-	add(0, 7002, soReuseport)
-	m := add(0, 5353)
-	join(nil, m, wire.AddrOf(224, 0, 0, 251))
-	p := add(0, 7003)
-	p.SetsockoptInt(socket.SolIP, socket.IPPktinfo, 1)
-	p.SetsockoptInt(socket.SolSocket, socket.SoRxqOvfl, 1)
-	p.SetsockoptInt(socket.SolSocket, socket.SoRcvbuf, 0)
-	return fe
-}
-
-// check drains the sockets, expires reassembly and neighbour state, and
-// verifies that no buffer leaked and the counters are consistent.
-func (fe *fuzzEnv) check(t *testing.T) {
-	for _, s := range fe.socks {
-		s.Ioctl(socket.FIONREAD)
-		for {
-			if _, err := s.RecvFrom(fe.buf, socket.MsgDontwait, nil); err != nil {
-				break
-			}
-		}
-	}
-	fe.clk.Advance(61 * time.Second)
-	fe.s.RunTimers()
-	fe.sent()
-	fe.s.neigh.Flush()
-	fe.link.take()
-	if n := fe.frames.InUse(); n != 0 {
-		t.Fatalf("leak: %d frames in use", n)
-	}
-	if n := fe.large.InUse(); n != 0 {
-		t.Fatalf("leak: %d large buffers in use", n)
-	}
-	if fe.frames.Stats().DoubleFree != 0 || fe.large.Stats().DoubleFree != 0 {
-		t.Fatal("double free")
-	}
-	m := fe.s.mib
-	if d, r := m.IP[6].Load(), m.IP[0].Load(); d > r {
-		t.Fatalf("InDelivers %d > InReceives %d", d, r)
-	}
-}
-
-// use points the environment at the current fuzz input's T, and back at
-// the F afterwards.
-func (fe *fuzzEnv) use(t *testing.T) func() {
-	old := fe.env.t
-	fe.env.t = t
-	return func() { fe.env.t = old }
-}
 
 func ethIP(payload []byte) []byte {
 	f := make([]byte, 14, 14+len(payload))

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -215,8 +216,16 @@ type pkt struct {
 	rawIP          []byte // use these bytes as the IP packet as-is
 }
 
+// udpPkt is a UDP datagram from the tester's port 40000 to dport.
 func udpPkt(dport uint16, payload []byte) pkt {
 	return pkt{sport: 40000, dport: dport, payload: payload, udpCsum: -1}
+}
+
+// udpPktTo is udpPkt sent to the address dst instead of ours.
+func udpPktTo(dst wire.Addr, dport uint16, payload []byte) pkt {
+	p := udpPkt(dport, payload)
+	p.dst = dst
+	return p
 }
 
 // l4bytes builds the transport part (UDP unless l4 is set).
@@ -351,6 +360,14 @@ func (e *env) injectMod(frame []byte, mod func(*skb.Buffer)) {
 
 func (e *env) send(p pkt) { e.t.Helper(); e.inject(p.frame()) }
 
+// mustSendNothing fails if the stack transmitted anything but ARP.
+func (e *env) mustSendNothing() {
+	e.t.Helper()
+	if fs := e.sent(); len(fs) != 0 {
+		e.t.Fatalf("emitted %d frames, the first % x", len(fs), fs[0][:min(len(fs[0]), 64)])
+	}
+}
+
 // sent returns the frames the stack transmitted, answering its ARP
 // requests (each address gets a MAC derived from it) so that queued
 // packets go out; ARP frames are not returned.
@@ -484,3 +501,275 @@ func newEnvPool(t testing.TB, n int) *env {
 	}
 	return newEnv(t, func(c *Config) { c.FramePool = frames })
 }
+
+const (
+	soReuseaddr = socket.SoReuseaddr
+	soReuseport = socket.SoReuseport
+)
+
+// join joins g on the interface that has ipM (ip_mreq with imr_address):
+// the test stack has no default route, so INADDR_ANY finds no device.
+func join(t testing.TB, s *socket.Socket, g wire.Addr) {
+	if err := s.SetsockoptIPMreqn(socket.SolIP, socket.IPAddMembership, &socket.IPMreqn{Multiaddr: g.As4(), Address: ipM.As4()}); err != nil && t != nil {
+		t.Fatal(err)
+	}
+}
+
+// udpDatagram builds a UDP datagram (header and payload) from src to dst.
+func udpDatagram(src, dst wire.Addr, sport, dport uint16, payload []byte) []byte {
+	p := pkt{sport: sport, dport: dport, payload: payload, udpCsum: -1}
+	return p.l4bytes(src, dst)
+}
+
+// frag builds the fragment of ipPayload at [off, off+n).
+func frag(ipPayload []byte, off, n int, mf bool, id uint16) pkt {
+	p := pkt{id: id, l4: ipPayload[off : off+n], fragOff: uint16(off / 8)}
+	if mf {
+		p.fragOff |= wire.IPFlagMF
+	}
+	return p
+}
+
+// bigPayload is n bytes of a position-dependent pattern, so that a
+// misplaced or lost fragment changes the bytes read.
+func bigPayload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>8)
+	}
+	return b
+}
+
+// portUnreachQuoting builds an ICMP port unreachable from the peer
+// quoting a datagram the socket sent (src lport → peer dport).
+func portUnreachQuoting(lport, rport uint16, peer wire.Addr) pkt {
+	orig := make([]byte, 28)
+	wire.PutIPv4(orig, 0, 28+4, 1, 0, 64, wire.ProtoUDP, ipM, peer)
+	wire.PutUDP(orig[20:], lport, rport, 12)
+	icmp := append([]byte{3, 3, 0, 0, 0, 0, 0, 0}, orig...)
+	c := wire.CsumFold(wire.Checksum(icmp, 0))
+	binary.BigEndian.PutUint16(icmp[2:], c)
+	return pkt{src: peer, proto: wire.ProtoICMP, l4: icmp}
+}
+
+// echoRequest builds an ICMP echo request with a correct checksum.
+func echoRequest(id, seq uint16, data []byte) []byte {
+	b := make([]byte, 8+len(data))
+	b[0] = 8
+	binary.BigEndian.PutUint16(b[4:], id)
+	binary.BigEndian.PutUint16(b[6:], seq)
+	copy(b[8:], data)
+	binary.BigEndian.PutUint16(b[2:], wire.CsumFold(wire.Checksum(b, 0)))
+	return b
+}
+
+// waitWaiters waits (in real time, without asserting any duration) until n
+// goroutines sleep on s.
+func waitWaiters(t testing.TB, s *socket.Socket, n int) {
+	t.Helper()
+	for i := 0; s.Waiters() != n; i++ {
+		if i > 20000 {
+			t.Fatalf("waiters %d, want %d", s.Waiters(), n)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// readAll drains each socket and returns the count per socket.
+func readAll(t *testing.T, socks []*socket.Socket) []int {
+	out := make([]int, len(socks))
+	for i, s := range socks {
+		for {
+			if _, _, err := recvNB(t, s, 100); err != nil {
+				break
+			}
+			out[i]++
+		}
+	}
+	return out
+}
+
+// bindErr binds a new socket with the SOL_SOCKET options opts set to 1
+// and returns bind's error.
+func bindErr(e *env, a wire.Addr, port uint16, opts ...int) error {
+	s := e.socket()
+	for _, o := range opts {
+		s.SetsockoptInt(socket.SolSocket, o, 1)
+	}
+	return s.Bind(sa(a, port))
+}
+
+// setRcvtimeo sets SO_RCVTIMEO on s to d.
+func setRcvtimeo(t testing.TB, s *socket.Socket, d time.Duration) {
+	t.Helper()
+	tv := socket.Timeval{Sec: int64(d / time.Second), Usec: int64(d % time.Second / time.Microsecond)}
+	if err := s.SetsockoptTimeval(socket.SolSocket, socket.SoRcvtimeo, tv); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recvResult is what a recvfrom(2) returned.
+type recvResult struct {
+	n    int
+	data []byte
+	from socket.Sockaddr
+	err  error
+}
+
+// blockedRecv calls recvfrom(2) for up to n bytes on s from another
+// goroutine and returns once that call sleeps on the socket; its result
+// arrives on the channel.
+func blockedRecv(t testing.TB, s *socket.Socket, n int) <-chan recvResult {
+	t.Helper()
+	waiting := s.Waiters()
+	done := make(chan recvResult, 1)
+	go func() {
+		var r recvResult
+		buf := make([]byte, n)
+		r.n, r.err = s.RecvFrom(buf, 0, &r.from)
+		if r.n > 0 {
+			r.data = buf[:r.n]
+		}
+		done <- r
+	}()
+	waitWaiters(t, s, waiting+1)
+	return done
+}
+
+// mustStayBlocked fails if the call behind done has returned by now,
+// giving it a moment of real time to do so (nothing is asserted about
+// how long it takes).
+func mustStayBlocked(t testing.TB, done <-chan recvResult, when string) {
+	t.Helper()
+	select {
+	case r := <-done:
+		t.Fatalf("returned %s: %+v", when, r)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// a4 returns an address's four bytes.
+func a4(a wire.Addr) []byte { b := a.As4(); return b[:] }
+
+// cat concatenates byte slices.
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// tcpSeg builds a TCP segment from port 40000 to port 80 with a correct
+// checksum.
+func tcpSeg(flags byte, seq, ack uint32, payload []byte) []byte {
+	th := make([]byte, 20+len(payload))
+	binary.BigEndian.PutUint16(th[0:], 40000)
+	binary.BigEndian.PutUint16(th[2:], 80)
+	binary.BigEndian.PutUint32(th[4:], seq)
+	binary.BigEndian.PutUint32(th[8:], ack)
+	th[12] = 5 << 4
+	th[13] = flags
+	binary.BigEndian.PutUint16(th[14:], 64240)
+	copy(th[20:], payload)
+	binary.BigEndian.PutUint16(th[16:], wire.CsumFold(wire.Checksum(th, wire.PseudoSum(ipT, ipM, wire.ProtoTCP, len(th)))))
+	return th
+}
+
+// protoUDPLite is IPPROTO_UDPLITE.
+const protoUDPLite = 136
+
+// udpliteL4 builds a UDP-Lite datagram with coverage cov (0: all) and
+// its checksum over the covered bytes, with the whole length in the
+// pseudo-header (RFC 3828 3.1).
+func udpliteL4(cov int, payload []byte, src, dst wire.Addr) []byte {
+	u := make([]byte, 8+len(payload))
+	binary.BigEndian.PutUint16(u[0:], 40000)
+	binary.BigEndian.PutUint16(u[2:], 9)
+	binary.BigEndian.PutUint16(u[4:], uint16(cov))
+	copy(u[8:], payload)
+	n := cov
+	if n == 0 || n > len(u) {
+		n = len(u)
+	}
+	c := wire.CsumFold(wire.Checksum(u[:n], wire.PseudoSum(src, dst, protoUDPLite, len(u))))
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(u[6:], c)
+	return u
+}
+
+// fuzzEnv is one stack reused across fuzz inputs, with sockets covering
+// the interesting cases: wildcard, specific, connected, reuseport,
+// multicast member.
+type fuzzEnv struct {
+	*env
+	socks []*socket.Socket
+	buf   []byte
+}
+
+func newFuzzEnv(f *testing.F) *fuzzEnv {
+	e := newEnv(f)
+	fe := &fuzzEnv{env: e, buf: make([]byte, 70000)}
+	add := func(a wire.Addr, port uint16, opts ...int) *socket.Socket {
+		s := e.bound(a, port, opts...)
+		fe.socks = append(fe.socks, s)
+		return s
+	}
+	add(0, 7000, soReuseaddr)
+	add(ipM, 7000, soReuseaddr)
+	c := add(0, 7001)
+	c.Connect(sa(ipT, 9000))
+	c.SetsockoptInt(socket.SolIP, socket.IPRecverr, 1)
+	add(0, 7002, soReuseport)
+	add(0, 7002, soReuseport)
+	m := add(0, 5353)
+	join(nil, m, wire.AddrOf(224, 0, 0, 251))
+	p := add(0, 7003)
+	p.SetsockoptInt(socket.SolIP, socket.IPPktinfo, 1)
+	p.SetsockoptInt(socket.SolSocket, socket.SoRxqOvfl, 1)
+	p.SetsockoptInt(socket.SolSocket, socket.SoRcvbuf, 0)
+	return fe
+}
+
+// check drains the sockets, expires reassembly and neighbour state, and
+// verifies that no buffer leaked and the counters are consistent.
+func (fe *fuzzEnv) check(t *testing.T) {
+	for _, s := range fe.socks {
+		s.Ioctl(socket.FIONREAD)
+		for {
+			if _, err := s.RecvFrom(fe.buf, socket.MsgDontwait, nil); err != nil {
+				break
+			}
+		}
+	}
+	fe.clk.Advance(61 * time.Second)
+	fe.s.RunTimers()
+	fe.sent()
+	fe.s.neigh.Flush()
+	fe.link.take()
+	if n := fe.frames.InUse(); n != 0 {
+		t.Fatalf("leak: %d frames in use", n)
+	}
+	if n := fe.large.InUse(); n != 0 {
+		t.Fatalf("leak: %d large buffers in use", n)
+	}
+	if fe.frames.Stats().DoubleFree != 0 || fe.large.Stats().DoubleFree != 0 {
+		t.Fatal("double free")
+	}
+	m := fe.s.mib
+	if d, r := m.IP[6].Load(), m.IP[0].Load(); d > r {
+		t.Fatalf("InDelivers %d > InReceives %d", d, r)
+	}
+}
+
+// use points the environment at the current fuzz input's T, and back at
+// the F afterwards.
+func (fe *fuzzEnv) use(t *testing.T) func() {
+	old := fe.env.t
+	fe.env.t = t
+	return func() { fe.env.t = old }
+}
+
+// TCP header flags.
+const (
+	tcpFIN = 0x01
+	tcpSYN = 0x02
+	tcpRST = 0x04
+	tcpACK = 0x10
+)

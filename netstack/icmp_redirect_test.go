@@ -2,7 +2,11 @@ package netstack
 
 import (
 	"encoding/binary"
+	"errors"
+	"syscall"
 	"testing"
+
+	"github.com/kaidoku-net/kaidoku/netstack/socket"
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
 )
@@ -70,9 +74,7 @@ func TestICMPErrorAccounting(t *testing.T) {
 				want[k] = v
 			}
 			e.expectOnly(want)
-			if fs := e.sent(); len(fs) != 0 {
-				t.Fatalf("%d frames sent", len(fs))
-			}
+			e.mustSendNothing()
 		})
 	}
 }
@@ -87,4 +89,34 @@ func TestICMPRedirectToUDPSocket(t *testing.T) {
 	wire.PutUDP(udp, 7000, 53, 8)
 	e.send(icmpError(5, 1, uint32(wire.AddrOf(10, 0, 0, 1)), quoted(wire.ProtoUDP, udp)))
 	e.expectOnly(map[string]int64{"Ip.InReceives": 1, "Icmp.InMsgs": 1, "Icmp.InRedirects": 1, "Ip.InDelivers": 1})
+}
+
+// Checklist item 106: a port unreachable for a connected socket fails the next recvfrom once with
+// ECONNREFUSED; an unconnected socket without IP_RECVERR sees nothing.
+func TestICMPErrorOnConnectedSocket(t *testing.T) {
+	e := newEnv(t)
+	c := e.bound(0, 7000)
+	if err := c.Connect(sa(ipT, 9000)); err != nil {
+		t.Fatal(err)
+	}
+	u := e.bound(0, 7001)
+	e.send(udpPkt(7000, []byte("queued"))) // not from the peer: not delivered
+	p := udpPkt(7000, []byte("data"))
+	p.sport = 9000
+	e.send(p)
+	e.mark()
+	e.send(portUnreachQuoting(7000, 9000, ipT))
+	e.send(portUnreachQuoting(7001, 9000, ipT))
+	e.expect(map[string]int64{"Icmp.InDestUnreachs": 2, "Icmp.InErrors": 0})
+	if _, err := c.RecvFrom(make([]byte, 10), socket.MsgDontwait, nil); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("got %v", err)
+	}
+	mustRecv(t, c, []byte("data"))
+	if _, _, err := recvNB(t, u, 10); !errors.Is(err, syscall.EAGAIN) {
+		t.Fatalf("unconnected socket saw %v", err)
+	}
+	// No socket for the quoted datagram: Icmp.InErrors.
+	e.mark()
+	e.send(portUnreachQuoting(7999, 9000, ipT))
+	e.expect(map[string]int64{"Icmp.InErrors": 1})
 }

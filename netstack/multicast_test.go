@@ -204,8 +204,7 @@ func TestAddMembershipDevice(t *testing.T) {
 			}
 			// A datagram to the group arriving on eth0 reaches the
 			// socket only if it joined there.
-			p := udpPkt(7000, []byte("g"))
-			p.dst = group
+			p := udpPktTo(group, 7000, []byte("g"))
 			e.send(p)
 			if c.dev == 2 {
 				mustRecv(t, s, []byte("g"))
@@ -260,9 +259,7 @@ func TestMulticastThroughLo(t *testing.T) {
 		}
 		mustRecv(t, rcv, []byte("lo"))
 	}
-	if fs := e.sent(); len(fs) != 0 {
-		t.Fatalf("%d frames on the wire", len(fs))
-	}
+	e.mustSendNothing()
 }
 
 // A multicast sent through lo to a group lo has not joined crosses lo and
@@ -282,9 +279,7 @@ func TestMulticastThroughLoNotJoined(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustEmpty(t, rcv)
-	if fs := e.sent(); len(fs) != 0 {
-		t.Fatalf("%d frames on the wire", len(fs))
-	}
+	e.mustSendNothing()
 	e.expectOnly(map[string]int64{
 		"Ip.OutRequests": 1, "Ip.OutTransmits": 1, "IpExt.OutMcastPkts": 1,
 		"Ip.InReceives": 1, "IpExt.InMcastPkts": 1, "Udp.OutDatagrams": 1,
@@ -292,4 +287,65 @@ func TestMulticastThroughLoNotJoined(t *testing.T) {
 	if d := e.delta("Drop.NOT_SPECIFIED"); d != 1 {
 		t.Fatalf("Drop.NOT_SPECIFIED %+d", d)
 	}
+}
+
+// Checklist item 39: a datagram to 224.0.0.1 reaches a wildcard socket; IpExt.InMcastPkts.
+func TestAllHostsMulticastDelivered(t *testing.T) {
+	e := newEnv(t)
+	s := e.bound(0, 7000)
+	e.mark()
+	p := udpPktTo(wire.AddrOf(224, 0, 0, 1), 7000, []byte("mc"))
+	e.send(p)
+	mustRecv(t, s, []byte("mc"))
+	e.expect(map[string]int64{"IpExt.InMcastPkts": 1})
+}
+
+// Checklist item 40: a datagram to a group no socket joined: dropped, only Ip.InReceives, not
+// Udp.IgnoredMulti.
+func TestUnjoinedGroupSilentlyDropped(t *testing.T) {
+	e := newEnv(t)
+	e.bound(0, 7000)
+	e.mark()
+	p := udpPktTo(wire.AddrOf(239, 1, 1, 1), 7000, []byte("mc"))
+	e.send(p)
+	e.expectOnly(map[string]int64{"Ip.InReceives": 1})
+}
+
+// Checklist item 41: with IP_MULTICAST_ALL (default 1) a group datagram reaches both the joined and
+// the unjoined socket on the port.
+func TestMulticastAllDeliversToUnjoined(t *testing.T) {
+	e := newEnv(t)
+	a := e.bound(0, 7000, soReuseaddr)
+	b := e.bound(0, 7000, soReuseaddr)
+	join(t, a, wire.AddrOf(239, 1, 1, 1))
+	p := udpPktTo(wire.AddrOf(239, 1, 1, 1), 7000, []byte("g"))
+	e.send(p)
+	mustRecv(t, a, []byte("g"))
+	mustRecv(t, b, []byte("g"))
+}
+
+// Checklist item 42: with IP_MULTICAST_ALL 0 on the unjoined socket only the joined one receives.
+func TestMulticastAllOffOnlyJoined(t *testing.T) {
+	e := newEnv(t)
+	a := e.bound(0, 7000, soReuseaddr)
+	b := e.bound(0, 7000, soReuseaddr)
+	join(t, a, wire.AddrOf(239, 1, 1, 1))
+	if err := b.SetsockoptInt(socket.SolIP, socket.IPMulticastAll, 0); err != nil {
+		t.Fatal(err)
+	}
+	p := udpPktTo(wire.AddrOf(239, 1, 1, 1), 7000, []byte("g"))
+	e.send(p)
+	mustRecv(t, a, []byte("g"))
+	mustEmpty(t, b)
+}
+
+// Checklist item 43: a joined group but no socket on the port: Udp.IgnoredMulti, no ICMP.
+func TestJoinedGroupNoSocketIgnoredMulti(t *testing.T) {
+	e := newEnv(t)
+	a := e.bound(0, 7000)
+	join(t, a, wire.AddrOf(239, 1, 1, 1))
+	e.mark()
+	p := udpPktTo(wire.AddrOf(239, 1, 1, 1), 7001, []byte("g"))
+	e.send(p)
+	e.expect(map[string]int64{"Udp.IgnoredMulti": 1, "Icmp.OutMsgs": 0, "Udp.NoPorts": 0})
 }

@@ -5,8 +5,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
 // waitFor polls cond (the reader runs on another goroutine) and fails
@@ -28,15 +26,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestRcvtimeoRestartsAfterChecksumDrop(t *testing.T) {
 	e := newEnv(t)
 	s := e.bound(0, 7000)
-	if err := s.SetsockoptTimeval(socket.SolSocket, socket.SoRcvtimeo, socket.Timeval{Usec: 200000}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.RecvFrom(make([]byte, 300), 0, nil)
-		done <- err
-	}()
-	waitWaiters(t, s, 1)
+	setRcvtimeo(t, s, 200*time.Millisecond)
+	done := blockedRecv(t, s, 300)
 	e.advance(150 * time.Millisecond)
 	bad := udpPkt(7000, make([]byte, 200)) // > CHECKSUM_BREAK: verified when read
 	bad.badUDPCsum = true
@@ -45,14 +36,27 @@ func TestRcvtimeoRestartsAfterChecksumDrop(t *testing.T) {
 		return e.delta("Udp.InCsumErrors") == 1 && s.Waiters() == 1
 	})
 	e.advance(199 * time.Millisecond) // 349 ms
-	select {
-	case err := <-done:
-		t.Fatalf("returned at 349 ms: %v", err)
-	case <-time.After(50 * time.Millisecond):
-	}
+	mustStayBlocked(t, done, "at 349 ms")
 	e.advance(time.Millisecond) // 350 ms
-	if err := <-done; !errors.Is(err, syscall.EAGAIN) {
-		t.Fatalf("got %v, want EAGAIN", err)
+	if r := <-done; !errors.Is(r.err, syscall.EAGAIN) {
+		t.Fatalf("got %v, want EAGAIN", r.err)
 	}
 	e.expect(map[string]int64{"Udp.InCsumErrors": 1, "Udp.InErrors": 1, "Udp.InDatagrams": 0})
+}
+
+// Checklist item 103: SO_RCVTIMEO 200 ms on an empty socket: EAGAIN after 200 ms (fake clock).
+func TestRcvtimeoEAGAIN(t *testing.T) {
+	e := newEnv(t)
+	s := e.bound(0, 7000)
+	setRcvtimeo(t, s, 200*time.Millisecond)
+	done := blockedRecv(t, s, 10)
+	e.advance(199 * time.Millisecond)
+	mustStayBlocked(t, done, "at 199 ms")
+	if s.Waiters() != 1 {
+		t.Fatal("reader no longer blocked")
+	}
+	e.advance(1 * time.Millisecond)
+	if r := <-done; !errors.Is(r.err, syscall.EAGAIN) {
+		t.Fatal(r.err)
+	}
 }

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"sort"
 	"testing"
 
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
@@ -172,5 +173,92 @@ func TestIncomingCPUOption(t *testing.T) {
 		if v, err := s.GetsockoptInt(socket.SolSocket, soIncomingCPU); err != nil || v != set {
 			t.Fatalf("SO_INCOMING_CPU %d, %v; want %d", v, err, set)
 		}
+	}
+}
+
+// Checklist item 75: in an SO_REUSEPORT group of 4 one 4-tuple always reaches the same member, and
+// 400 source ports reach every member.
+func TestReuseportSameTupleSameMember(t *testing.T) {
+	e := newEnv(t)
+	var g []*socket.Socket
+	for i := 0; i < 4; i++ {
+		g = append(g, e.bound(0, 7000, soReuseport))
+	}
+	// One 4-tuple: always the same member.
+	for i := 0; i < 20; i++ {
+		p := udpPkt(7000, []byte("same"))
+		p.sport = 5555
+		e.send(p)
+	}
+	c := readAll(t, g)
+	sort.Ints(c)
+	if c[3] != 20 {
+		t.Fatalf("one tuple spread over members: %v", c)
+	}
+}
+
+// Checklist item 75: in an SO_REUSEPORT group of 4 one 4-tuple always reaches the same member, and
+// 400 source ports reach every member.
+func TestReuseportSpreadsOverMembers(t *testing.T) {
+	e := newEnv(t)
+	var g []*socket.Socket
+	for i := 0; i < 4; i++ {
+		g = append(g, e.bound(0, 7000, soReuseport))
+	}
+	total := make([]int, 4)
+	for i := 0; i < 400; i++ {
+		p := udpPkt(7000, []byte("spread"))
+		p.sport = uint16(20000 + i)
+		e.send(p)
+		if i%100 == 99 {
+			for j, n := range readAll(t, g) {
+				total[j] += n
+			}
+		}
+	}
+	sum := 0
+	for j, n := range total {
+		if n == 0 {
+			t.Fatalf("member %d received nothing: %v", j, total)
+		}
+		sum += n
+	}
+	if sum != 400 {
+		t.Fatalf("delivered %d", sum)
+	}
+}
+
+// Checklist item 76: a connected member of a reuseport group gets its peer; other 4-tuples are
+// spread over the unconnected members only.
+func TestReuseportWithConnectedMember(t *testing.T) {
+	e := newEnv(t)
+	var g []*socket.Socket
+	for i := 0; i < 4; i++ {
+		g = append(g, e.bound(ipM, 7000, soReuseport))
+	}
+	if err := g[1].Connect(sa(ipT, 9000)); err != nil {
+		t.Fatal(err)
+	}
+	p := udpPkt(7000, []byte("conn"))
+	p.sport = 9000
+	for i := 0; i < 5; i++ {
+		e.send(p)
+	}
+	if c := readAll(t, g); c[1] != 5 {
+		t.Fatalf("connected member got %v", c)
+	}
+	total := make([]int, 4)
+	for i := 0; i < 300; i++ {
+		q := udpPkt(7000, []byte("other"))
+		q.sport = uint16(30000 + i)
+		e.send(q)
+		if i%100 == 99 {
+			for j, n := range readAll(t, g) {
+				total[j] += n
+			}
+		}
+	}
+	if total[1] != 0 || total[0] == 0 || total[2] == 0 || total[3] == 0 {
+		t.Fatalf("spread %v", total)
 	}
 }

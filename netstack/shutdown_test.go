@@ -1,6 +1,8 @@
 package netstack
 
 import (
+	"errors"
+	"syscall"
 	"testing"
 
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
@@ -35,4 +37,21 @@ func TestRecvAfterShutRdNoAddress(t *testing.T) {
 	if _, err := s.RecvMsg(make([]byte, 10), 0, &m); err != nil || m.Namelen != socket.SockaddrLen || m.Name.Addr != ipT.As4() {
 		t.Fatalf("recvmsg after a datagram: %v, %+v", err, m)
 	}
+}
+
+// Checklist item 105: SHUT_RD on an unconnected socket returns ENOTCONN but wakes a blocked
+// recvfrom with 0.
+func TestShutdownRdUnconnected(t *testing.T) {
+	e := newEnv(t)
+	s := e.bound(0, 7000)
+	done := blockedRecv(t, s, 10)
+	if err := s.Shutdown(socket.ShutRd); !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatal(err)
+	}
+	if r := <-done; r.n != 0 || r.err != nil {
+		t.Fatalf("%+v", r)
+	}
+	// Datagrams are still queued and readable after SHUT_RD.
+	e.send(udpPkt(7000, []byte("still")))
+	mustRecv(t, s, []byte("still"))
 }

@@ -60,3 +60,17 @@ func TestSourceRouteReceive(t *testing.T) {
 		})
 	}
 }
+
+// Checklist item 29: a well-formed LSRR option with source routing off: dropped, only
+// Ip.InReceives, no ICMP.
+func TestLSRRSilentlyDropped(t *testing.T) {
+	e := newEnv(t)
+	s := e.bound(0, 7000)
+	e.mark()
+	p := udpPkt(7000, []byte("lsrr"))
+	p.ipOpts = []byte{131, 7, 4, 10, 0, 0, 1, 0}
+	e.send(p)
+	e.expectOnly(map[string]int64{"Ip.InReceives": 1})
+	mustEmpty(t, s)
+	e.mustSendNothing()
+}

@@ -77,8 +77,7 @@ func TestConcurrentStress(t *testing.T) {
 		}
 		e.send(udpPkt(7000, []byte("in")))
 		if i%200 == 0 {
-			p := udpPkt(7101, []byte("x"))
-			p.dst = wire.AddrOf(255, 255, 255, 255)
+			p := udpPktTo(wire.AddrOf(255, 255, 255, 255), 7101, []byte("x"))
 			e.send(p)
 		}
 	}

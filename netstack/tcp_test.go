@@ -13,29 +13,6 @@ import (
 // tcp_v4_rcv counts the segment in the Tcp MIB and tcp_v4_send_reset
 // answers it with a reset.
 
-const (
-	tcpFIN = 0x01
-	tcpSYN = 0x02
-	tcpRST = 0x04
-	tcpACK = 0x10
-)
-
-// tcpSeg builds a TCP segment from port 40000 to port 80 with a correct
-// checksum.
-func tcpSeg(flags byte, seq, ack uint32, payload []byte) []byte {
-	th := make([]byte, 20+len(payload))
-	binary.BigEndian.PutUint16(th[0:], 40000)
-	binary.BigEndian.PutUint16(th[2:], 80)
-	binary.BigEndian.PutUint32(th[4:], seq)
-	binary.BigEndian.PutUint32(th[8:], ack)
-	th[12] = 5 << 4
-	th[13] = flags
-	binary.BigEndian.PutUint16(th[14:], 64240)
-	copy(th[20:], payload)
-	binary.BigEndian.PutUint16(th[16:], wire.CsumFold(wire.Checksum(th, wire.PseudoSum(ipT, ipM, wire.ProtoTCP, len(th)))))
-	return th
-}
-
 func TestTCPNoSocket(t *testing.T) {
 	rst := map[string]int64{"Ip.InDelivers": 1, "Ip.InUnknownProtos": 0, "Tcp.InSegs": 1, "Tcp.OutSegs": 1,
 		"Tcp.OutRsts": 1, "Tcp.InErrs": 0, "Ip.OutRequests": 1, "Icmp.OutMsgs": 0, "Drop.NO_SOCKET": 1}

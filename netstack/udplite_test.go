@@ -2,7 +2,6 @@ package netstack
 
 import (
 	"bytes"
-	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -13,29 +12,6 @@ import (
 // with no UDP-Lite socket a datagram is delivered, counted in the UdpLite
 // MIB and answered like UDP to a closed port; its length field is the
 // checksum coverage (udplite_checksum_init).
-
-const protoUDPLite = 136
-
-// udpliteL4 builds a UDP-Lite datagram with coverage cov (0: all) and
-// its checksum over the covered bytes, with the whole length in the
-// pseudo-header (RFC 3828 3.1).
-func udpliteL4(cov int, payload []byte, src, dst wire.Addr) []byte {
-	u := make([]byte, 8+len(payload))
-	binary.BigEndian.PutUint16(u[0:], 40000)
-	binary.BigEndian.PutUint16(u[2:], 9)
-	binary.BigEndian.PutUint16(u[4:], uint16(cov))
-	copy(u[8:], payload)
-	n := cov
-	if n == 0 || n > len(u) {
-		n = len(u)
-	}
-	c := wire.CsumFold(wire.Checksum(u[:n], wire.PseudoSum(src, dst, protoUDPLite, len(u))))
-	if c == 0 {
-		c = 0xffff
-	}
-	binary.BigEndian.PutUint16(u[6:], c)
-	return u
-}
 
 func TestUDPLite(t *testing.T) {
 	closed := map[string]int64{"Ip.InDelivers": 1, "Ip.InUnknownProtos": 0, "UdpLite.NoPorts": 1,

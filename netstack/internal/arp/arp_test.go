@@ -1,6 +1,7 @@
 package arp
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -338,5 +339,126 @@ func TestAnnounce(t *testing.T) {
 	if eth.Dst() != wire.BroadcastMAC || a.Op() != wire.ARPOpRequest || a.SPA() != ourIP || a.TPA() != ourIP ||
 		a.THA() != (wire.MAC{}) {
 		t.Fatalf("announcement %v: %v → %v", eth.Dst(), a.SPA(), a.TPA())
+	}
+}
+
+// arp_process on an existing entry: a unicast reply confirms it
+// (REACHABLE); a broadcast reply or any other ARP packet from the host
+// only makes it STALE, and that only when it was unresolved or the
+// address changed. Whatever the new state, packets waiting for the
+// address go out to it.
+func TestArpProcessUpdatesEntry(t *testing.T) {
+	newMAC := wire.MAC{0x02, 0, 0, 0, 0, 0x42}
+	for _, tc := range []struct {
+		name  string
+		from  uint8 // NudIncomplete (one packet queued), NudStale or NudReachable
+		pkt   skb.PacketType
+		op    uint16
+		sha   wire.MAC
+		tip   wire.Addr
+		state uint8
+		sent  int
+	}{
+		{"incomplete, unicast reply", NudIncomplete, skb.PacketHost, wire.ARPOpReply, peerMAC, ourIP, NudReachable, 1},
+		{"incomplete, broadcast reply", NudIncomplete, skb.PacketBroadcast, wire.ARPOpReply, peerMAC, ourIP, NudStale, 1},
+		{"incomplete, request for another host", NudIncomplete, skb.PacketBroadcast, wire.ARPOpRequest, peerMAC, otherIP, NudStale, 1},
+		{"stale, unicast reply", NudStale, skb.PacketHost, wire.ARPOpReply, peerMAC, ourIP, NudReachable, 0},
+		{"stale, request for another host", NudStale, skb.PacketBroadcast, wire.ARPOpRequest, peerMAC, otherIP, NudStale, 0},
+		{"reachable, broadcast reply", NudReachable, skb.PacketBroadcast, wire.ARPOpReply, peerMAC, ourIP, NudReachable, 0},
+		{"reachable, broadcast reply, new address", NudReachable, skb.PacketBroadcast, wire.ARPOpReply, newMAC, ourIP, NudStale, 0},
+		{"reachable, unicast reply, new address", NudReachable, skb.PacketHost, wire.ARPOpReply, newMAC, ourIP, NudReachable, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, 0)
+			switch tc.from {
+			case NudIncomplete, NudReachable:
+				r.output(peerIP)
+				r.arpSent()
+				if tc.from == NudReachable {
+					r.rcv(skb.PacketHost, wire.ARPOpReply, peerMAC, peerIP, ourMAC, ourIP)
+				}
+			case NudStale:
+				r.rcv(skb.PacketBroadcast, wire.ARPOpRequest, peerMAC, peerIP, wire.MAC{}, ourIP)
+			}
+			r.link.take()
+			if s := r.state(peerIP); s != tc.from {
+				t.Fatalf("setup: state %#x, want %#x", s, tc.from)
+			}
+			r.rcv(tc.pkt, tc.op, tc.sha, peerIP, ourMAC, tc.tip)
+			ha, st, ok := r.tbl.Lookup(peerIP)
+			if !ok || st != tc.state || ha != tc.sha {
+				t.Fatalf("entry %v %#x %v, want %v %#x", ha, st, ok, tc.sha, tc.state)
+			}
+			fs := r.link.take()
+			if len(fs) != tc.sent || r.tbl.Queued(peerIP) != 0 {
+				t.Fatalf("%d frames sent, %d still queued; want %d sent", len(fs), r.tbl.Queued(peerIP), tc.sent)
+			}
+			for _, f := range fs {
+				if e := wire.Eth(f); e.Dst() != tc.sha || e.Type() != wire.EthPIP {
+					t.Fatalf("queued packet sent to %v type %#x", e.Dst(), e.Type())
+				}
+			}
+		})
+	}
+}
+
+// __neigh_event_send bounds an unresolved entry's queue by the truesize
+// of what it holds (unres_qlen_bytes): each packet that would pass the
+// bound pushes out the oldest, counted in UnresDiscards and freed with
+// NEIGH_QUEUEFULL, but the newest packet is always queued. When the
+// reply comes the survivors go out in order.
+func TestPendingQueueLimit(t *testing.T) {
+	probe, err := skb.NewPool("probe", 256, 1, skb.HeapMemory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := probe.Get()
+	ts := b.Truesize
+	b.Free()
+	const sent = 6
+	for _, tc := range []struct {
+		qbytes int
+		kept   int
+	}{
+		{ts / 2, 1},
+		{ts, 1},
+		{2*ts - 1, 1},
+		{2 * ts, 2},
+		{5*ts + 1, 5},
+		{sent * ts, sent},
+	} {
+		t.Run(fmt.Sprint(tc.qbytes), func(t *testing.T) {
+			r := newRig(t, tc.qbytes)
+			for id := uint16(1); id <= sent; id++ {
+				b := r.pool.Get()
+				b.Reserve(64)
+				wire.PutIPv4(b.Put(28), 0, 28, id, 0, 64, wire.ProtoUDP, ourIP, peerIP)
+				b.Network = b.DataOffset()
+				if err := r.tbl.Output(b, peerIP, ourIP); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r.arpSent()
+			dropped := uint64(sent - tc.kept)
+			if q := r.tbl.Queued(peerIP); q != tc.kept {
+				t.Fatalf("%d queued, want %d", q, tc.kept)
+			}
+			if d, qf := r.tbl.Stats.UnresDiscards.Load(), r.mib.Drops[mib.DropNeighQueueFull].Load(); d != dropped || qf != dropped {
+				t.Fatalf("unres_discards %d, NEIGH_QUEUEFULL %d, want %d", d, qf, dropped)
+			}
+			if n := r.pool.InUse(); n != tc.kept {
+				t.Fatalf("%d buffers held, want %d", n, tc.kept)
+			}
+			r.rcv(skb.PacketHost, wire.ARPOpReply, peerMAC, peerIP, ourMAC, ourIP)
+			fs := r.link.take()
+			if len(fs) != tc.kept {
+				t.Fatalf("%d sent after resolution, want %d", len(fs), tc.kept)
+			}
+			for i, f := range fs {
+				if id, want := wire.IPv4(f[wire.EthHLen:]).ID(), uint16(sent-tc.kept+1+i); id != want {
+					t.Fatalf("frame %d is packet %d, want %d", i, id, want)
+				}
+			}
+		})
 	}
 }

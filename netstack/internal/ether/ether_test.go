@@ -292,3 +292,52 @@ func TestPcapWriterKeepsFirstError(t *testing.T) {
 		t.Fatalf("err %v frames %d", p.Err(), p.Frames())
 	}
 }
+
+// ethTypeTrans alone: the packet type comes from the destination address
+// alone (ours, the broadcast address, any other address with the I/G bit,
+// anything else), and the protocol is the EtherType from 0x0600 up, below
+// that a length: 802.3 raw (ETH_P_802_3) when the payload starts ff ff,
+// else 802.2 LLC.
+func TestEthTypeTransClassify(t *testing.T) {
+	ours := ourMAC
+	igBit := ours
+	igBit[0] |= 1
+	for _, c := range []struct {
+		name    string
+		dst     wire.MAC
+		typ     uint16
+		payload []byte
+		pkt     skb.PacketType
+		proto   uint16
+	}{
+		{"ours", ours, wire.EthPIP, nil, skb.PacketHost, wire.EthPIP},
+		{"broadcast", wire.BroadcastMAC, wire.EthPARP, nil, skb.PacketBroadcast, wire.EthPARP},
+		{"all ones but the last bit", wire.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xfe}, wire.EthPIP, nil, skb.PacketMulticast, wire.EthPIP},
+		{"ours with the I/G bit", igBit, wire.EthPIP, nil, skb.PacketMulticast, wire.EthPIP},
+		{"IPv6 multicast", wire.MAC{0x33, 0x33, 0, 0, 0, 1}, 0x86dd, nil, skb.PacketMulticast, 0x86dd},
+		{"another host", peerMAC, wire.EthPIP, nil, skb.PacketOtherHost, wire.EthPIP},
+		{"zero address", wire.MAC{}, wire.EthPIP, nil, skb.PacketOtherHost, wire.EthPIP},
+		{"EtherType 0x0600", ours, 0x0600, []byte{0xff, 0xff}, skb.PacketHost, 0x0600},
+		{"length 0x05ff, raw 802.3", ours, 0x05ff, []byte{0xff, 0xff}, skb.PacketHost, wire.EthP8023},
+		{"length, ff 00 is LLC", ours, 46, []byte{0xff, 0x00}, skb.PacketHost, wire.EthP8022},
+		{"length, 00 ff is LLC", ours, 46, []byte{0x00, 0xff}, skb.PacketHost, wire.EthP8022},
+		{"length, SNAP", ours, 46, []byte{0xaa, 0xaa, 0x03}, skb.PacketHost, wire.EthP8022},
+		{"length, no payload", ours, 0, nil, skb.PacketHost, wire.EthP8022},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t)
+			b := r.pool.Get()
+			defer b.Free()
+			f := b.Put(wire.EthHLen + len(c.payload))
+			wire.PutEth(f, c.dst, peerMAC, c.typ)
+			copy(f[wire.EthHLen:], c.payload)
+			proto := ethTypeTrans(b, r.dev)
+			if proto != c.proto || b.PktType != c.pkt {
+				t.Errorf("proto %#04x type %d, want %#04x %d", proto, b.PktType, c.proto, c.pkt)
+			}
+			if b.Len() != len(c.payload) || b.MAC != b.DataOffset()-wire.EthHLen {
+				t.Errorf("header not pulled: len %d, mac at %d, data at %d", b.Len(), b.MAC, b.DataOffset())
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package ether
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 
@@ -94,5 +95,72 @@ func TestBacklog(t *testing.T) {
 	}
 	if m.Softnet.Processed.Load() != MaxBacklog+1 {
 		t.Fatalf("processed %d", m.Softnet.Processed.Load())
+	}
+}
+
+// enqueue_to_backlog on a NIC: whatever the burst, the backlog keeps the
+// first netdev_max_backlog+1 packets; each one past that is freed with
+// SKB_DROP_REASON_CPU_BACKLOG and counted in softnet_stat's dropped and
+// the rx_dropped of the device it arrived on (not lo's). The packets
+// kept are delivered in order, each on its own device.
+func TestNetifRxBacklogLimit(t *testing.T) {
+	for _, burst := range []int{1, BacklogWeight + 1, MaxBacklog, MaxBacklog + 1, MaxBacklog + 2, MaxBacklog + 40} {
+		t.Run(fmt.Sprint(burst), func(t *testing.T) {
+			m := new(mib.MIB)
+			n := NewNet(m, new(sync.Mutex))
+			eth, err := n.NewDevice(nullLink{}, 2, "eth0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool, err := skb.NewPool("t", 128, burst, skb.HeapMemory)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int
+			n.AddPack(wire.EthPIP, func(b *skb.Buffer) {
+				if b.Ifindex != eth.Ifindex || b.PktType != skb.PacketBroadcast {
+					t.Errorf("ifindex %d type %d", b.Ifindex, b.PktType)
+				}
+				got = append(got, int(b.Data()[0])<<8|int(b.Data()[1]))
+				b.Free()
+			})
+			// The device a packet is processed on shows in its taps.
+			var tapped [2]int
+			eth.AddTap(func([]byte, bool) { tapped[1]++ })
+			n.Loopback().AddTap(func([]byte, bool) { tapped[0]++ })
+			kept := min(burst, MaxBacklog+1)
+			for i := 0; i < burst; i++ {
+				b := pool.Get()
+				p := b.Put(20)
+				p[0], p[1] = byte(i>>8), byte(i)
+				b.Protocol = wire.EthPIP
+				b.PktType = skb.PacketBroadcast
+				if q := n.NetifRx(eth, b); q != (i < kept) {
+					t.Fatalf("packet %d: queued %v", i, q)
+				}
+			}
+			dropped := uint64(burst - kept)
+			if n.BacklogLen() != kept || pool.InUse() != kept {
+				t.Fatalf("backlog %d, buffers in use %d, want %d", n.BacklogLen(), pool.InUse(), kept)
+			}
+			if m.Softnet.Dropped.Load() != dropped || eth.Stats.RxDropped.Load() != dropped ||
+				m.Drops[mib.DropCPUBacklog].Load() != dropped || n.Loopback().Stats.RxDropped.Load() != 0 {
+				t.Fatalf("dropped %d, eth0 rx_dropped %d, CPU_BACKLOG %d, lo rx_dropped %d; want %d",
+					m.Softnet.Dropped.Load(), eth.Stats.RxDropped.Load(), m.Drops[mib.DropCPUBacklog].Load(),
+					n.Loopback().Stats.RxDropped.Load(), dropped)
+			}
+			n.DoSoftirq()
+			if len(got) != kept || n.BacklogLen() != 0 || pool.InUse() != 0 {
+				t.Fatalf("delivered %d, left %d, in use %d", len(got), n.BacklogLen(), pool.InUse())
+			}
+			if tapped != [2]int{0, kept} {
+				t.Fatalf("tapped on lo %d, on eth0 %d", tapped[0], tapped[1])
+			}
+			for i, v := range got {
+				if v != i {
+					t.Fatalf("delivery %d is packet %d", i, v)
+				}
+			}
+		})
 	}
 }

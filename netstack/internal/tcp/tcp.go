@@ -97,9 +97,8 @@ func (t *TCP) checksumOK(b *skb.Buffer) bool {
 
 // tcpV4SendReset mirrors tcp_ipv4.c: tcp_v4_send_reset with no socket:
 // never answer a reset, nor a segment that was not routed to this host
-// (broadcast, multicast); acknowledge what the segment occupied when it
-// carried no ACK, else take its acknowledgment number as the sequence
-// number. Counts Tcp.OutSegs and Tcp.OutRsts.
+// (broadcast, multicast); otherwise send resetFor's reply. Counts
+// Tcp.OutSegs and Tcp.OutRsts.
 func (t *TCP) tcpV4SendReset(b *skb.Buffer) {
 	th := b.Data()
 	flags := th[13]
@@ -109,6 +108,19 @@ func (t *TCP) tcpV4SendReset(b *skb.Buffer) {
 	if b.Rt.Type != ipv4.RtnLocal {
 		return
 	}
+	h := wire.IPv4(b.NetworkHeader())
+	rep := resetFor(th, b.Len(), h.Src(), h.Dst())
+	t.ip.SendUnicastReply(b, rep[:], h.TOS())
+	t.mib.TCPInc(mib.TcpOutSegs)
+	t.mib.TCPInc(mib.TcpOutRsts)
+}
+
+// resetFor builds the reset answering the segment th of segLen bytes
+// (header included) from saddr to daddr: acknowledging what the segment
+// occupied when it carried no ACK, else with its acknowledgment number as
+// the sequence number, and checksummed for the way back.
+func resetFor(th []byte, segLen int, saddr, daddr wire.Addr) [HLen]byte {
+	flags := th[13]
 	var rep [HLen]byte
 	copy(rep[0:2], th[2:4]) // source ← dest
 	copy(rep[2:4], th[0:2]) // dest ← source
@@ -119,7 +131,7 @@ func (t *TCP) tcpV4SendReset(b *skb.Buffer) {
 	} else {
 		rep[13] |= flagACK
 		seq := binary.BigEndian.Uint32(th[4:8])
-		n := uint32(b.Len() - int(th[12]>>4)*4)
+		n := uint32(segLen - int(th[12]>>4)*4)
 		if flags&flagSYN != 0 {
 			n++
 		}
@@ -130,12 +142,9 @@ func (t *TCP) tcpV4SendReset(b *skb.Buffer) {
 	}
 	// The pseudo-header swaps the request's addresses even when a
 	// reversed source route sends the reply elsewhere.
-	h := wire.IPv4(b.NetworkHeader())
-	c := wire.CsumFold(wire.Checksum(rep[:], wire.PseudoSum(h.Dst(), h.Src(), wire.ProtoTCP, HLen)))
+	c := wire.CsumFold(wire.Checksum(rep[:], wire.PseudoSum(daddr, saddr, wire.ProtoTCP, HLen)))
 	binary.BigEndian.PutUint16(rep[16:], c)
-	t.ip.SendUnicastReply(b, rep[:], h.TOS())
-	t.mib.TCPInc(mib.TcpOutSegs)
-	t.mib.TCPInc(mib.TcpOutRsts)
+	return rep
 }
 
 // tcpV4Err mirrors tcp_ipv4.c: tcp_v4_err: the quoted segment's socket

@@ -141,3 +141,46 @@ func TestSetRcvbuf(t *testing.T) {
 		t.Fatalf("unprivileged RCVBUFFORCE: %d", rc)
 	}
 }
+
+// udp4_lib_lookup2 with an SO_REUSEPORT group that has a connected
+// member: the group's pick for an unconnected member does not end the
+// scan (reuseport_has_conns), so the connected member later in the
+// chain still wins for its peer, and every other 4-tuple goes to an
+// unconnected member.
+func TestLookup2ReuseportWithConnectedMember(t *testing.T) {
+	u := &UDP{hashMix: 0x1234567, ehash: 0x89abcdef}
+	peer := wire.AddrOf(10, 0, 0, 9)
+	mk := func() *Sock { return &Sock{portHash: 7000, state: StateClose, incomingCPU: -1, reuseport: true} }
+	conn, a, b := mk(), mk(), mk()
+	conn.daddr, conn.dport, conn.state = peer, 9000, StateEstablished
+	reuseportAlloc(conn)
+	reuseportAddSock(a, conn)
+	reuseportAddSock(b, conn)
+	conn.reuseportCb.hasConns = true
+	var slot hslot2
+	for _, sk := range []*Sock{conn, a, b} {
+		hlistAddHead2(&slot, sk) // chain: b, a, conn
+	}
+	for _, c := range []struct {
+		name  string
+		saddr wire.Addr
+		sport uint16
+		conn  bool
+	}{
+		{"the connected peer", peer, 9000, true},
+		{"the peer, another port", peer, 9001, false},
+		{"another host, same port", wire.AddrOf(10, 0, 0, 8), 9000, false},
+	} {
+		for i := 0; i < 50; i++ {
+			sport := c.sport
+			saddr := c.saddr + wire.Addr(i<<8) // vary the hash, not the match
+			if c.conn {
+				saddr = c.saddr
+			}
+			got := u.udp4LibLookup2(saddr, sport, 0, 7000, 2, 0, &slot)
+			if (got == conn) != c.conn || got == nil {
+				t.Fatalf("%s (%v): got the connected member %v", c.name, saddr, got == conn)
+			}
+		}
+	}
+}

@@ -5,19 +5,24 @@ import (
 	"testing"
 )
 
-// rfc1071Sum is the reference of RFC 1071 section 4.1: add the data as
-// big-endian 16-bit words, one byte pair at a time, the last odd byte
-// padded with a zero, then fold the carries back in until none is left.
+// rfc1071Sum is the reference of RFC 1071: the data are big-endian 16-bit
+// words (an odd last byte is the high byte of a word padded with zero),
+// added in one's complement arithmetic. It goes one byte at a time, the
+// even bytes weighing 256, and adds each carry back at once (the
+// end-around carry), where Checksum adds 32-bit halves of eight-byte
+// loads into 64 bits and folds at the end.
 func rfc1071Sum(b []byte, initial uint32) uint16 {
-	sum := uint64(initial)
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint64(b[i])<<8 | uint64(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		sum += uint64(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
+	sum := initial>>16 + initial&0xffff
+	sum = sum>>16 + sum&0xffff
+	for i, c := range b {
+		if i%2 == 0 {
+			sum += uint32(c) << 8
+		} else {
+			sum += uint32(c)
+		}
+		if sum > 0xffff {
+			sum = sum - 0x10000 + 1
+		}
 	}
 	return uint16(sum)
 }
