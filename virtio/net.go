@@ -186,6 +186,9 @@ type txQueue struct {
 	backlog skb.Queue // the pfifo qdisc
 	// Counters, under mu.
 	packets, bytes, kicks, stops, wakes, backlogDrops, linkDrops uint64
+	// Frames posted to the ring, and those of them posted without a
+	// kick (xmit_more).
+	xmit, xmitMore uint64
 }
 
 type devCounters struct {

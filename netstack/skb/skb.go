@@ -107,6 +107,13 @@ type Buffer struct {
 	// UDP_SKB_CB and SOCK_SKB_CB in Linux.
 	CB ControlBlock
 
+	// XmitMore is netdev_xmit_more() for a frame handed to a driver:
+	// more frames follow at once, so the driver may post this one
+	// without notifying the device. The last frame of a batch has it
+	// clear, or its sender flushes the link when the batch ends early.
+	// The driver clears it when it takes the frame.
+	XmitMore bool
+
 	// Next links the buffer into one queue at a time (Queue).
 	Next *Buffer
 
@@ -283,6 +290,7 @@ func (b *Buffer) reset() {
 	b.Rt = Route{}
 	b.Sk = nil
 	b.CB = ControlBlock{}
+	b.XmitMore = false
 	b.Next = nil
 }
 
