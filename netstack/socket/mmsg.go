@@ -51,7 +51,8 @@ type Timespec struct {
 // MSG_WAITFORONE turns on MSG_DONTWAIT after the first. timeout, if
 // non-nil, is checked only between datagrams (the wait for each is
 // SO_RCVTIMEO's, as in Linux) and is updated to the time left; an
-// invalid one is EINVAL.
+// invalid one is EINVAL. Unlike SendMmsg's, the entry count is not capped
+// at UIO_MAXIOV.
 //
 // It returns how many datagrams it received. An error before the first
 // is returned; one after it ends the batch and, unless it is EAGAIN, is
