@@ -422,3 +422,38 @@ func TestReadWriteBatch(t *testing.T) {
 		t.Fatal("ReadBatch after Close succeeded")
 	}
 }
+
+// TestRecvmmsgInterruptKept: a signal (Interrupt) ending the wait for a
+// later entry returns the count; the error kept is -ERESTARTSYS, which
+// sock_intr_errno gives a wait without timeout, read back by SO_ERROR
+// as 512. Before the first datagram the call returns EINTR.
+func TestRecvmmsgInterruptKept(t *testing.T) {
+	e := newEnv(t)
+	s := e.bound(0, 7000)
+	type res struct {
+		n   int
+		err error
+	}
+	done := make(chan res, 1)
+	ms := mmsgs(64, 64)
+	recv := func() {
+		n, err := s.RecvMmsg(ms, 0, nil)
+		done <- res{n, err}
+	}
+	go recv()
+	waitWaiters(t, s, 1)
+	s.Interrupt()
+	if r := <-done; r.n != 0 || !errors.Is(r.err, syscall.EINTR) {
+		t.Fatalf("interrupted before a datagram: %d, %v; want EINTR", r.n, r.err)
+	}
+	e.send(udpPkt(7000, []byte("one")))
+	go recv()
+	waitWaiters(t, s, 1)
+	s.Interrupt()
+	if r := <-done; r.n != 1 || r.err != nil {
+		t.Fatalf("interrupted after a datagram: %d, %v", r.n, r.err)
+	}
+	if v, _ := s.GetsockoptInt(socket.SolSocket, socket.SoError); v != 512 {
+		t.Fatalf("SO_ERROR %d, want 512 (ERESTARTSYS)", v)
+	}
+}

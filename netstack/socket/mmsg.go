@@ -57,7 +57,8 @@ type Timespec struct {
 // It returns how many datagrams it received. An error before the first
 // is returned; one after it ends the batch and, unless it is EAGAIN, is
 // kept as the socket's pending error (sk_err) for the next call or
-// SO_ERROR.
+// SO_ERROR. As in Linux, an interrupt (Interrupt) of a wait without
+// timeout is kept as ERESTARTSYS (512), not EINTR.
 func (s *Socket) RecvMmsg(msgs []Mmsghdr, flags int, timeout *Timespec) (int, error) {
 	return s.doRecvmmsg(len(msgs), flags, timeout, func(i, f int) error {
 		n, err := s.recv(msgs[i].Buf, f, &msgs[i].Hdr, false)
@@ -106,6 +107,13 @@ func (s *Socket) doRecvmmsg(vlen, flags int, timeout *Timespec, recvOne func(i, 
 	datagrams := 0
 	for datagrams < vlen {
 		if err = recvOne(datagrams, flags&^MsgWaitforone); err != nil {
+			if errors.Is(err, syscall.EINTR) && s.timeo(flags) < 0 {
+				// sock_intr_errno: a signal ends a wait without
+				// timeout with -ERESTARTSYS, which only the
+				// return to user space turns into EINTR; kept in
+				// sk_err below, it stays 512.
+				err = errRestartsys
+			}
 			break
 		}
 		datagrams++
@@ -125,6 +133,9 @@ func (s *Socket) doRecvmmsg(vlen, flags int, timeout *Timespec, recvOne func(i, 
 		}
 	}
 	if err == nil || datagrams == 0 {
+		if err == errRestartsys {
+			err = syscall.EINTR
+		}
 		return datagrams, err
 	}
 	// Fewer than asked for: EAGAIN is merely the end of what was
@@ -135,6 +146,10 @@ func (s *Socket) doRecvmmsg(vlen, flags int, timeout *Timespec, recvOne func(i, 
 	}
 	return datagrams, nil
 }
+
+// errRestartsys is ERESTARTSYS, the kernel-internal errno of an
+// interrupted wait that a call would restart.
+const errRestartsys = syscall.Errno(512)
 
 // SendMmsg is sendmmsg(2) (net/socket.c: __sys_sendmmsg): it sends the
 // datagrams in msgs in order, at most UIOMaxiov of them, setting each

@@ -178,6 +178,32 @@ var mmsgCases = []confCase{
 		c.want("SO_ERROR read", c.ok(agent.Request{Op: agent.OpGetInt, FD: con, Level: socket.SolSocket, Name: socket.SoError}).Value, 0)
 	}},
 
+	// A signal ending the wait for the second entry: the count is
+	// returned and the error kept is the -ERESTARTSYS sock_intr_errno
+	// gives a wait without timeout, which SO_ERROR reads as 512.
+	{name: "mmsg-recvmmsg-interrupted", run: func(c *cc) {
+		fd := c.socket("0.0.0.0:6307")
+		c.send(addr(testerIP, 4307), 6307, "one")
+		time.Sleep(50 * time.Millisecond)
+		ch := make(chan *agent.Response, 1)
+		go func() {
+			r, err := c.a.Call(agent.Request{Op: agent.OpRecvmmsg, FD: fd, Vlen: 2, Len: 64})
+			if err != nil {
+				r = &agent.Response{Ret: -1, Errno: -1, Err: err.Error()}
+			}
+			ch <- r
+		}()
+		time.Sleep(200 * time.Millisecond)
+		c.ok(agent.Request{Op: agent.OpInterrupt, FD: fd})
+		select {
+		case r := <-ch:
+			c.wantMmsgs(r, agent.Mmsg{Len: 3, Data: []byte("one"), Addr: "10.0.2.9:4307"})
+		case <-time.After(10 * time.Second):
+			c.t.Fatal("recvmmsg still blocked after the interrupt")
+		}
+		c.want("SO_ERROR", c.ok(agent.Request{Op: agent.OpGetInt, FD: fd, Level: socket.SolSocket, Name: socket.SoError}).Value, 512)
+	}},
+
 	// Each entry has its own control buffer: IP_PKTINFO cut short in
 	// each (MSG_CTRUNC, msg_controllen the room there was).
 	{name: "mmsg-recvmmsg-ctrunc", run: func(c *cc) {
