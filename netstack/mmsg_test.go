@@ -290,6 +290,16 @@ func TestSendmmsg(t *testing.T) {
 			ms[1].Hdr.Namelen = 8
 			return ms
 		}, want: 1, more: []bool{true}, flushes: 1},
+		{name: "name longer than sockaddr_storage: cut to it", msgs: func() []socket.Mmsghdr {
+			ms := sendMsgs(ipT, 9000, "a", "b")
+			ms[1].Hdr.Namelen = 200
+			return ms
+		}, want: 2},
+		{name: "negative name length", msgs: func() []socket.Mmsghdr {
+			ms := sendMsgs(ipT, 9000, "a")
+			ms[0].Hdr.Namelen = -1
+			return ms
+		}, err: syscall.EINVAL},
 		{name: "port 0 in the middle", msgs: func() []socket.Mmsghdr {
 			ms := sendMsgs(ipT, 9000, "a", "b", "c")
 			ms[2].Hdr.Name.Port = 0

@@ -173,8 +173,10 @@ func (s *Socket) SendMmsg(msgs []Mmsghdr, flags int) (int, error) {
 		m := &msgs[datagrams]
 		var to *Sockaddr
 		if n := m.Hdr.Namelen; n != 0 {
-			// move_addr_to_kernel, then udp_sendmsg's length check.
-			if n < SockaddrLen || n > sockaddrStorageLen {
+			// __copy_msghdr refuses a negative length and cuts a
+			// longer one than sockaddr_storage to it; udp_sendmsg
+			// wants a whole sockaddr_in.
+			if n < SockaddrLen {
 				err = syscall.EINVAL
 				break
 			}
@@ -203,10 +205,6 @@ func (s *Socket) endBatch(sent int) {
 		s.sk.XmitFlush()
 	}
 }
-
-// sockaddrStorageLen is sizeof(struct sockaddr_storage), the longest
-// name a call accepts.
-const sockaddrStorageLen = 128
 
 // sendmsg is one datagram of SendMmsg or WriteBatch; batch is MSG_BATCH.
 func (s *Socket) sendmsg(p []byte, to *Sockaddr, batch bool) (int, error) {
