@@ -219,6 +219,12 @@ type txQueue struct {
 	backlogDrops uint64
 	// +checklocks:mu
 	linkDrops uint64
+	// Frames posted to the ring, and those of them posted without a
+	// kick (xmit_more).
+	// +checklocks:mu
+	xmit uint64
+	// +checklocks:mu
+	xmitMore uint64
 }
 
 type devCounters struct {

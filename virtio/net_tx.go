@@ -12,10 +12,17 @@ import (
 // backlog of TxQueueLen (a pfifo qdisc); beyond that, or with the link
 // down, they are dropped and counted. Safe for concurrent use, including
 // from the softnet goroutine (Deliver).
+//
+// b.XmitMore is netdev_xmit_more(): the frame is posted but the device
+// is not notified, because another frame follows at once; the frame
+// without it (or Flush) notifies for the whole batch. A frame without
+// it is never held back.
 func (d *Net) Transmit(b *skb.Buffer) error {
 	if b == nil {
 		return nil
 	}
+	more := b.XmitMore
+	b.XmitMore = false
 	d.tx.mu.Lock()
 	if d.closed.Load() { // under the lock: Close purges the backlog under it
 		d.tx.mu.Unlock()
@@ -23,9 +30,47 @@ func (d *Net) Transmit(b *skb.Buffer) error {
 		b.Free()
 		return ErrClosed
 	}
-	err := d.devQueueXmit(b, false)
+	err := d.devQueueXmit(b, more)
+	if err != nil && !more {
+		// The batch's last frame was dropped: what it would have
+		// notified for is still unannounced.
+		d.txFlush()
+	}
 	d.tx.mu.Unlock()
 	return err
+}
+
+// Flush notifies the device of frames posted with XmitMore when their
+// batch ended without a frame that notifies (a datagram that failed
+// after others were sent), as virtnet_xdp_xmit kicks on
+// XDP_XMIT_FLUSH. With nothing pending it does nothing.
+func (d *Net) Flush() {
+	d.tx.mu.Lock()
+	if !d.closed.Load() {
+		d.txFlush()
+	}
+	d.tx.mu.Unlock()
+}
+
+// txFlush kicks if descriptors were added since the last kick. tx.mu
+// held.
+//
+// +checklocks:d.tx.mu
+func (d *Net) txFlush() {
+	if d.tx.vq.numAdded != 0 && d.tx.stopped&stopDetach == 0 {
+		d.txKick()
+	}
+}
+
+// txKick is start_xmit's kick: virtqueue_kick_prepare, then
+// virtqueue_notify when the device asked for it. tx.mu held.
+//
+// +checklocks:d.tx.mu
+func (d *Net) txKick() {
+	q := &d.tx
+	if q.vq.virtqueueKickPrepare() && q.vq.virtqueueNotify() {
+		q.kicks++
+	}
 }
 
 // devQueueXmit is __dev_xmit_skb over a pfifo qdisc: send directly when
@@ -100,10 +145,11 @@ func (d *Net) startXmit(b *skb.Buffer, more bool) error {
 		d.cleanupArmed.Store(true)
 		d.cleanupTimer.Reset(d.cfg.TxCleanup)
 	}
+	q.xmit++
 	if kick || q.stopped&stopXoff != 0 {
-		if vq.virtqueueKickPrepare() && vq.virtqueueNotify() {
-			q.kicks++
-		}
+		d.txKick()
+	} else {
+		q.xmitMore++
 	}
 	return nil
 }

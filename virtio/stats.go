@@ -24,9 +24,14 @@ type RxQueueStats struct {
 // TxQueueStats are the transmit queue's counters (ethtool -S
 // tx_queue_0_*, plus the qdisc's).
 type TxQueueStats struct {
-	Packets      uint64 // frames the device has sent (counted on reclaim)
-	Bytes        uint64
-	Kicks        uint64
+	Packets uint64 // frames the device has sent (counted on reclaim)
+	Bytes   uint64
+	Kicks   uint64 // notifications sent (VM exits under QEMU)
+	// Xmit counts frames posted to the ring, XmitMore those of them
+	// posted without notifying the device because more followed
+	// (netdev_xmit_more); Kicks/Xmit is notifications per frame.
+	Xmit         uint64
+	XmitMore     uint64
 	Calls        uint64 // interrupts that found completions (skb_xmit_done)
 	Stops        uint64 // ring full: queue stopped
 	Wakes        uint64 // queue restarted after a stop
@@ -93,6 +98,8 @@ func (d *Net) Stats() Stats {
 		Packets:      q.packets,
 		Bytes:        q.bytes,
 		Kicks:        q.kicks,
+		Xmit:         q.xmit,
+		XmitMore:     q.xmitMore,
 		Calls:        q.calls.Load(),
 		Stops:        q.stops,
 		Wakes:        q.wakes,
@@ -127,8 +134,8 @@ func (s Stats) String() string {
 		link, s.Interrupts, s.Spurious, s.ConfigChanges, s.Resets, s.RefillRuns, s.Reflected)
 	fmt.Fprintf(&b, "rx_queue_0: packets %d bytes %d drops %d kicks %d calls %d posted %d/%d mergeable_rx_buffer_size %d\n",
 		s.RX.Packets, s.RX.Bytes, s.RX.Drops, s.RX.Kicks, s.RX.Calls, s.RX.Posted, s.RX.Size, s.RX.BufLen)
-	fmt.Fprintf(&b, "tx_queue_0: packets %d bytes %d kicks %d calls %d stops %d wakes %d in_flight %d/%d backlog %d backlog_drops %d link_drops %d\n",
-		s.TX.Packets, s.TX.Bytes, s.TX.Kicks, s.TX.Calls, s.TX.Stops, s.TX.Wakes, s.TX.InFlight, s.TX.Size, s.TX.Backlog, s.TX.BacklogDrops, s.TX.LinkDrops)
+	fmt.Fprintf(&b, "tx_queue_0: packets %d bytes %d kicks %d xmit %d xmit_more %d calls %d stops %d wakes %d in_flight %d/%d backlog %d backlog_drops %d link_drops %d\n",
+		s.TX.Packets, s.TX.Bytes, s.TX.Kicks, s.TX.Xmit, s.TX.XmitMore, s.TX.Calls, s.TX.Stops, s.TX.Wakes, s.TX.InFlight, s.TX.Size, s.TX.Backlog, s.TX.BacklogDrops, s.TX.LinkDrops)
 	fmt.Fprintf(&b, "rx_length_errors %d rx_frame_errors %d tx_dropped %d tx_fifo_errors %d\n",
 		s.RxLengthErrors, s.RxFrameErrors, s.TxDropped, s.TxFifoErrors)
 	b.WriteString("faults:")

@@ -21,6 +21,8 @@ type (
 	Request  = agentproto.Request
 	Response = agentproto.Response
 	Pktinfo  = agentproto.Pktinfo
+	Mmsg     = agentproto.Mmsg
+	Timespec = agentproto.Timespec
 )
 
 // Operations (see agentproto).
@@ -44,4 +46,6 @@ const (
 	OpInterrupt  = agentproto.OpInterrupt
 	OpCounters   = agentproto.OpCounters
 	OpProcNetUDP = agentproto.OpProcNetUDP
+	OpRecvmmsg   = agentproto.OpRecvmmsg
+	OpSendmmsg   = agentproto.OpSendmmsg
 )

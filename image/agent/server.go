@@ -266,6 +266,10 @@ func (s *Server) do(req *Request, r *Response) error {
 	case OpInterrupt:
 		so.Interrupt()
 		return nil
+	case OpRecvmmsg:
+		return recvmmsg(so, req, r)
+	case OpSendmmsg:
+		return sendmmsg(so, req, r)
 	}
 	return fmt.Errorf("%w: unknown op %q", syscall.EINVAL, req.Op)
 }

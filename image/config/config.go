@@ -53,6 +53,8 @@ type Image struct {
 	Pcap bool
 	// TestHooks: the kaidoku.test.* words.
 	TestHooks bool
+	// EchoBatch: kaidoku.echo.batch=, the echo service's batch size.
+	EchoBatch bool
 }
 
 // The images.
@@ -65,6 +67,7 @@ var (
 		ConsoleStats: true,
 		Pcap:         true,
 		TestHooks:    true,
+		EchoBatch:    true,
 	}
 	// GVisorEcho is image/gvisor-echo: the echo and stats services on
 	// gVisor's netstack.
@@ -91,6 +94,10 @@ type Config struct {
 	Services map[string]Service
 	// BusyPoll is the NAPI busy-poll window before halting (0: off).
 	BusyPoll time.Duration
+	// EchoBatch is how many datagrams the echo service takes per
+	// recvmmsg and answers per sendmmsg; 1 is the per-datagram echo
+	// (recvfrom, then sendto). 0 in an image without the word.
+	EchoBatch int
 	// Threaded leaves every NAPI poll to the softnet goroutine.
 	Threaded bool
 	// Supervise is the device health check period (0: on faults only).
@@ -170,6 +177,10 @@ func newSet(img Image) (*Config, *cmdline.Set, func()) {
 	if slices.Contains(img.Services, "agent") {
 		allow["agent"] = &allowValue{p: DefaultTestHost, set: true}
 		set.Var(allow["agent"], "agent.allow", `who the test agent answers (an IPv4 prefix; "any": anyone)`)
+	}
+	if img.EchoBatch && slices.Contains(img.Services, "echo") {
+		c.EchoBatch = DefaultEchoBatch
+		set.Var((*batchValue)(&c.EchoBatch), "echo.batch", "datagrams the echo service reads per recvmmsg and answers per sendmmsg; 1: the per-datagram echo (recvfrom, then sendto)")
 	}
 	set.Duration(&c.BusyPoll, "busypoll", 0, "NAPI busy-poll window before the CPU halts; 0: off")
 	set.Bool(&c.Threaded, "napi.threaded", "poll only in the softnet goroutine, never on interrupt exit (Linux's threaded NAPI)")
@@ -361,6 +372,26 @@ func (v *superviseValue) Set(s string) error {
 		return fmt.Errorf(`want a period such as 1s, or "off", not %q`, s)
 	}
 	*v = superviseValue(d)
+	return nil
+}
+
+// DefaultEchoBatch is the echo service's batch: as many datagrams as
+// the benchmark keeps in flight.
+const DefaultEchoBatch = 32
+
+// maxEchoBatch is UIO_MAXIOV, the most one sendmmsg sends.
+const maxEchoBatch = 1024
+
+type batchValue int
+
+func (v *batchValue) String() string { return strconv.Itoa(int(*v)) }
+
+func (v *batchValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxEchoBatch {
+		return fmt.Errorf("want a batch size from 1 to %d, not %q", maxEchoBatch, s)
+	}
+	*v = batchValue(n)
 	return nil
 }
 

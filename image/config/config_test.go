@@ -26,6 +26,7 @@ func defaults() Config {
 			"agent":   {On: true, Port: 5555, Allow: netip.MustParsePrefix("10.0.2.2/32")},
 		},
 		Supervise: time.Second,
+		EchoBatch: DefaultEchoBatch,
 		Test:      TestHooks{Exit: -1},
 	}
 }
@@ -52,7 +53,7 @@ func TestParse(t *testing.T) {
 				"kaidoku.echo.port=10007 kaidoku.discard.port=10009 kaidoku.stats.port=10161 kaidoku.agent.port=15555 " +
 				"kaidoku.stats.allow=10.1.0.0/16 kaidoku.agent.allow=any kaidoku.busypoll=200us kaidoku.napi.threaded " +
 				"kaidoku.supervise=off kaidoku.stats.console=250ms kaidoku.pcap kaidoku.tsc_khz=2596138 " +
-				"kaidoku.test.clock=2s kaidoku.test.exit=3 kaidoku.test.panic"},
+				"kaidoku.test.clock=2s kaidoku.test.exit=3 kaidoku.test.panic kaidoku.echo.batch=1"},
 			want: func(c *Config) {
 				c.Addr = netip.MustParsePrefix("192.168.7.2/16")
 				c.Gateway = netip.Addr{}
@@ -70,6 +71,7 @@ func TestParse(t *testing.T) {
 				c.Pcap = true
 				c.TSCkHz = 2596138
 				c.Test = TestHooks{Clock: 2 * time.Second, Exit: 3, Panic: true}
+				c.EchoBatch = 1
 			},
 		},
 		{
@@ -110,7 +112,7 @@ func TestParse(t *testing.T) {
 			lines: []string{"kaidoku.addr=notanip kaidoku.addr=fe80::1/64 kaidoku.addr=10.0.2.15 kaidoku.gw=10.0.2 kaidoku.mode=bridge " +
 				"kaidoku.services=echo,ftp kaidoku.echo.port=0 kaidoku.echo.port=65536 kaidoku.stats.allow=everyone " +
 				"kaidoku.busypoll=soon kaidoku.supervise=-1s kaidoku.stats.console=often kaidoku.tsc_khz=-5 " +
-				"kaidoku.test.exit=200 kaidoku.test.panic=please kaidoku.addr"},
+				"kaidoku.test.exit=200 kaidoku.test.panic=please kaidoku.addr kaidoku.echo.batch=0 kaidoku.echo.batch=1025"},
 			errs: []string{
 				`kaidoku.addr=notanip: want an IPv4 address with its prefix length, such as 10.0.2.15/24, not "notanip"; keeping 10.0.2.15/24`,
 				`kaidoku.addr=fe80::1/64: want an IPv4 address with its prefix length, such as 10.0.2.15/24, not "fe80::1/64"; keeping 10.0.2.15/24`,
@@ -128,6 +130,8 @@ func TestParse(t *testing.T) {
 				`kaidoku.test.exit=200: want an exit code from 0 to 127, not "200"; keeping none`,
 				`kaidoku.test.panic=please: want on or off, not "please"; keeping off`,
 				`kaidoku.addr: needs a value (kaidoku.addr=...); keeping 10.0.2.15/24`,
+				`kaidoku.echo.batch=0: want a batch size from 1 to 1024, not "0"; keeping 32`,
+				`kaidoku.echo.batch=1025: want a batch size from 1 to 1024, not "1025"; keeping 32`,
 			},
 		},
 		{
@@ -138,7 +142,7 @@ func TestParse(t *testing.T) {
 		{
 			name: "gvisor-echo: its services, its words", img: gvisor,
 			lines: []string{"kaidoku.addr=10.0.0.5/24 kaidoku.services=stats kaidoku.napi.threaded kaidoku.supervise=off " +
-				"kaidoku.mode=reflector kaidoku.agent.port=1 kaidoku.pcap kaidoku.stats.console=1s kaidoku.test.panic"},
+				"kaidoku.mode=reflector kaidoku.agent.port=1 kaidoku.pcap kaidoku.stats.console=1s kaidoku.test.panic kaidoku.echo.batch=4"},
 			want: func(c *Config) {
 				c.Addr = netip.MustParsePrefix("10.0.0.5/24")
 				c.Services = map[string]Service{
@@ -147,8 +151,9 @@ func TestParse(t *testing.T) {
 				}
 				c.Threaded = true
 				c.Supervise = 0
+				c.EchoBatch = 0
 			},
-			errs: []string{`Unknown kernel command line parameters "kaidoku.mode=reflector kaidoku.agent.port=1 kaidoku.pcap kaidoku.stats.console=1s kaidoku.test.panic", ignored`},
+			errs: []string{`Unknown kernel command line parameters "kaidoku.mode=reflector kaidoku.agent.port=1 kaidoku.pcap kaidoku.stats.console=1s kaidoku.test.panic kaidoku.echo.batch=4", ignored`},
 		},
 		{
 			name: "gvisor-echo: no discard service", img: gvisor, lines: []string{"kaidoku.services=echo,discard"},
@@ -157,6 +162,7 @@ func TestParse(t *testing.T) {
 					"echo":  {On: true, Port: 7},
 					"stats": {On: true, Port: 161, Allow: netip.MustParsePrefix("10.0.2.0/24")},
 				}
+				c.EchoBatch = 0
 			},
 			errs: []string{`kaidoku.services=echo,discard: no service "discard" in this image (it has echo,stats); keeping echo,stats`},
 		},

@@ -25,7 +25,11 @@ func startServices(cfg *config.Config, sys *system) {
 		return
 	}
 	if svc := cfg.Services["echo"]; svc.On {
-		go echo(mustBind(sys, svc.Port))
+		if cfg.EchoBatch > 1 {
+			go echoBatch(mustBind(sys, svc.Port), cfg.EchoBatch)
+		} else {
+			go echo(mustBind(sys, svc.Port))
+		}
 	}
 	if svc := cfg.Services["discard"]; svc.On {
 		go discard(svc.Port)
@@ -62,6 +66,36 @@ func echo(s *socket.Socket) {
 			continue
 		}
 		s.SendTo(buf[:n], 0, &from)
+	}
+}
+
+// echoBatch is RFC 862 on the batch calls: recvmmsg with MSG_WAITFORONE
+// (wait for one datagram, then take up to vlen already queued), then
+// one sendmmsg of the replies, whose frames are posted together and
+// announced to the device once. A reply that fails is skipped, as
+// echo ignores SendTo's error.
+func echoBatch(s *socket.Socket, vlen int) {
+	in := make([]socket.Mmsghdr, vlen)
+	for i := range in {
+		in[i].Buf = make([]byte, 65536)
+	}
+	out := make([]socket.Mmsghdr, vlen)
+	for {
+		n, err := s.RecvMmsg(in, socket.MsgWaitforone, nil)
+		if err != nil {
+			continue
+		}
+		for i := range n {
+			out[i].Buf = in[i].Buf[:in[i].Len]
+			out[i].Hdr.Name, out[i].Hdr.Namelen = in[i].Hdr.Name, in[i].Hdr.Namelen
+		}
+		for sent := 0; sent < n; {
+			k, err := s.SendMmsg(out[sent:n], 0)
+			if err != nil {
+				k = 1 // the first failed: skip it
+			}
+			sent += k
+		}
 	}
 }
 

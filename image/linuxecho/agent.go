@@ -305,6 +305,10 @@ func (s *agentServer) do(req *agentproto.Request, r *agentproto.Response) error 
 	case agentproto.OpInterrupt:
 		s.interrupt(fd)
 		return nil
+	case agentproto.OpRecvmmsg:
+		return s.recvmmsgCall(fd, req, r)
+	case agentproto.OpSendmmsg:
+		return s.sendmmsgCall(fd, req, r)
 	}
 	return fmt.Errorf("%w: unknown op %q", syscall.EINVAL, req.Op)
 }

@@ -112,6 +112,13 @@ type Buffer struct {
 	// link puts the buffer in one queue at a time (Queue).
 	link ilist.Entry[*Buffer]
 
+	// XmitMore is netdev_xmit_more() for a frame handed to a driver:
+	// more frames follow at once, so the driver may post this one
+	// without notifying the device. The last frame of a batch has it
+	// clear, or its sender flushes the link when the batch ends early.
+	// The driver clears it when it takes the frame.
+	XmitMore bool
+
 	pool  *Pool
 	state uint8
 	blk   int32 // arena block index (arena pools)
@@ -285,6 +292,7 @@ func (b *Buffer) reset() {
 	b.Rt = Route{}
 	b.Sk = nil
 	b.CB = ControlBlock{}
+	b.XmitMore = false
 }
 
 // CopyMeta copies the packet metadata of src (not its data or headers'

@@ -43,6 +43,40 @@ const (
 	OpProcNetUDP = "procnetudp" // → Text, /proc/net/udp
 )
 
+// Batch operations.
+const (
+	// OpRecvmmsg is recvmmsg(2): FD, Vlen entries of Len bytes each
+	// (and Controllen bytes of control each), Flags, Timeout (nil:
+	// none) → Ret (datagrams), Msgs (one per datagram), Timeout (what
+	// the call left of it).
+	OpRecvmmsg = "recvmmsg"
+	// OpSendmmsg is sendmmsg(2): FD, Msgs (Data, Addr, Namelen), Flags
+	// → Ret (datagrams), Msgs (Len, msg_len, of each entry).
+	OpSendmmsg = "sendmmsg"
+)
+
+// Mmsg is one entry of recvmmsg or sendmmsg (struct mmsghdr).
+type Mmsg struct {
+	// Len is msg_len: the bytes received (the full length with
+	// MSG_TRUNC) or sent.
+	Len  int    `json:"len"`
+	Data []byte `json:"data,omitempty"`
+	// Addr is a received datagram's source, or where to send one
+	// ("a.b.c.d:port"; empty: no msg_name, the connected peer).
+	Addr string `json:"addr,omitempty"`
+	// Namelen is msg_namelen: as a receive returned it; for a send,
+	// non-zero overrides sizeof(struct sockaddr_in) for Addr.
+	Namelen  int    `json:"namelen,omitempty"`
+	MsgFlags int    `json:"msg_flags,omitempty"`
+	Control  []byte `json:"control,omitempty"` // msg_control as Linux fills it
+}
+
+// Timespec is struct timespec (recvmmsg's timeout).
+type Timespec struct {
+	Sec  int64 `json:"sec"`
+	Nsec int64 `json:"nsec"`
+}
+
 // Request is one call.
 type Request struct {
 	ID        uint64   `json:"id"`
@@ -70,6 +104,12 @@ type Request struct {
 	// Controllen, for recvmsg, is msg_controllen: with it the control
 	// messages come back encoded in Response.Control.
 	Controllen int `json:"controllen,omitempty"`
+
+	// Vlen is recvmmsg's entry count, Timeout its timeout; Msgs are
+	// sendmmsg's entries.
+	Vlen    int       `json:"vlen,omitempty"`
+	Timeout *Timespec `json:"timeout,omitempty"`
+	Msgs    []Mmsg    `json:"msgs,omitempty"`
 }
 
 // Response is a call's outcome. Errno is 0 on success.
@@ -91,6 +131,10 @@ type Response struct {
 	Control  []byte            `json:"control,omitempty"` // msg_control as Linux fills it
 	Counters map[string]uint64 `json:"counters,omitempty"`
 	Text     string            `json:"text,omitempty"`
+	// Msgs are recvmmsg's datagrams or sendmmsg's entries; Timeout is
+	// what recvmmsg left of its timeout.
+	Msgs    []Mmsg    `json:"msgs,omitempty"`
+	Timeout *Timespec `json:"timeout,omitempty"`
 }
 
 // Pktinfo is struct in_pktinfo (IP_PKTINFO).

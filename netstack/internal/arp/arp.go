@@ -234,6 +234,9 @@ func (t *Table) update(ip wire.Addr, ha wire.MAC, state uint8, create bool) {
 	n.qbytes = 0
 	t.mu.Unlock()
 	for x := q.PopFront(); x != nil; x = q.PopFront() {
+		// The queue goes out as one batch: one notification of
+		// the device for all of it.
+		x.XmitMore = !q.Empty()
 		t.xmit(x, ha)
 	}
 }

@@ -27,11 +27,23 @@ import (
 // on every path (it frees b if it fails) and may be called from any
 // goroutine; b.Data() starts at the Ethernet header and b has at least
 // Headroom bytes of headroom. MAC, MTU and Headroom are constant.
+//
+// A frame with b.XmitMore set is one of a batch: the driver may post it
+// without notifying its device, since another frame follows at once
+// (netdev_xmit_more). A Link that defers notifications this way also
+// implements LinkFlusher, which the stack calls when a batch ends
+// without its last frame.
 type Link interface {
 	Transmit(b *skb.Buffer) error
 	MAC() [6]byte
 	MTU() int
 	Headroom() int
+}
+
+// LinkFlusher is implemented by a Link that holds back notifications for
+// XmitMore frames: Flush notifies the device of any it holds.
+type LinkFlusher interface {
+	Flush()
 }
 
 // Handler is a ptype_base entry's func: it owns b. The network header
@@ -281,6 +293,7 @@ func (d *Device) Xmit(b *skb.Buffer) error {
 		t.fn(b.Data(), true)
 	}
 	if d.link == nil {
+		b.XmitMore = false
 		d.loopbackXmit(b)
 		return nil
 	}
@@ -292,4 +305,14 @@ func (d *Device) Xmit(b *skb.Buffer) error {
 	d.Stats.TxPackets.Add(1)
 	d.Stats.TxBytes.Add(uint64(n))
 	return nil
+}
+
+// XmitFlush tells the driver that a batch of frames sent with XmitMore
+// has ended without its last frame, so that it notifies its device of
+// what it holds back (see LinkFlusher). Without such a driver, or on
+// the loopback device, it does nothing.
+func (d *Device) XmitFlush() {
+	if f, ok := d.link.(LinkFlusher); ok {
+		f.Flush()
+	}
 }

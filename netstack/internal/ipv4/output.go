@@ -37,6 +37,10 @@ type Datagram struct {
 	// looped back to this host's sockets (sk_mc_loop; without a socket
 	// it loops).
 	NoMcLoop bool
+	// More is MSG_BATCH: the sender has more datagrams to send at
+	// once (sendmmsg), so even the last frame of this one is sent
+	// with XmitMore and the device is notified by a later one.
+	More bool
 	// opt are IP options for every fragment's header (ipc.opt), set by
 	// the ICMP and reply senders of this package.
 	opt *ipOptionsData
@@ -107,6 +111,7 @@ func (ip *IPv4) Output(rt *OutRoute, d *Datagram, th, payload []byte) int {
 		copy(p[hl:], th)
 		copy(p[hl+len(th):], payload)
 		ip.skbDstSet(b, rt)
+		b.XmitMore = d.More
 		return ip.finishOutput(rt, dev, d, b)
 	}
 	// ip_fragment layout: every fragment but the last carries a multiple
@@ -119,6 +124,11 @@ func (ip *IPv4) Output(rt *OutRoute, d *Datagram, th, payload []byte) int {
 		if b == nil {
 			m.IPInc(mib.IpOutDiscards)
 			m.IPInc(mib.IpFragFails)
+			if off != 0 {
+				// The fragments already sent went as a batch
+				// that now has no last frame.
+				dev.XmitFlush()
+			}
 			return -ENOBUFS
 		}
 		p := b.Put(hl + n)
@@ -141,12 +151,26 @@ func (ip *IPv4) Output(rt *OutRoute, d *Datagram, th, payload []byte) int {
 		}
 		m.IPInc(mib.IpFragCreates)
 		ip.skbDstSet(b, rt)
+		// The fragments leave as one batch: only the last notifies
+		// the device (Linux's ip_do_fragment hands each to
+		// dev_queue_xmit alone, a notification apiece).
+		b.XmitMore = d.More || off+n < body
 		if err := ip.finishOutput(rt, dev, d, b); err != 0 && err != -EHOSTUNREACH {
+			dev.XmitFlush()
 			return err
 		}
 	}
 	m.IPInc(mib.IpFragOKs)
 	return 0
+}
+
+// XmitFlush ends a batch of datagrams sent with More whose last one
+// failed before reaching the device: the driver notifies the device of
+// the frames it holds back.
+func (ip *IPv4) XmitFlush() {
+	if ip.dev != nil {
+		ip.dev.XmitFlush()
+	}
 }
 
 // newFrame returns a buffer for an IP packet of size bytes sent on dev,

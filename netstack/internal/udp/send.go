@@ -19,6 +19,11 @@ type Sockaddr struct {
 type SendOpts struct {
 	// Name is msg_name; nil sends to the connected peer.
 	Name *Sockaddr
+	// Batch is MSG_BATCH, which sendmmsg sets on every datagram but
+	// its last: more follow at once, so the frames are posted without
+	// notifying the device, the next datagram's doing so. A caller
+	// whose batch ends in an error calls XmitFlush.
+	Batch bool
 }
 
 // Sendmsg mirrors udp.c: udp_sendmsg for the uncorked path: destination
@@ -100,7 +105,7 @@ func (sk *Sock) sendmsg(p []byte, o SendOpts) int {
 		ttl = uint8(sk.ttl)
 	}
 	d := ipv4.Datagram{Src: saddr, Dst: daddr, Proto: wire.ProtoUDP, TOS: sk.tos, TTL: ttl, PMTUDisc: sk.pmtudisc,
-		NoMcLoop: sk.mcNoLoop.Load()}
+		NoMcLoop: sk.mcNoLoop.Load(), More: o.Batch}
 	if connected || sk.daddr != 0 {
 		d.SockID = &sk.inetID
 	}

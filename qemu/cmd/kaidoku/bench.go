@@ -20,7 +20,7 @@ import (
 func benchCmd(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	out := fs.String("out", "results", "folder for bench.md and the plots")
-	peersFlag := fs.String("peers", "kaidoku,gvisor,linux,reflector,kaidoku-busypoll", "peers to measure, in order")
+	peersFlag := fs.String("peers", "kaidoku,kaidoku-per-datagram,gvisor,linux,reflector,kaidoku-busypoll", "peers to measure, in order")
 	busyPoll := fs.Duration("busypoll", 200*time.Microsecond, "NAPI busy-poll window of the kaidoku-busypoll peer")
 	loadTime := fs.Duration("load", 10*time.Second, "throughput run length")
 	rttCount := fs.Int("rtt", 2000, "sequential round trips")
@@ -48,6 +48,15 @@ func benchCmd(args []string) error {
 			}
 			peers = append(peers, bench.Peer{Name: "kaidoku", Files: []string{kaidokuImage}, GuestIP: guestIP,
 				EchoPort: 7, StatsPort: 161, Config: imageConfig(kaidokuImage)})
+		case "kaidoku-per-datagram":
+			// The echo service as it was before recvmmsg/sendmmsg:
+			// one recvfrom and one sendto (one device notification)
+			// per datagram.
+			if err := qemu.BuildImage(root, "./image/kaidoku", kaidokuImage, ""); err != nil {
+				return err
+			}
+			peers = append(peers, bench.Peer{Name: "kaidoku, per-datagram echo", Files: []string{kaidokuImage}, GuestIP: guestIP,
+				EchoPort: 7, StatsPort: 161, Config: imageConfig(kaidokuImage, "kaidoku.echo.batch=1")})
 		case "gvisor":
 			if err := qemu.BuildImage(root, "./image/gvisor-echo", gvisorImage, ""); err != nil {
 				return err
