@@ -147,6 +147,18 @@ type Msghdr struct {
 	HasRecvErr bool
 	RecvErr    ExtendedErr
 	Offender   Sockaddr
+	// Receive timestamps (SO_TIMESTAMP, SO_TIMESTAMPNS,
+	// SO_TIMESTAMPING; see SoTimestamp), ns of CLOCK_REALTIME.
+	// TstampType is the cmsg_type of the SCM_TIMESTAMP or
+	// SCM_TIMESTAMPNS message (SoTimestamp, SoTimestampns or their
+	// _NEW numbers), 0 for none, and Tstamp its time. TimestampingType
+	// is SCM_TIMESTAMPING's (SoTimestamping or SoTimestampingNew), 0
+	// for none, and Timestamping its three stamps: [0] software, [2]
+	// hardware (always 0). RxTimestamp reads them as a time.Time.
+	TstampType       int
+	Tstamp           int64
+	TimestampingType int
+	Timestamping     [3]int64
 	// Control, if non-nil, is msg_control: the control messages are
 	// encoded into it byte for byte as Linux's put_cmsg does on x86_64
 	// (MSG_CTRUNC in Flags when they do not fit), and Controllen is set
@@ -364,6 +376,8 @@ func (s *Socket) recv(p []byte, flags int, m *Msghdr, goAPI bool) (int, error) {
 	m.HasRxqOvfl, m.RxqOvfl = msg.HasRxqOvfl, msg.RxqOvfl
 	m.HasPktinfo, m.Pktinfo = msg.HasPktinfo, msg.Pktinfo
 	m.HasRecvErr, m.RecvErr = msg.HasRecvErr, msg.RecvErr
+	m.TstampType, m.Tstamp = msg.TstampType, msg.Tstamp
+	m.TimestampingType, m.Timestamping = msg.TimestampingType, msg.Timestamping
 	m.Offender = Sockaddr{}
 	if msg.HasRecvErr {
 		// ipv4_datagram_support_cmsg: an ICMP-origin error names its
@@ -495,6 +509,9 @@ func (s *Socket) SetsockoptInt(level, name, v int) error {
 			sk.SetIncomingCPU(int32(v))
 		case SoSndbuf:
 		default:
+			if ok, err := s.setsockoptTimestamp(name, v); ok {
+				return err
+			}
 			return syscall.ENOPROTOOPT
 		}
 		return nil
@@ -577,6 +594,9 @@ func (s *Socket) GetsockoptInt(level, name int) (int, error) {
 			return sk.TakeError(), nil
 		case SoBindtodevice:
 			return sk.BoundDev(), nil
+		}
+		if v, ok := s.getsockoptTimestamp(name); ok {
+			return v, nil
 		}
 	case SolIP:
 		switch name {

@@ -63,6 +63,7 @@ type Sock struct {
 	mcIndex    int
 	bindNoPort bool
 	inetID     atomic.Uint32
+	ts         sockTstamp // SO_TIMESTAMP, SO_TIMESTAMPNS, SO_TIMESTAMPING
 
 	// Receive memory and queues (__udp_enqueue_schedule_skb,
 	// udp_rmem_release).
