@@ -376,3 +376,34 @@ func TestTimestampErrQueue(t *testing.T) {
 		t.Fatalf("control\n got % x\nwant % x", m.Control[:m.Controllen], want)
 	}
 }
+
+// TestIoctlHwtstamp: SIOCGHWTSTAMP and SIOCSHWTSTAMP as on Linux's
+// virtio-net, which has no hardware clock: EOPNOTSUPP for a valid
+// request, after dev_ioctl's device lookup (ENODEV) and
+// net_hwtstamp_validate (EINVAL for flags, ERANGE for types).
+func TestIoctlHwtstamp(t *testing.T) {
+	e := newEnv(t)
+	s := e.socket()
+	for _, c := range []struct {
+		req  int
+		dev  string
+		cfg  socket.HwtstampConfig
+		want error
+	}{
+		{socket.SIOCGHWTSTAMP, "eth0", socket.HwtstampConfig{}, syscall.EOPNOTSUPP},
+		{socket.SIOCGHWTSTAMP, "lo", socket.HwtstampConfig{}, syscall.EOPNOTSUPP},
+		{socket.SIOCGHWTSTAMP, "eth9", socket.HwtstampConfig{}, syscall.ENODEV},
+		{socket.SIOCSHWTSTAMP, "eth0", socket.HwtstampConfig{TxType: 1, RxFilter: 1}, syscall.EOPNOTSUPP},
+		{socket.SIOCSHWTSTAMP, "eth0", socket.HwtstampConfig{TxType: 3, RxFilter: 15, Flags: 1}, syscall.EOPNOTSUPP},
+		{socket.SIOCSHWTSTAMP, "eth0", socket.HwtstampConfig{Flags: 2}, syscall.EINVAL},
+		{socket.SIOCSHWTSTAMP, "eth0", socket.HwtstampConfig{TxType: 4}, syscall.ERANGE},
+		{socket.SIOCSHWTSTAMP, "eth0", socket.HwtstampConfig{RxFilter: 16}, syscall.ERANGE},
+		{socket.SIOCSHWTSTAMP, "eth0", socket.HwtstampConfig{RxFilter: -1}, syscall.ERANGE},
+		{socket.SIOCSHWTSTAMP, "nope", socket.HwtstampConfig{Flags: 2}, syscall.ENODEV},
+	} {
+		cfg := c.cfg
+		if err := s.IoctlHwtstamp(c.req, c.dev, &cfg); !errors.Is(err, c.want) {
+			t.Errorf("ioctl(%#x, %s, %+v): %v, want %v", c.req, c.dev, c.cfg, err, c.want)
+		}
+	}
+}

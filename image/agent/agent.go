@@ -45,3 +45,9 @@ const (
 	OpCounters   = agentproto.OpCounters
 	OpProcNetUDP = agentproto.OpProcNetUDP
 )
+
+// Receive-timestamp operations (see agentproto).
+const (
+	OpClock    = agentproto.OpClock
+	OpHwtstamp = agentproto.OpHwtstamp
+)

@@ -147,6 +147,10 @@ func (s *Server) do(req *Request, r *Response) error {
 		}
 		return nil
 	}
+	if req.Op == OpClock {
+		r.Nsec = time.Now().UnixNano()
+		return nil
+	}
 	if req.Op == OpProcNetUDP {
 		var b bytes.Buffer
 		s.stack.WriteProcNetUDP(&b)
@@ -260,6 +264,9 @@ func (s *Server) do(req *Request, r *Response) error {
 	case OpInterrupt:
 		so.Interrupt()
 		return nil
+	case OpHwtstamp:
+		cfg := socket.HwtstampConfig{Flags: int32(req.HwtstampFlags), TxType: int32(req.Value), RxFilter: int32(req.How)}
+		return so.IoctlHwtstamp(req.Name, req.Str, &cfg)
 	}
 	return fmt.Errorf("%w: unknown op %q", syscall.EINVAL, req.Op)
 }

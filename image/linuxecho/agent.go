@@ -37,6 +37,10 @@ import (
 // the kaidoku agent.
 const agentMaxRecv = 65536
 
+// agentMaxControl bounds a recvmsg's control buffer, as in the kaidoku
+// agent.
+const agentMaxControl = 4096
+
 // interruptSignal is the signal OpInterrupt sends a thread blocked in a
 // socket call. Its handler is installed without SA_RESTART (see
 // setupInterrupt), so the call returns EINTR instead of restarting.
@@ -182,6 +186,11 @@ func (s *agentServer) do(req *agentproto.Request, r *agentproto.Response) error 
 		b, err := os.ReadFile("/proc/net/udp")
 		r.Text = string(b)
 		return err
+	case agentproto.OpClock:
+		var ts unix.Timespec
+		err := unix.ClockGettime(unix.CLOCK_REALTIME, &ts)
+		r.Nsec = ts.Nano()
+		return err
 	}
 	s.mu.Lock()
 	known := s.fds[req.FD]
@@ -303,6 +312,8 @@ func (s *agentServer) do(req *agentproto.Request, r *agentproto.Response) error 
 	case agentproto.OpInterrupt:
 		s.interrupt(fd)
 		return nil
+	case agentproto.OpHwtstamp:
+		return hwtstamp(fd, req)
 	}
 	return fmt.Errorf("%w: unknown op %q", syscall.EINVAL, req.Op)
 }
@@ -316,6 +327,11 @@ func (s *agentServer) recvmsg(fd int, req *agentproto.Request, r *agentproto.Res
 	}
 	buf := make([]byte, req.Len+1) // +1: a valid base for a 0-byte read
 	oob := make([]byte, 256)
+	if req.Controllen > 0 {
+		// msg_controllen as asked: the control data comes back as the
+		// kernel wrote it, MSG_CTRUNC included.
+		oob = make([]byte, min(req.Controllen, agentMaxControl))
+	}
 	var name unix.RawSockaddrInet4
 	iov := unix.Iovec{Base: &buf[0]}
 	iov.SetLen(req.Len)
@@ -344,6 +360,9 @@ func (s *agentServer) recvmsg(fd int, req *agentproto.Request, r *agentproto.Res
 		r.From = netip.AddrPortFrom(netip.AddrFrom4(name.Addr), port).String()
 	}
 	r.MsgFlags = int(msg.Flags)
+	if req.Controllen > 0 {
+		r.Control = oob[:msg.Controllen]
+	}
 	cmsgs, err := unix.ParseSocketControlMessage(oob[:msg.Controllen])
 	if err != nil {
 		return fmt.Errorf("%w: control messages: %v", syscall.EINVAL, err)
@@ -474,4 +493,18 @@ func parseProcNet(b []byte, m map[string]uint64) {
 		}
 		header = nil
 	}
+}
+
+// hwtstamp is OpHwtstamp: SIOCGHWTSTAMP or SIOCSHWTSTAMP on the
+// interface req.Str. Only these two: the agent configures nothing else.
+func hwtstamp(fd int, req *agentproto.Request) error {
+	switch req.Name {
+	case unix.SIOCGHWTSTAMP:
+		_, err := unix.IoctlGetHwTstamp(fd, req.Str)
+		return err
+	case unix.SIOCSHWTSTAMP:
+		cfg := unix.HwTstampConfig{Flags: int32(req.HwtstampFlags), Tx_type: int32(req.Value), Rx_filter: int32(req.How)}
+		return unix.IoctlSetHwTstamp(fd, req.Str, &cfg)
+	}
+	return syscall.ENOTTY
 }

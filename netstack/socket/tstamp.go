@@ -215,3 +215,55 @@ func (m *Msghdr) encodeTimestamps() {
 		m.putCmsg(SolSocket, m.TimestampingType, d[:])
 	}
 }
+
+// Hardware timestamping ioctls (include/uapi/linux/sockios.h).
+const (
+	SIOCSHWTSTAMP = 0x89b0
+	SIOCGHWTSTAMP = 0x89b1
+)
+
+// HwtstampConfig is struct hwtstamp_config.
+type HwtstampConfig struct {
+	Flags    int32
+	TxType   int32 // HWTSTAMP_TX_*
+	RxFilter int32 // HWTSTAMP_FILTER_*
+}
+
+// Limits of struct hwtstamp_config's fields in v6.8
+// (net_hwtstamp_validate).
+const (
+	hwtstampFlagMask  = 1  // HWTSTAMP_FLAG_BONDED_PHC_INDEX
+	hwtstampTxCnt     = 4  // __HWTSTAMP_TX_CNT
+	hwtstampFilterCnt = 16 // __HWTSTAMP_FILTER_CNT
+)
+
+// IoctlHwtstamp is ioctl(SIOCSHWTSTAMP or SIOCGHWTSTAMP) on the
+// interface called ifname (net/core/dev_ioctl.c: dev_set_hwtstamp,
+// dev_get_hwtstamp): no device of that name is ENODEV; a set with
+// unknown flags is EINVAL, with a tx_type or rx_filter out of range
+// ERANGE; otherwise both are EOPNOTSUPP, as on Linux's virtio-net,
+// which has no hardware clock to configure or read.
+func (s *Socket) IoctlHwtstamp(req int, ifname string, cfg *HwtstampConfig) error {
+	if !s.get() {
+		return syscall.EBADF
+	}
+	defer s.put()
+	if req != SIOCSHWTSTAMP && req != SIOCGHWTSTAMP {
+		return syscall.ENOTTY
+	}
+	if s.u.IP().DevGetByName(ifname) == nil {
+		return syscall.ENODEV
+	}
+	if req == SIOCSHWTSTAMP {
+		if cfg == nil {
+			return syscall.EFAULT
+		}
+		if cfg.Flags&^hwtstampFlagMask != 0 {
+			return syscall.EINVAL
+		}
+		if uint32(cfg.TxType) >= hwtstampTxCnt || uint32(cfg.RxFilter) >= hwtstampFilterCnt {
+			return syscall.ERANGE
+		}
+	}
+	return syscall.EOPNOTSUPP
+}

@@ -43,6 +43,18 @@ const (
 	OpProcNetUDP = "procnetudp" // → Text, /proc/net/udp
 )
 
+// Receive-timestamp operations.
+const (
+	// OpClock reads the guest's CLOCK_REALTIME, the clock receive
+	// timestamps (SO_TIMESTAMP…) are on → Nsec.
+	OpClock = "clock"
+	// OpHwtstamp is ioctl(FD, Name, ifreq) with Name SIOCGHWTSTAMP or
+	// SIOCSHWTSTAMP on the interface called Str, with a struct
+	// hwtstamp_config of HwtstampFlags, Value (tx_type) and How
+	// (rx_filter) → errno.
+	OpHwtstamp = "hwtstamp"
+)
+
 // Request is one call.
 type Request struct {
 	ID        uint64   `json:"id"`
@@ -70,6 +82,9 @@ type Request struct {
 	// Controllen, for recvmsg, is msg_controllen: with it the control
 	// messages come back encoded in Response.Control.
 	Controllen int `json:"controllen,omitempty"`
+
+	// HwtstampFlags is hwtstamp_config.flags for OpHwtstamp.
+	HwtstampFlags int `json:"hwtstamp_flags,omitempty"`
 }
 
 // Response is a call's outcome. Errno is 0 on success.
@@ -91,6 +106,8 @@ type Response struct {
 	Control  []byte            `json:"control,omitempty"` // msg_control as Linux fills it
 	Counters map[string]uint64 `json:"counters,omitempty"`
 	Text     string            `json:"text,omitempty"`
+	// Nsec is OpClock's reading, ns since the Unix epoch.
+	Nsec int64 `json:"nsec,omitempty"`
 }
 
 // Pktinfo is struct in_pktinfo (IP_PKTINFO).
