@@ -8,6 +8,12 @@
 // goroutine on the socket's wait queue and wake on sk_data_ready; there
 // is no polling. A Socket also implements net.PacketConn and net.Conn,
 // so the image can hand it to the standard library through net.SocketFunc.
+//
+// Receive timestamps (SO_TIMESTAMP, SO_TIMESTAMPNS, SO_TIMESTAMPING with
+// software receive stamps) come as Linux's control messages and as
+// Msghdr's typed fields; Msghdr.RxTimestamp reads them as a time.Time.
+// Where and when the stack stamps, on which clock, and how the options
+// combine is described at SoTimestamp.
 package socket
 
 import (
