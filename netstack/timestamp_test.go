@@ -407,3 +407,55 @@ func TestIoctlHwtstamp(t *testing.T) {
 		}
 	}
 }
+
+// TestIoctlGetStamp: SIOCGSTAMP and SIOCGSTAMPNS (sock_gettstamp over
+// the sk_stamp sock_recv_cmsgs keeps): ENOENT before the first read; the
+// time of the call for a datagram that came unstamped, kept for later
+// calls; the arrival stamp once the first call has enabled stamping;
+// never updated by reads that deliver a timestamp message.
+func TestIoctlGetStamp(t *testing.T) {
+	e := newEnv(t)
+	get := func(s *socket.Socket, req int) (int64, error) {
+		t.Helper()
+		sec, frac, err := s.IoctlGetStamp(req)
+		if req == socket.SIOCGSTAMP {
+			frac *= 1000
+		}
+		return sec*1e9 + frac, err
+	}
+	s := e.bound(0, 7000)
+	e.send(udpPkt(7000, []byte("d1")))
+	mustRecv(t, s, []byte("d1"))
+	e.clk.Advance(time.Millisecond)
+	t2 := e.clk.Now()
+	if ns, err := get(s, socket.SIOCGSTAMPNS); err != nil || ns != t2 {
+		t.Fatalf("after an unstamped read: %d, %v; want the time of the call %d", ns, err, t2)
+	}
+	e.clk.Advance(time.Millisecond)
+	if ns, _ := get(s, socket.SIOCGSTAMPNS); ns != t2 {
+		t.Fatalf("second call %d, want %d kept", ns, t2)
+	}
+	t3 := e.clk.Now() + 1234
+	e.clk.Set(t3)
+	e.send(udpPkt(7000, []byte("d2")))
+	e.clk.Advance(time.Millisecond)
+	mustRecv(t, s, []byte("d2"))
+	if ns, _ := get(s, socket.SIOCGSTAMPNS); ns != t3 {
+		t.Fatalf("SIOCGSTAMPNS %d, want the arrival %d", ns, t3)
+	}
+	if ns, _ := get(s, socket.SIOCGSTAMP); ns != t3/1000*1000 {
+		t.Fatalf("SIOCGSTAMP %d, want the arrival in µs %d", ns, t3/1000*1000)
+	}
+	if _, err := get(e.socket(), socket.SIOCGSTAMP); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("nothing read yet: %v, want ENOENT", err)
+	}
+	ts := e.bound(0, 7001, socket.SoTimestamp)
+	e.send(udpPkt(7001, []byte("d3")))
+	mustRecv(t, ts, []byte("d3"))
+	if _, err := get(ts, socket.SIOCGSTAMP); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("after a read with SO_TIMESTAMP: %v, want ENOENT (sk_stamp untouched)", err)
+	}
+	if _, _, err := s.IoctlGetStamp(socket.FIONREAD); !errors.Is(err, syscall.ENOTTY) {
+		t.Fatalf("FIONREAD through IoctlGetStamp: %v", err)
+	}
+}

@@ -50,4 +50,5 @@ const (
 const (
 	OpClock    = agentproto.OpClock
 	OpHwtstamp = agentproto.OpHwtstamp
+	OpGetStamp = agentproto.OpGetStamp
 )

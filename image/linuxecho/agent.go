@@ -314,6 +314,8 @@ func (s *agentServer) do(req *agentproto.Request, r *agentproto.Response) error 
 		return nil
 	case agentproto.OpHwtstamp:
 		return hwtstamp(fd, req)
+	case agentproto.OpGetStamp:
+		return getStamp(fd, req, r)
 	}
 	return fmt.Errorf("%w: unknown op %q", syscall.EINVAL, req.Op)
 }
@@ -507,4 +509,24 @@ func hwtstamp(fd int, req *agentproto.Request) error {
 		return unix.IoctlSetHwTstamp(fd, req.Str, &cfg)
 	}
 	return syscall.ENOTTY
+}
+
+// getStamp is OpGetStamp: ioctl SIOCGSTAMP (a timeval) or SIOCGSTAMPNS
+// (a timespec), the only two it makes.
+func getStamp(fd int, req *agentproto.Request, r *agentproto.Response) error {
+	if req.Name != unix.SIOCGSTAMP && req.Name != unix.SIOCGSTAMPNS {
+		return syscall.ENOTTY
+	}
+	var ts [2]int64 // struct timeval or struct timespec on x86_64
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req.Name), uintptr(unsafe.Pointer(&ts)))
+	if e != 0 {
+		return e
+	}
+	r.Sec = ts[0]
+	if req.Name == unix.SIOCGSTAMPNS {
+		r.Nsec = ts[1]
+	} else {
+		r.Usec = ts[1]
+	}
+	return nil
 }

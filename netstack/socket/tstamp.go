@@ -19,9 +19,9 @@ import (
 //     Only while some socket of the stack has SO_TIMESTAMP,
 //     SO_TIMESTAMPNS or SOF_TIMESTAMPING_RX_SOFTWARE set (Linux's
 //     netstamp_needed_key): otherwise the receive path reads no clock.
-//     A socket that once set SO_TIMESTAMP(NS) keeps stamping enabled
-//     until it is closed, even after turning the option off, as in
-//     Linux.
+//     A socket that once set SO_TIMESTAMP(NS) or asked SIOCGSTAMP keeps
+//     stamping enabled until it is closed, even after turning the
+//     option off, as in Linux.
 //   - On which clock: CLOCK_REALTIME (ktime_get_real), the stack's
 //     Config.Realtime; in the image that is the board clock, which boot
 //     sets to the wall time read from the RTC and which is never stepped
@@ -50,6 +50,8 @@ import (
 //     families, since Linux keeps one SOCK_TSTAMP_NEW flag.
 //   - Error-queue messages (MSG_ERRQUEUE) carry the stamp of the ICMP
 //     error they came from.
+//   - SIOCGSTAMP and SIOCGSTAMPNS read the last datagram's stamp back;
+//     see IoctlGetStamp.
 const (
 	SoTimestamp       = udp.SoTimestampOld
 	SoTimestampns     = udp.SoTimestampnsOld
@@ -266,4 +268,40 @@ func (s *Socket) IoctlHwtstamp(req int, ifname string, cfg *HwtstampConfig) erro
 		}
 	}
 	return syscall.EOPNOTSUPP
+}
+
+// The last datagram's timestamp ioctls (asm-generic/sockios.h); the
+// _NEW numbers give the same 64-bit layouts on x86_64.
+const (
+	SIOCGSTAMP      = 0x8906
+	SIOCGSTAMPNS    = 0x8907
+	SIOCGSTAMPNew   = 0x80108906
+	SIOCGSTAMPNSNew = 0x80108907
+)
+
+// IoctlGetStamp is ioctl(SIOCGSTAMP) or ioctl(SIOCGSTAMPNS)
+// (sock_gettstamp): the receive time of the last datagram read, as
+// seconds and µs (SIOCGSTAMP) or ns (SIOCGSTAMPNS). Before any datagram
+// was read it fails with ENOENT. As in Linux, the first call enables
+// stamping until the socket is closed; a datagram read before that, or
+// read with SO_RXQ_OVFL on and no stamp, reads as the time of the call;
+// and a datagram read with SO_TIMESTAMP(NS) or SO_TIMESTAMPING
+// reporting on does not update what it returns.
+func (s *Socket) IoctlGetStamp(req int) (sec, frac int64, err error) {
+	if !s.get() {
+		return 0, 0, syscall.EBADF
+	}
+	defer s.put()
+	if req != SIOCGSTAMP && req != SIOCGSTAMPNS && req != SIOCGSTAMPNew && req != SIOCGSTAMPNSNew {
+		return 0, 0, syscall.ENOTTY
+	}
+	ns, rc := s.sk.Gettstamp()
+	if rc < 0 {
+		return 0, 0, syscall.Errno(-rc)
+	}
+	sec, frac = splitNs(ns)
+	if req == SIOCGSTAMP || req == SIOCGSTAMPNew {
+		frac /= 1000
+	}
+	return sec, frac, nil
 }

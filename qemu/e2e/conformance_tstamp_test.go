@@ -319,4 +319,43 @@ var tstampCases = []confCase{
 		c.want("SO_TIMESTAMPING BIND_PHC bound to eth0", got, syscall.EINVAL)
 		c.want("flags after the refusals", c.ok(agent.Request{Op: agent.OpGetInt, FD: fd, Level: socket.SolSocket, Name: socket.SoTimestamping}).Value, hw)
 	}},
+
+	// SIOCGSTAMP and SIOCGSTAMPNS: ENOENT before the first read; after
+	// a read, the arrival stamp (stamping is on: T01's and T02's sockets
+	// are gone, but this case's first call enables it) within the
+	// clock window; a read with SO_TIMESTAMP leaves them untouched.
+	{name: "T06-timestamp-siocgstamp", run: func(c *cc) {
+		stamp := func(fd, req int) (int64, syscall.Errno) {
+			r := c.call(agent.Request{Op: agent.OpGetStamp, FD: fd, Name: req})
+			if req == socket.SIOCGSTAMP {
+				if r.Usec < 0 || r.Usec >= 1e6 {
+					c.t.Fatalf("SIOCGSTAMP tv_usec %d", r.Usec)
+				}
+				return r.Sec*1e9 + r.Usec*1e3, syscall.Errno(r.Errno)
+			}
+			if r.Nsec < 0 || r.Nsec >= 1e9 {
+				c.t.Fatalf("SIOCGSTAMPNS tv_nsec %d", r.Nsec)
+			}
+			return r.Sec*1e9 + r.Nsec, syscall.Errno(r.Errno)
+		}
+		fd := c.socket("0.0.0.0:6440")
+		_, e := stamp(fd, socket.SIOCGSTAMP)
+		c.want("SIOCGSTAMP before any read", e, syscall.ENOENT)
+		t0 := c.clock()
+		c.send(addr(testerIP, 4000), 6440, "s1")
+		c.wantData(c.recv(fd, 100, 0), "s1")
+		t1 := c.clock()
+		ns, e := stamp(fd, socket.SIOCGSTAMPNS)
+		c.want("SIOCGSTAMPNS after a read", e, syscall.Errno(0))
+		c.wantStampIn("SIOCGSTAMPNS", ns, t0, t1)
+		us, e := stamp(fd, socket.SIOCGSTAMP)
+		c.want("SIOCGSTAMP after a read", e, syscall.Errno(0))
+		c.want("SIOCGSTAMP is SIOCGSTAMPNS in µs", us, ns/1000*1000)
+
+		tfd := c.socket("0.0.0.0:6441", sockOpt(socket.SoTimestamp, 1))
+		c.send(addr(testerIP, 4000), 6441, "s2")
+		c.wantData(c.recv(tfd, 100, 0), "s2")
+		_, e = stamp(tfd, socket.SIOCGSTAMP)
+		c.want("SIOCGSTAMP after a read with SO_TIMESTAMP", e, syscall.ENOENT)
+	}},
 }

@@ -53,6 +53,9 @@ const (
 	// hwtstamp_config of HwtstampFlags, Value (tx_type) and How
 	// (rx_filter) → errno.
 	OpHwtstamp = "hwtstamp"
+	// OpGetStamp is ioctl(FD, Name) with Name SIOCGSTAMP → Sec, Usec
+	// or SIOCGSTAMPNS → Sec, Nsec: the last datagram's receive time.
+	OpGetStamp = "getstamp"
 )
 
 // Request is one call.
@@ -106,7 +109,8 @@ type Response struct {
 	Control  []byte            `json:"control,omitempty"` // msg_control as Linux fills it
 	Counters map[string]uint64 `json:"counters,omitempty"`
 	Text     string            `json:"text,omitempty"`
-	// Nsec is OpClock's reading, ns since the Unix epoch.
+	// Nsec is OpClock's reading, ns since the Unix epoch, or
+	// OpGetStamp's nanoseconds (SIOCGSTAMPNS).
 	Nsec int64 `json:"nsec,omitempty"`
 }
 

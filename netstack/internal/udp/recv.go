@@ -329,7 +329,7 @@ func (sk *Sock) udpRecvmsgSkb(b *skb.Buffer, p []byte, flags, off int, msgFlags 
 	}
 	if msg != nil {
 		// sock_recv_cmsgs comes first: the timestamps.
-		sk.sockRecvTimestamp(msg, &b.Tstamp)
+		sk.sockRecvCmsgs(msg, &b.Tstamp)
 		msg.Flags = *msgFlags
 		msg.HasRxqOvfl = sk.rxqOvfl.Load() && b.CB.DropCount != 0
 		msg.RxqOvfl = b.CB.DropCount

@@ -107,6 +107,7 @@ func (u *UDP) NewSock(uid uint32) *Sock {
 	sk.rcvbuf.Store(RmemDefault)
 	sk.forwardThreshold.Store(RmemDefault >> 2)
 	sk.peekOff.Store(-1)
+	sk.ts.stamp.Store(skDefaultStamp)
 	sk.mcAll.Store(true)
 	sk.wq.init(u.ip.Clock())
 	return sk

@@ -59,7 +59,15 @@ type sockTstamp struct {
 	flags   atomic.Uint32
 	tsflags atomic.Uint32
 	bindPHC atomic.Int32
+	// stamp is sk_stamp, what SIOCGSTAMP reads: skDefaultStamp until
+	// the first read, then the stamp of the last datagram read without
+	// a timestamp message (0 when it had none).
+	stamp atomic.Int64
 }
+
+// skDefaultStamp is SK_DEFAULT_STAMP, sk_stamp's initial value
+// (sock_init_data): −1 s, which SIOCGSTAMP answers with ENOENT.
+const skDefaultStamp = -1e9
 
 func (sk *Sock) tsFlag(f uint32) bool { return sk.ts.flags.Load()&f != 0 }
 
@@ -202,6 +210,7 @@ func (sk *Sock) sockRecvTimestamp(msg *Msg, tstamp *int64) {
 	msg.TstampType, msg.TimestampingType = 0, 0
 	if f&sockRcvtstamp == 0 && tsflags&SofTimestampingRxSoftware == 0 &&
 		(*tstamp == 0 || tsflags&SofTimestampingSoftware == 0) {
+		sk.ts.stamp.Store(*tstamp) // sock_write_timestamp
 		return
 	}
 	nw := f&sockTstampNew != 0
@@ -228,6 +237,50 @@ func (sk *Sock) sockRecvTimestamp(msg *Msg, tstamp *int64) {
 			msg.TimestampingType = SoTimestampingNew
 		}
 	}
+}
+
+// sockRecvCmsgs mirrors sock.h: sock_recv_cmsgs for the timestamps
+// (the SO_RXQ_OVFL message, sock_recv_drops, is the caller's): with
+// SO_RXQ_OVFL, SO_TIMESTAMP(NS) or a SO_TIMESTAMPING reporting flag set,
+// sock_recv_timestamp; otherwise only sk_stamp is kept for SIOCGSTAMP —
+// the datagram's stamp once SIOCGSTAMP has enabled stamping
+// (SOCK_TIMESTAMP), else 0 after the first read.
+func (sk *Sock) sockRecvCmsgs(msg *Msg, tstamp *int64) {
+	msg.TstampType, msg.TimestampingType = 0, 0
+	f := sk.ts.flags.Load()
+	switch {
+	case sk.rxqOvfl.Load() || f&sockRcvtstamp != 0 ||
+		sk.ts.tsflags.Load()&(SofTimestampingSoftware|SofTimestampingRawHardware) != 0:
+		sk.sockRecvTimestamp(msg, tstamp)
+	case f&sockTimestamp != 0:
+		sk.ts.stamp.Store(*tstamp)
+	case sk.ts.stamp.Load() == skDefaultStamp:
+		sk.ts.stamp.Store(0)
+	}
+}
+
+// Gettstamp mirrors sock.c: sock_gettstamp (SIOCGSTAMP,
+// SIOCGSTAMPNS): it enables stamping for good (SOCK_TIMESTAMP, as
+// SO_TIMESTAMP does) and returns sk_stamp in ns, or -ENOENT before the
+// first datagram was read. A read that left no stamp (sk_stamp's second
+// 0) is answered with the time now, which is kept.
+func (sk *Sock) Gettstamp() (int64, int) {
+	sk.Lock.Lock()
+	sk.sockEnableTimestamp(sockTimestamp)
+	sk.Lock.Unlock()
+	ns := sk.ts.stamp.Load()
+	sec := ns / 1e9
+	if ns%1e9 < 0 {
+		sec--
+	}
+	switch sec {
+	case -1:
+		return 0, -ENOENT
+	case 0:
+		ns = sk.u.ip.Net().Realtime()
+		sk.ts.stamp.Store(ns)
+	}
+	return ns, 0
 }
 
 // skDestructTimestamp is __sk_destruct's sock_disable_timestamp: a
