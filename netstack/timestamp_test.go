@@ -459,3 +459,37 @@ func TestIoctlGetStamp(t *testing.T) {
 		t.Fatalf("FIONREAD through IoctlGetStamp: %v", err)
 	}
 }
+
+// BenchmarkRxTimestamp is BenchmarkRxToRecvFrom through RecvMsg with a
+// control buffer: without timestamps, and with each option delivering
+// its message (one clock read at Stack.Receive, one message encoded).
+func BenchmarkRxTimestamp(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		opt  sockopt
+	}{
+		{"off", sockopt{}},
+		{"SO_TIMESTAMPNS", sockopt{socket.SoTimestampns, 1}},
+		{"SO_TIMESTAMPING", sockopt{socket.SoTimestamping, socket.SofTimestampingRxSoftware | socket.SofTimestampingSoftware}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			be := newBenchEnv(b, 64, false)
+			if c.opt.name != 0 {
+				be.sock.SetsockoptInt(socket.SolSocket, c.opt.name, c.opt.v)
+			}
+			buf := make([]byte, 2048)
+			m := socket.Msghdr{Control: make([]byte, 128)}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				be.inject(be.frame, false)
+				if _, err := be.sock.RecvMsg(buf, socket.MsgDontwait, &m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if (m.Controllen != 0) != (c.opt.name != 0) {
+				b.Fatalf("control %d bytes", m.Controllen)
+			}
+		})
+	}
+}
