@@ -142,6 +142,13 @@ type Config struct {
 	LargePool *skb.Pool
 	// Now is the monotonic clock in ns (nil: time since New).
 	Now func() int64
+	// Realtime is ktime_get_real, CLOCK_REALTIME in ns since the Unix
+	// epoch: the clock receive timestamps (SO_TIMESTAMP, SO_TIMESTAMPNS,
+	// SO_TIMESTAMPING) are read from. nil: Now when Now is given — in
+	// the image board.Nanotime, which board init advances to the wall
+	// time read from the RTC, so one clock is both monotonic and
+	// real-time — else time.Now.
+	Realtime func() int64
 	// Rand is the random source (nil: math/rand/v2).
 	Rand func() uint32
 	// ManualTimers disables the runtime timer: call RunTimers.
@@ -189,6 +196,12 @@ func New(cfg Config) (*Stack, error) {
 	s := &Stack{cfg: cfg, mib: new(mib.MIB)}
 	s.clock = clock.New(cfg.Now, cfg.ManualTimers)
 	s.net = ether.NewNet(s.mib, &s.bh)
+	switch {
+	case cfg.Realtime != nil:
+		s.net.SetRealtime(cfg.Realtime)
+	case cfg.Now != nil:
+		s.net.SetRealtime(cfg.Now)
+	}
 	var err error
 	if s.dev, err = s.net.NewDevice(cfg.Link, cfg.Ifindex, cfg.Name); err != nil {
 		return nil, fmt.Errorf("netstack: %w", err)

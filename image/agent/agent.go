@@ -49,3 +49,10 @@ const (
 	OpRecvmmsg   = agentproto.OpRecvmmsg
 	OpSendmmsg   = agentproto.OpSendmmsg
 )
+
+// Receive-timestamp operations (see agentproto).
+const (
+	OpClock    = agentproto.OpClock
+	OpHwtstamp = agentproto.OpHwtstamp
+	OpGetStamp = agentproto.OpGetStamp
+)

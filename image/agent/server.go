@@ -153,6 +153,10 @@ func (s *Server) do(req *Request, r *Response) error {
 		}
 		return nil
 	}
+	if req.Op == OpClock {
+		r.Nsec = time.Now().UnixNano()
+		return nil
+	}
 	if req.Op == OpProcNetUDP {
 		var b bytes.Buffer
 		s.stack.WriteProcNetUDP(&b)
@@ -270,6 +274,18 @@ func (s *Server) do(req *Request, r *Response) error {
 		return recvmmsg(so, req, r)
 	case OpSendmmsg:
 		return sendmmsg(so, req, r)
+	case OpHwtstamp:
+		cfg := socket.HwtstampConfig{Flags: int32(req.HwtstampFlags), TxType: int32(req.Value), RxFilter: int32(req.How)}
+		return so.IoctlHwtstamp(req.Name, req.Str, &cfg)
+	case OpGetStamp:
+		sec, frac, err := so.IoctlGetStamp(req.Name)
+		r.Sec = sec
+		if req.Name == socket.SIOCGSTAMPNS {
+			r.Nsec = frac
+		} else {
+			r.Usec = frac
+		}
+		return err
 	}
 	return fmt.Errorf("%w: unknown op %q", syscall.EINVAL, req.Op)
 }

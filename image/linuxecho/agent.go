@@ -37,6 +37,10 @@ import (
 // the kaidoku agent.
 const agentMaxRecv = 65536
 
+// agentMaxControl bounds a recvmsg's control buffer, as in the kaidoku
+// agent.
+const agentMaxControl = 4096
+
 // interruptSignal is the signal OpInterrupt sends a thread blocked in a
 // socket call. Its handler is installed without SA_RESTART (see
 // setupInterrupt), so the call returns EINTR instead of restarting.
@@ -184,6 +188,11 @@ func (s *agentServer) do(req *agentproto.Request, r *agentproto.Response) error 
 		b, err := os.ReadFile("/proc/net/udp")
 		r.Text = string(b)
 		return err
+	case agentproto.OpClock:
+		var ts unix.Timespec
+		err := unix.ClockGettime(unix.CLOCK_REALTIME, &ts)
+		r.Nsec = ts.Nano()
+		return err
 	}
 	s.mu.Lock()
 	known := s.fds[req.FD]
@@ -309,6 +318,10 @@ func (s *agentServer) do(req *agentproto.Request, r *agentproto.Response) error 
 		return s.recvmmsgCall(fd, req, r)
 	case agentproto.OpSendmmsg:
 		return s.sendmmsgCall(fd, req, r)
+	case agentproto.OpHwtstamp:
+		return hwtstamp(fd, req)
+	case agentproto.OpGetStamp:
+		return getStamp(fd, req, r)
 	}
 	return fmt.Errorf("%w: unknown op %q", syscall.EINVAL, req.Op)
 }
@@ -322,6 +335,11 @@ func (s *agentServer) recvmsg(fd int, req *agentproto.Request, r *agentproto.Res
 	}
 	buf := make([]byte, req.Len+1) // +1: a valid base for a 0-byte read
 	oob := make([]byte, 256)
+	if req.Controllen > 0 {
+		// msg_controllen as asked: the control data comes back as the
+		// kernel wrote it, MSG_CTRUNC included.
+		oob = make([]byte, min(req.Controllen, agentMaxControl))
+	}
 	var name unix.RawSockaddrInet4
 	iov := unix.Iovec{Base: &buf[0]}
 	iov.SetLen(req.Len)
@@ -350,6 +368,9 @@ func (s *agentServer) recvmsg(fd int, req *agentproto.Request, r *agentproto.Res
 		r.From = netip.AddrPortFrom(netip.AddrFrom4(name.Addr), port).String()
 	}
 	r.MsgFlags = int(msg.Flags)
+	if req.Controllen > 0 {
+		r.Control = oob[:msg.Controllen]
+	}
 	cmsgs, err := unix.ParseSocketControlMessage(oob[:msg.Controllen])
 	if err != nil {
 		return fmt.Errorf("%w: control messages: %v", syscall.EINVAL, err)
@@ -480,4 +501,38 @@ func parseProcNet(b []byte, m map[string]uint64) {
 		}
 		header = nil
 	}
+}
+
+// hwtstamp is OpHwtstamp: SIOCGHWTSTAMP or SIOCSHWTSTAMP on the
+// interface req.Str. Only these two: the agent configures nothing else.
+func hwtstamp(fd int, req *agentproto.Request) error {
+	switch req.Name {
+	case unix.SIOCGHWTSTAMP:
+		_, err := unix.IoctlGetHwTstamp(fd, req.Str)
+		return err
+	case unix.SIOCSHWTSTAMP:
+		cfg := unix.HwTstampConfig{Flags: int32(req.HwtstampFlags), Tx_type: int32(req.Value), Rx_filter: int32(req.How)}
+		return unix.IoctlSetHwTstamp(fd, req.Str, &cfg)
+	}
+	return syscall.ENOTTY
+}
+
+// getStamp is OpGetStamp: ioctl SIOCGSTAMP (a timeval) or SIOCGSTAMPNS
+// (a timespec), the only two it makes.
+func getStamp(fd int, req *agentproto.Request, r *agentproto.Response) error {
+	if req.Name != unix.SIOCGSTAMP && req.Name != unix.SIOCGSTAMPNS {
+		return syscall.ENOTTY
+	}
+	var ts [2]int64 // struct timeval or struct timespec on x86_64
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req.Name), uintptr(unsafe.Pointer(&ts)))
+	if e != 0 {
+		return e
+	}
+	r.Sec = ts[0]
+	if req.Name == unix.SIOCGSTAMPNS {
+		r.Nsec = ts[1]
+	} else {
+		r.Usec = ts[1]
+	}
+	return nil
 }

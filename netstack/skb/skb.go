@@ -92,6 +92,11 @@ type Buffer struct {
 
 	Trace Trace
 
+	// Tstamp is skb->tstamp: the software receive timestamp, ns of
+	// CLOCK_REALTIME, taken by net_timestamp_check when some socket has
+	// asked for receive timestamps; 0 when not taken.
+	Tstamp int64
+
 	// VlanTCI and VlanPresent hold an 802.1Q tag taken out of the frame
 	// by skb_vlan_untag (skb->vlan_tci, skb->vlan_present).
 	VlanTCI     uint16
@@ -287,6 +292,7 @@ func (b *Buffer) reset() {
 	b.CsumValid = false
 	b.Csum = 0
 	b.Trace = Trace{}
+	b.Tstamp = 0
 	b.VlanTCI = 0
 	b.VlanPresent = false
 	b.Rt = Route{}
@@ -305,6 +311,7 @@ func (b *Buffer) CopyMeta(src *Buffer) {
 	b.CsumValid = src.CsumValid
 	b.Csum = src.Csum
 	b.Trace = src.Trace
+	b.Tstamp = src.Tstamp
 	b.VlanTCI = src.VlanTCI
 	b.VlanPresent = src.VlanPresent
 	b.Rt = src.Rt

@@ -56,13 +56,15 @@ func (sa *Sockaddr) marshal() []byte {
 }
 
 // encodeControl writes the control messages in the order udp_recvmsg
-// (sock_recv_cmsgs, then ip_cmsg_recv_offset) or ip_recv_error
-// (ip_cmsg_recv, then put_cmsg of IP_RECVERR) emit them.
+// (sock_recv_cmsgs: timestamps, SO_RXQ_OVFL; then ip_cmsg_recv_offset)
+// or ip_recv_error (sock_recv_timestamp, ip_cmsg_recv, then put_cmsg of
+// IP_RECVERR) emit them.
 func (m *Msghdr) encodeControl() {
 	m.Controllen = 0
 	if m.Control == nil {
 		return
 	}
+	m.encodeTimestamps()
 	if m.HasRxqOvfl {
 		var d [4]byte
 		binary.LittleEndian.PutUint32(d[:], m.RxqOvfl)

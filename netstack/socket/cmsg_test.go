@@ -43,3 +43,39 @@ func TestPutCmsg(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeTimestamps: SCM_TIMESTAMP is a timeval (µs truncated),
+// SCM_TIMESTAMPNS a timespec and SCM_TIMESTAMPING three timespecs with
+// unset ones zero; a time before the epoch has a negative second and a
+// non-negative fraction (ns_to_timespec64).
+func TestEncodeTimestamps(t *testing.T) {
+	le := func(v ...int64) []byte {
+		var b []byte
+		for _, x := range v {
+			b = append(b, byte(x), byte(x>>8), byte(x>>16), byte(x>>24), byte(x>>32), byte(x>>40), byte(x>>48), byte(x>>56))
+		}
+		return b
+	}
+	hdr := func(typ, n int) []byte { return append(le(int64(16+n)), byte(SolSocket), 0, 0, 0, byte(typ), 0, 0, 0) }
+	for _, c := range []struct {
+		name string
+		m    Msghdr
+		want []byte
+	}{
+		{"timeval", Msghdr{TstampType: SoTimestamp, Tstamp: 1_700_000_000_123_456_789},
+			append(hdr(SoTimestamp, 16), le(1_700_000_000, 123_456)...)},
+		{"timespec new", Msghdr{TstampType: SoTimestampnsNew, Tstamp: 5_000_000_007},
+			append(hdr(SoTimestampnsNew, 16), le(5, 7)...)},
+		{"before the epoch", Msghdr{TstampType: SoTimestampns, Tstamp: -1},
+			append(hdr(SoTimestampns, 16), le(-1, 999_999_999)...)},
+		{"scm_timestamping", Msghdr{TimestampingType: SoTimestamping, Timestamping: [3]int64{2_000_000_001, 0, 0}},
+			append(hdr(SoTimestamping, 48), le(2, 1, 0, 0, 0, 0)...)},
+		{"none", Msghdr{Tstamp: 5}, nil},
+	} {
+		c.m.Control = make([]byte, 128)
+		c.m.encodeControl()
+		if got := c.m.Control[:c.m.Controllen]; !bytes.Equal(got, c.want) {
+			t.Errorf("%s:\n got % x\nwant % x", c.name, got, c.want)
+		}
+	}
+}

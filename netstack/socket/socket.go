@@ -9,6 +9,12 @@
 // is no polling. A Socket also implements net.PacketConn and net.Conn,
 // so the image can hand it to the standard library through net.SocketFunc.
 // Sockets are made by netstack's Stack.Socket (socket(2)).
+//
+// Receive timestamps (SO_TIMESTAMP, SO_TIMESTAMPNS, SO_TIMESTAMPING with
+// software receive stamps) come as Linux's control messages and as
+// Msghdr's typed fields; Msghdr.RxTimestamp reads them as a time.Time.
+// Where and when the stack stamps, on which clock, and how the options
+// combine is described at SoTimestamp.
 package socket
 
 import (
@@ -149,6 +155,18 @@ type Msghdr struct {
 	HasRecvErr bool
 	RecvErr    ExtendedErr
 	Offender   Sockaddr
+	// Receive timestamps (SO_TIMESTAMP, SO_TIMESTAMPNS,
+	// SO_TIMESTAMPING; see SoTimestamp), ns of CLOCK_REALTIME.
+	// TstampType is the cmsg_type of the SCM_TIMESTAMP or
+	// SCM_TIMESTAMPNS message (SoTimestamp, SoTimestampns or their
+	// _NEW numbers), 0 for none, and Tstamp its time. TimestampingType
+	// is SCM_TIMESTAMPING's (SoTimestamping or SoTimestampingNew), 0
+	// for none, and Timestamping its three stamps: [0] software, [2]
+	// hardware (always 0). RxTimestamp reads them as a time.Time.
+	TstampType       int
+	Tstamp           int64
+	TimestampingType int
+	Timestamping     [3]int64
 	// Control, if non-nil, is msg_control: the control messages are
 	// encoded into it byte for byte as Linux's put_cmsg does on x86_64
 	// (MSG_CTRUNC in Flags when they do not fit), and Controllen is set
@@ -376,6 +394,8 @@ func (s *Socket) recv(p []byte, flags int, m *Msghdr, goAPI bool) (int, error) {
 	m.HasRxqOvfl, m.RxqOvfl = msg.HasRxqOvfl, msg.RxqOvfl
 	m.HasPktinfo, m.Pktinfo = msg.HasPktinfo, msg.Pktinfo
 	m.HasRecvErr, m.RecvErr = msg.HasRecvErr, msg.RecvErr
+	m.TstampType, m.Tstamp = msg.TstampType, msg.Tstamp
+	m.TimestampingType, m.Timestamping = msg.TimestampingType, msg.Timestamping
 	m.Offender = Sockaddr{}
 	if msg.HasRecvErr {
 		// ipv4_datagram_support_cmsg: an ICMP-origin error names its
@@ -507,6 +527,9 @@ func (s *Socket) SetsockoptInt(level, name, v int) error {
 			sk.SetIncomingCPU(int32(v))
 		case SoSndbuf:
 		default:
+			if ok, err := s.setsockoptTimestamp(name, v); ok {
+				return err
+			}
 			return syscall.ENOPROTOOPT
 		}
 		return nil
@@ -589,6 +612,9 @@ func (s *Socket) GetsockoptInt(level, name int) (int, error) {
 			return sk.TakeError(), nil
 		case SoBindtodevice:
 			return sk.BoundDev(), nil
+		}
+		if v, ok := s.getsockoptTimestamp(name); ok {
+			return v, nil
 		}
 	case SolIP:
 		switch name {

@@ -77,6 +77,21 @@ type Timespec struct {
 	Nsec int64 `json:"nsec"`
 }
 
+// Receive-timestamp operations.
+const (
+	// OpClock reads the guest's CLOCK_REALTIME, the clock receive
+	// timestamps (SO_TIMESTAMP…) are on → Nsec.
+	OpClock = "clock"
+	// OpHwtstamp is ioctl(FD, Name, ifreq) with Name SIOCGHWTSTAMP or
+	// SIOCSHWTSTAMP on the interface called Str, with a struct
+	// hwtstamp_config of HwtstampFlags, Value (tx_type) and How
+	// (rx_filter) → errno.
+	OpHwtstamp = "hwtstamp"
+	// OpGetStamp is ioctl(FD, Name) with Name SIOCGSTAMP → Sec, Usec
+	// or SIOCGSTAMPNS → Sec, Nsec: the last datagram's receive time.
+	OpGetStamp = "getstamp"
+)
+
 // Request is one call.
 type Request struct {
 	ID        uint64   `json:"id"`
@@ -110,6 +125,8 @@ type Request struct {
 	Vlen    int       `json:"vlen,omitempty"`
 	Timeout *Timespec `json:"timeout,omitempty"`
 	Msgs    []Mmsg    `json:"msgs,omitempty"`
+	// HwtstampFlags is hwtstamp_config.flags for OpHwtstamp.
+	HwtstampFlags int `json:"hwtstamp_flags,omitempty"`
 }
 
 // Response is a call's outcome. Errno is 0 on success.
@@ -135,6 +152,9 @@ type Response struct {
 	// what recvmmsg left of its timeout.
 	Msgs    []Mmsg    `json:"msgs,omitempty"`
 	Timeout *Timespec `json:"timeout,omitempty"`
+	// Nsec is OpClock's reading, ns since the Unix epoch, or
+	// OpGetStamp's nanoseconds (SIOCGSTAMPNS).
+	Nsec int64 `json:"nsec,omitempty"`
 }
 
 // Pktinfo is struct in_pktinfo (IP_PKTINFO).

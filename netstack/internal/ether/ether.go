@@ -166,6 +166,8 @@ func (d *Device) Receive(b *skb.Buffer) {
 	}
 	b.Ifindex = d.Ifindex
 	b.Protocol = ethTypeTrans(b, d)
+	// netif_receive_skb_list_internal: the receive timestamp.
+	d.net.netTimestampCheck(b)
 	d.netifReceiveSkbCore(b)
 }
 

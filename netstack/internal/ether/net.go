@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
@@ -42,6 +43,8 @@ type Net struct {
 	// +checklocks:backlogMu
 	backlog skb.Queue
 	queued  atomic.Int32 // backlog.Len(), read without the lock
+
+	stamp netstamp // receive timestamps (tstamp.go)
 }
 
 // NewNet creates a namespace with its loopback device (ifindex 1, "lo",
@@ -49,6 +52,7 @@ type Net struct {
 // processed under.
 func NewNet(m *mib.MIB, bh *sync.Mutex) *Net {
 	n := &Net{mib: m, bh: bh}
+	n.stamp.realtime = func() int64 { return time.Now().UnixNano() }
 	n.lo = &Device{Ifindex: LoopbackIfindex, Name: LoopbackName, Flags: IffLoopback,
 		MTU: LoopbackMTU, mib: m, net: n}
 	n.devs = append(n.devs, n.lo)
@@ -119,6 +123,7 @@ func (n *Net) AddPack(typ uint16, h Handler) {
 // receive path itself, so it may be called with any lock held.
 func (n *Net) NetifRx(d *Device, b *skb.Buffer) bool {
 	b.Ifindex = d.Ifindex
+	n.netTimestampCheck(b)
 	n.backlogMu.Lock()
 	if n.backlog.Len() <= MaxBacklog {
 		n.backlog.PushBack(b)
@@ -189,6 +194,9 @@ func (n *Net) DoSoftirq() {
 // counts it once in statistics that are both its rx and tx counters.
 func (d *Device) loopbackXmit(b *skb.Buffer) {
 	b.Protocol = ethTypeTrans(b, d)
+	// skb_clear_tstamp: a transmit-side stamp must not pass for a
+	// receive stamp (net_timestamp_check stamps only a zero one).
+	b.Tstamp = 0
 	// lo offers NETIF_F_HW_CSUM: senders leave the transport checksum to
 	// it (CHECKSUM_PARTIAL) and the receive path trusts it. kaidoku's
 	// senders fill the checksum in software; CHECKSUM_UNNECESSARY has the

@@ -371,6 +371,9 @@ func (ip *IPv4) ipFragReasm(q *ipq, last *skb.Buffer) *skb.Buffer {
 	r.Reserve(ip.dev.Headroom + wire.EthHLen)
 	r.CopyMeta(first)
 	r.Rt = last.Rt
+	// inet_frag_reasm_finish: head->tstamp = q->stamp, the stamp of the
+	// fragment queued last (ip_frag_queue), the one completing it.
+	r.Tstamp = last.Tstamp
 	r.CB = skb.ControlBlock{Iif: first.CB.Iif, Opt: first.CB.Opt}
 	r.Network = r.DataOffset()
 	dst := r.Put(total)

@@ -493,6 +493,7 @@ func (sk *Sock) Close() {
 	sk.udpRmemRelease(total, 0)
 	sk.reader.mu.Unlock()
 	sk.purgeErrQueue()
+	sk.skDestructTimestamp()
 }
 
 // Shutdown mirrors af_inet.c: inet_shutdown for UDP: how is SHUT_RD (0),

@@ -34,6 +34,7 @@ type errSkb struct {
 	iif      int       // IPCB(skb)->iif (IP_PKTINFO)
 	payload  []byte
 	truesize int
+	tstamp   int64 // the ICMP packet's skb->tstamp, which the clone keeps
 	next     *errSkb
 }
 
@@ -77,6 +78,7 @@ func (sk *Sock) ipIcmpError(b *skb.Buffer, err int, port uint16, info uint32, pa
 		iif:      b.CB.Iif,
 		payload:  append([]byte(nil), b.Data()[payload:]...),
 		truesize: b.Truesize,
+		tstamp:   b.Tstamp,
 	}
 	sk.sockQueueErrSkb(e)
 }
@@ -175,6 +177,7 @@ func (sk *Sock) ipRecvError(p []byte, msg *Msg) int {
 		return copied
 	}
 	*msg = Msg{Flags: flags | MsgErrqueue, HasRecvErr: true, RecvErr: e.ee, Offender: e.offender}
+	sk.sockRecvTimestamp(msg, &e.tstamp)
 	if e.port != 0 {
 		msg.From, msg.FromPort, msg.Namelen = e.addr, e.port, SockaddrInLen
 	}

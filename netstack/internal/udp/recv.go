@@ -56,6 +56,18 @@ type Msg struct {
 	HasRecvErr bool
 	RecvErr    ExtendedErr
 	Offender   wire.Addr
+	// Receive timestamps (sock_recv_timestamp), ns of CLOCK_REALTIME.
+	// TstampType is the SOL_SOCKET cmsg_type of the SO_TIMESTAMP or
+	// SO_TIMESTAMPNS message (SoTimestampOld … SoTimestampnsNew), 0
+	// for none, and Tstamp its time.
+	TstampType int
+	Tstamp     int64
+	// TimestampingType is the cmsg_type of SCM_TIMESTAMPING
+	// (SoTimestampingOld or SoTimestampingNew), 0 for none;
+	// Timestamping is its struct scm_timestamping: [0] the software
+	// stamp, [1] unused, [2] the raw hardware stamp (always 0 here).
+	TimestampingType int
+	Timestamping     [3]int64
 }
 
 // SockaddrInLen is sizeof(struct sockaddr_in).
@@ -351,6 +363,8 @@ func (sk *Sock) udpRecvmsgSkb(b *skb.Buffer, p []byte, flags, off int, msgFlags 
 		sk.u.mib.UDPInc(mib.UdpInDatagrams)
 	}
 	if msg != nil {
+		// sock_recv_cmsgs comes first: the timestamps.
+		sk.sockRecvCmsgs(msg, &b.Tstamp)
 		msg.Flags = *msgFlags
 		msg.HasRxqOvfl = sk.rxqOvfl.Load() && b.CB.DropCount != 0
 		msg.RxqOvfl = b.CB.DropCount

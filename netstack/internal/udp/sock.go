@@ -75,6 +75,7 @@ type Sock struct {
 	// +checklocks:Lock
 	bindNoPort bool
 	inetID     atomic.Uint32 // +checklocksignore: advanced by ip_select_ident through SendOpts.SockID
+	ts         sockTstamp    // SO_TIMESTAMP, SO_TIMESTAMPNS, SO_TIMESTAMPING
 
 	// Receive memory and queues (__udp_enqueue_schedule_skb,
 	// udp_rmem_release).
@@ -125,6 +126,7 @@ func (u *UDP) NewSock(uid uint32) *Sock {
 	sk.rcvbuf.Store(RmemDefault)
 	sk.forwardThreshold.Store(RmemDefault >> 2)
 	sk.peekOff.Store(-1)
+	sk.ts.stamp.Store(skDefaultStamp)
 	sk.mcAll.Store(true)
 	sk.wq.init(u.ip.Clock())
 	return sk
