@@ -99,29 +99,32 @@ func kneeGoals(b *strings.Builder, line func(bool, string, ...any), k, l *Result
 		line(kk >= 2.5*lk, "knee at least 2.5× the Linux guest's: %.0f/s vs %.0f/s (%.2f×)", kk, lk, kk/lk)
 	}
 	// The Linux guest's point: its knee, or its lowest rate without one.
-	lp, what := lowest(l.OpenLoop), "lowest rate (it has no knee)"
+	lp := lowest(l.OpenLoop)
 	if lok {
 		lp, _ = atOrAbove(l.OpenLoop, lk)
-		what = "knee"
+	}
+	what := fmt.Sprintf("p99 at the Linux guest's knee, %.0f/s, at most a quarter of the Linux guest's", lp.Offered)
+	if !lok {
+		what = fmt.Sprintf("p99 at the Linux guest's lowest rate, %.0f/s (it has no knee), at most a quarter of the Linux guest's", lp.Offered)
 	}
 	lp99, lanswered := lp.Percentile(0.99)
 	kp, found := atOrAbove(k.OpenLoop, lp.Offered)
 	if !found {
-		fmt.Fprintf(b, "- p99 at the Linux guest's %s, %.0f/s: kaidoku was not offered that much\n", what, lp.Offered)
+		fmt.Fprintf(b, "- %s: kaidoku was not offered that much\n", what)
 		return
 	}
 	kp99, kanswered := kp.Percentile(0.99)
-	where := fmt.Sprintf("kaidoku's at %.0f/s", kp.Offered)
+	where := ""
 	if kp.Offered != lp.Offered {
-		where = fmt.Sprintf("kaidoku's at %.0f/s, its lowest rate not below that (an upper bound)", kp.Offered)
+		where = fmt.Sprintf("; kaidoku measured at %.0f/s, its lowest rate not below that: an upper bound", kp.Offered)
 	}
 	switch {
 	case !kanswered:
-		line(false, "p99 at the Linux guest's %s (%.0f/s) at most a quarter of the Linux guest's: %s is beyond the %s deadline", what, lp.Offered, where, ms(kp.Deadline))
+		line(false, "%s: kaidoku's is beyond the %s deadline%s", what, ms(kp.Deadline), where)
 	case !lanswered:
-		line(true, "p99 at the Linux guest's %s (%.0f/s) at most a quarter of the Linux guest's: %s vs beyond the %s deadline", what, lp.Offered, us(kp99), ms(lp.Deadline))
+		line(true, "%s: %s vs beyond the %s deadline%s", what, us(kp99), ms(lp.Deadline), where)
 	default:
-		line(kp99*4 <= lp99, "p99 at the Linux guest's %s (%.0f/s) at most a quarter of the Linux guest's: %s vs %s (%.2f×; %s)", what, lp.Offered, us(kp99), us(lp99), float64(kp99)/float64(lp99), where)
+		line(kp99*4 <= lp99, "%s: %s vs %s (%.2f×%s)", what, us(kp99), us(lp99), float64(kp99)/float64(lp99), where)
 	}
 }
 

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"fmt"
+	"image/color"
 	"math"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/kaidoku-net/kaidoku/qemu/testbench"
 )
@@ -188,71 +192,94 @@ func OpenLoopMarkdown(rs []Result, o Options) string {
 	return b.String()
 }
 
-// openLoopPlot writes openloop.png: p99 (solid) and p50 (dashed)
-// round-trip time against offered load, both axes logarithmic, with the
-// knee's limit drawn across. A percentile beyond the deadline is drawn
-// at the deadline. It returns "" when no peer ran the open loop.
+// openLoopPlot writes openloop.png: round-trip time against offered
+// load, p50 on the left and p99 on the right, both axes logarithmic, one
+// line per peer, with the knee's limit drawn across. A percentile beyond
+// the deadline is drawn at the deadline. It returns "" when no peer ran
+// the open loop.
 func openLoopPlot(rs []Result, dir string) (string, error) {
-	p := plot.New()
-	p.Title.Text = "UDP echo latency against offered load (open loop, Poisson arrivals)"
-	p.X.Label.Text = "offered load (requests/s)"
-	p.Y.Label.Text = "RTT (µs)"
-	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-	p.X.Tick.Marker, p.Y.Tick.Marker = ticks125{}, ticks125{}
-	n := 0
-	lo, hi := math.Inf(1), 0.0
+	var peers []Result
 	for _, r := range rs {
-		if len(r.OpenLoop) == 0 {
-			continue
+		if len(r.OpenLoop) > 0 {
+			peers = append(peers, r)
 		}
-		for _, q := range []float64{0.99, 0.5} {
-			xy := make(plotter.XYs, 0, len(r.OpenLoop))
-			for _, pt := range r.OpenLoop {
-				d, ok := pt.Percentile(q)
-				if !ok {
-					d = pt.Deadline
-				}
-				xy = append(xy, plotter.XY{X: pt.Offered, Y: math.Max(1, float64(d)/1e3)})
-				lo, hi = math.Min(lo, pt.Offered), math.Max(hi, pt.Offered)
-			}
-			line, points, err := plotter.NewLinePoints(xy)
-			if err != nil {
-				return "", err
-			}
-			line.Color, points.Color = plotutil.Color(n), plotutil.Color(n)
-			points.Shape = plotutil.Shape(n)
-			if q == 0.5 {
-				line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-				line.Width = vg.Points(0.8)
-				points.Radius = vg.Points(2)
-			} else {
-				line.Width = vg.Points(1.6)
-			}
-			p.Add(line, points)
-			p.Legend.Add(fmt.Sprintf("%s p%.0f", r.Peer, q*100), line, points)
-		}
-		n++
 	}
-	if n == 0 {
+	if len(peers) == 0 {
 		return "", nil
 	}
-	limit, err := plotter.NewLine(plotter.XYs{{X: lo, Y: float64(KneeLimit) / 1e3}, {X: hi, Y: float64(KneeLimit) / 1e3}})
+	row := make([]*plot.Plot, 0, 2)
+	for _, q := range []float64{0.5, 0.99} {
+		p, err := openLoopPanel(peers, q)
+		if err != nil {
+			return "", err
+		}
+		row = append(row, p)
+	}
+	const w, h = 14 * vg.Inch, 6 * vg.Inch
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: len(row), PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2,
+		PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	for i, c := range plot.Align([][]*plot.Plot{row}, tiles, dc)[0] {
+		row[i].Draw(c)
+	}
+	f := filepath.Join(dir, "openloop.png")
+	out, err := os.Create(f)
 	if err != nil {
 		return "", err
 	}
-	limit.Dashes = []vg.Length{vg.Points(1), vg.Points(2)}
-	limit.Color = plotutil.Color(7)
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(out); err != nil {
+		out.Close()
+		return "", err
+	}
+	return f, out.Close()
+}
+
+// openLoopPanel plots the q-quantile of every peer's round-trip time
+// against offered load. The latency axis reaches above the highest point
+// so that the legend, top left, stays clear of the lines.
+func openLoopPanel(peers []Result, q float64) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("UDP echo RTT p%.0f against offered load (open loop, Poisson arrivals)", q*100)
+	p.X.Label.Text = "offered load (requests/s)"
+	p.Y.Label.Text = fmt.Sprintf("RTT p%.0f (ms)", q*100)
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = ticks125{}, ticks125{}
+	lo, hi, top := math.Inf(1), 0.0, 0.0
+	for n, r := range peers {
+		xy := make(plotter.XYs, 0, len(r.OpenLoop))
+		for _, pt := range r.OpenLoop {
+			d, ok := pt.Percentile(q)
+			if !ok {
+				d = pt.Deadline
+			}
+			y := math.Max(0.001, float64(d)/1e6)
+			xy = append(xy, plotter.XY{X: pt.Offered, Y: y})
+			lo, hi, top = math.Min(lo, pt.Offered), math.Max(hi, pt.Offered), math.Max(top, y)
+		}
+		line, points, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return nil, err
+		}
+		line.Color, points.Color = plotutil.Color(n), plotutil.Color(n)
+		line.Width = vg.Points(1.5)
+		points.Shape = plotutil.Shape(n)
+		p.Add(line, points)
+		p.Legend.Add(r.Peer, line, points)
+	}
+	knee := float64(KneeLimit) / 1e6
+	limit, err := plotter.NewLine(plotter.XYs{{X: lo, Y: knee}, {X: hi, Y: knee}})
+	if err != nil {
+		return nil, err
+	}
+	limit.Dashes = []vg.Length{vg.Points(2), vg.Points(3)}
+	limit.Color = color.Gray{Y: 0x60}
 	p.Add(limit, plotter.NewGrid())
 	p.Legend.Add(fmt.Sprintf("knee limit (p99 %v)", KneeLimit), limit)
 	p.Legend.Top, p.Legend.Left = true, true
-	p.Legend.TextStyle.Font.Size = vg.Points(8)
-	p.Legend.ThumbnailWidth = vg.Points(20)
-	p.Legend.Padding = vg.Points(1)
-	f := filepath.Join(dir, "openloop.png")
-	if err := p.Save(9*vg.Inch, 6*vg.Inch, f); err != nil {
-		return "", err
-	}
-	return f, nil
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	p.Y.Max = math.Max(top, knee) * 8
+	return p, nil
 }
 
 // ticks125 marks a logarithmic axis at 1, 2 and 5 times the powers of
@@ -267,7 +294,8 @@ func (ticks125) Ticks(lo, hi float64) []plot.Tick {
 	if lo <= 0 || hi <= lo {
 		return out
 	}
-	for p := math.Pow(10, math.Floor(math.Log10(lo))); p <= hi; p *= 10 {
+	for e := math.Floor(math.Log10(lo)); math.Pow(10, e) <= hi; e++ {
+		p := math.Pow(10, e)
 		for m := 1.0; m < 10; m++ {
 			v := m * p
 			if v < lo || v > hi {

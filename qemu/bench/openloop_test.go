@@ -160,28 +160,34 @@ func TestGoals(t *testing.T) {
 			"- met: echoes/s above the Linux guest's",
 			"- met: boot to READY at least 20× faster than the Linux guest: 100 ms vs 2500 ms (25.0×)",
 			"- met: knee at least 2.5× the Linux guest's: 45000/s vs 6000/s (7.50×)",
-			"- met: p99 at the Linux guest's knee (6000/s) at most a quarter of the Linux guest's: 120 µs vs 900 µs (0.13×; kaidoku's at 11250/s, its lowest rate not below that (an upper bound))",
+			"- met: p99 at the Linux guest's knee, 6000/s, at most a quarter of the Linux guest's: 120 µs vs 900 µs (0.13×; kaidoku measured at 11250/s, its lowest rate not below that: an upper bound)",
 			"- met: echoes/s at least 90 % of the reflector's: 45000 vs 46000 (98 %)",
 			"- met: RTT p50 at most 1.3× the reflector's: 100 µs vs 80 µs (1.25×)",
 			"- met: interrupt-to-wakeup p50 at most 0.4× the gVisor netstack's: 30 µs vs 80 µs (0.38×)",
 		}, []string{"not met"}},
 		{"knee too low", goalResults(k[:3], []OpenLoopPoint{flat(9000, 500), flat(12000, 900)}), []string{
 			"- not met: knee at least 2.5× the Linux guest's: 22500/s vs 12000/s (1.88×)",
-			"- met: p99 at the Linux guest's knee (12000/s) at most a quarter of the Linux guest's: 200 µs vs 900 µs (0.22×; kaidoku's at 22500/s",
+			"- met: p99 at the Linux guest's knee, 12000/s, at most a quarter of the Linux guest's: 200 µs vs 900 µs (0.22×; kaidoku measured at 22500/s",
 		}, nil},
 		{"Linux without a knee", goalResults(k, lNoKnee), []string{
 			"- met: knee at least 2.5× the Linux guest's: 45000/s vs none (the Linux guest's p99 is ≥ 1000 µs at every rate, from 1200/s)",
-			"- met: p99 at the Linux guest's lowest rate (it has no knee) (1200/s) at most a quarter of the Linux guest's: 100 µs vs 2000 µs",
+			"- met: p99 at the Linux guest's lowest rate, 1200/s (it has no knee), at most a quarter of the Linux guest's: 100 µs vs 2000 µs (0.05×; kaidoku measured at 4500/s",
 		}, nil},
 		{"kaidoku without a knee", goalResults([]OpenLoopPoint{flat(4500, 1500), flat(9000, 1500)}, l), []string{
 			"- not met: knee at least 2.5× the Linux guest's: kaidoku has none",
-			"- not met: p99 at the Linux guest's knee (6000/s) at most a quarter of the Linux guest's: 1500 µs vs 900 µs",
+			"- not met: p99 at the Linux guest's knee, 6000/s, at most a quarter of the Linux guest's: 1500 µs vs 900 µs (1.67×;",
 		}, nil},
 		{"kaidoku not offered that much", goalResults([]OpenLoopPoint{flat(4500, 100)}, l), []string{
-			"- p99 at the Linux guest's knee, 6000/s: kaidoku was not offered that much",
+			"- p99 at the Linux guest's knee, 6000/s, at most a quarter of the Linux guest's: kaidoku was not offered that much",
 		}, nil},
 		{"kaidoku lost at that rate", goalResults([]OpenLoopPoint{flat(1000, 100), point(7000, 10, 100)}, l), []string{
-			"- not met: p99 at the Linux guest's knee (6000/s) at most a quarter of the Linux guest's: kaidoku's at 7000/s, its lowest rate not below that (an upper bound) is beyond the 200 ms deadline",
+			"- not met: p99 at the Linux guest's knee, 6000/s, at most a quarter of the Linux guest's: kaidoku's is beyond the 200 ms deadline; kaidoku measured at 7000/s",
+		}, nil},
+		{"measured at the same rate", goalResults([]OpenLoopPoint{flat(6000, 300)}, l), []string{
+			"- not met: p99 at the Linux guest's knee, 6000/s, at most a quarter of the Linux guest's: 300 µs vs 900 µs (0.33×)\n",
+		}, nil},
+		{"Linux lost at its lowest rate", goalResults(k, []OpenLoopPoint{point(4500, 3, 5000)}), []string{
+			"- met: p99 at the Linux guest's lowest rate, 4500/s (it has no knee), at most a quarter of the Linux guest's: 100 µs vs beyond the 200 ms deadline\n",
 		}, nil},
 		{"no open loop", goalResults(nil, l), []string{"- knee: kaidoku or the Linux guest did not run the open loop"}, []string{"knee at least"}},
 	}
@@ -208,6 +214,7 @@ func TestTicks125(t *testing.T) {
 	}{
 		{1200, 60000, []string{"2000", "5000", "10000", "20000", "50000"}, 14},
 		{80, 250000, []string{"100", "200", "500", "1000", "2000", "5000", "10000", "20000", "50000", "100000", "200000"}, 2 + 9*3 + 2},
+		{0.05, 1600, []string{"0.05", "0.1", "0.2", "0.5", "1", "2", "5", "10", "20", "50", "100", "200", "500", "1000"}, 5 + 9*4 + 1},
 		{3, 3, nil, 0},
 		{0, 10, nil, 0},
 	}
