@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -73,6 +74,10 @@ func (o OpenLoopOptions) total() time.Duration {
 type OpenLoopPoint struct {
 	// Fraction of the peer's closed-loop capacity offered.
 	Fraction float64
+	// HostLoad is the host's 1-minute load average after the rate ran
+	// (-1 if unknown): on a shared host it says how much else competed
+	// with QEMU and the bench for the CPUs.
+	HostLoad float64
 	testbench.OpenLoopResult
 }
 
@@ -103,7 +108,7 @@ func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64) ([]Ope
 		if err != nil {
 			return out, fmt.Errorf("open loop at %.0f/s: %w", f*capacity, err)
 		}
-		pt := OpenLoopPoint{Fraction: f, OpenLoopResult: r}
+		pt := OpenLoopPoint{Fraction: f, HostLoad: hostLoad(), OpenLoopResult: r}
 		fmt.Fprintf(o.Log, "bench: %s: open loop %s\n", p.Name, pt.summary())
 		out = append(out, pt)
 	}
@@ -111,10 +116,27 @@ func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64) ([]Ope
 	return out, nil
 }
 
+// hostLoad returns the host's 1-minute load average, -1 if unknown.
+func hostLoad() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
 func (pt OpenLoopPoint) summary() string {
-	return fmt.Sprintf("%3.0f %%: offered %.0f/s, achieved %.0f/s, p50 %s p99 %s p99.9 %s, loss %.2f %%",
+	return fmt.Sprintf("%3.0f %%: offered %.0f/s, achieved %.0f/s, p50 %s p99 %s p99.9 %s, loss %.2f %%, send lateness p99 %s, host load %.1f",
 		pt.Fraction*100, pt.Offered, pt.Achieved, pctl(pt.OpenLoopResult, 0.5), pctl(pt.OpenLoopResult, 0.99),
-		pctl(pt.OpenLoopResult, 0.999), pt.LossPct())
+		pctl(pt.OpenLoopResult, 0.999), pt.LossPct(), us(pt.LatenessAt(0.99)), pt.HostLoad)
 }
 
 // pctl renders a percentile of r, "> deadline" when it falls among the
@@ -163,13 +185,17 @@ func OpenLoopMarkdown(rs []Result, o Options) string {
 			continue
 		}
 		if b.Len() == 0 {
-			b.WriteString("| peer | offered/s (of capacity) | achieved/s | RTT p50 | RTT p99 | RTT p99.9 | loss | send lateness p99 |\n")
-			b.WriteString("|---|---|---|---|---|---|---|---|\n")
+			b.WriteString("| peer | offered/s (of capacity) | achieved/s | RTT p50 | RTT p99 | RTT p99.9 | loss | send lateness p99 | host load |\n")
+			b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 		}
 		for _, pt := range r.OpenLoop {
-			fmt.Fprintf(&b, "| %s | %.0f (%.0f %%) | %.0f | %s | %s | %s | %.2f %% | %s |\n", r.Peer, pt.Offered, pt.Fraction*100,
+			load := "n/a"
+			if pt.HostLoad >= 0 {
+				load = fmt.Sprintf("%.1f", pt.HostLoad)
+			}
+			fmt.Fprintf(&b, "| %s | %.0f (%.0f %%) | %.0f | %s | %s | %s | %.2f %% | %s | %s |\n", r.Peer, pt.Offered, pt.Fraction*100,
 				pt.Achieved, pctl(pt.OpenLoopResult, 0.5), pctl(pt.OpenLoopResult, 0.99), pctl(pt.OpenLoopResult, 0.999),
-				pt.LossPct(), us(pt.LatenessAt(0.99)))
+				pt.LossPct(), us(pt.LatenessAt(0.99)), load)
 		}
 	}
 	if b.Len() == 0 {
@@ -187,8 +213,8 @@ func OpenLoopMarkdown(rs []Result, o Options) string {
 		fmt.Fprintf(&b, "| %s | %.0f | %s |\n", r.Peer, r.Load.PPS(), knee)
 	}
 	ol := o.OpenLoop
-	fmt.Fprintf(&b, "\nOpen loop: %d-byte requests sent at the arrivals of a Poisson process of the offered rate, whatever the replies do (a late send goes out late, never skipped; the achieved rate and the sender's lateness say how well the host kept the schedule); %v measured per rate after %v of warm-up; a reply later than %v counts as lost, and a percentile falling among the lost reads \"> %s\".\n",
-		o.Size, ol.Duration, ol.WarmUp, ol.Deadline, ms(ol.Deadline))
+	fmt.Fprintf(&b, "\nOpen loop: %d-byte requests sent at the arrivals of a Poisson process of the offered rate, whatever the replies do (a late send goes out late, never skipped; the achieved rate and the sender's lateness say how well the host kept the schedule); %v measured per rate after %v of warm-up; a reply later than %v counts as lost, and a percentile falling among the lost reads \"> %s\". Host load is the 1-minute load average after the rate ran, on %d CPUs.\n",
+		o.Size, ol.Duration, ol.WarmUp, ol.Deadline, ms(ol.Deadline), runtime.NumCPU())
 	return b.String()
 }
 

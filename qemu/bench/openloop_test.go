@@ -19,7 +19,7 @@ func point(rate float64, lost int, rtts ...int) OpenLoopPoint {
 	for _, v := range rtts {
 		r.RTTs = append(r.RTTs, time.Duration(v)*time.Microsecond)
 	}
-	return OpenLoopPoint{Fraction: rate / 10000, OpenLoopResult: r}
+	return OpenLoopPoint{Fraction: rate / 10000, HostLoad: 1.5, OpenLoopResult: r}
 }
 
 // flat is a point where every one of 100 requests took d µs.
@@ -83,6 +83,7 @@ func TestAtOrAbove(t *testing.T) {
 func openLoopResults() []Result {
 	rs := fakeResults()
 	rs[0].OpenLoop = []OpenLoopPoint{flat(3000, 120), flat(7500, 150), flat(15000, 400), point(30000, 5, 900, 950)}
+	rs[0].OpenLoop[1].HostLoad = -1
 	return rs
 }
 
@@ -92,9 +93,10 @@ func TestOpenLoopMarkdown(t *testing.T) {
 	}
 	md := OpenLoopMarkdown(openLoopResults(), Options{})
 	for _, want := range []string{
-		"| kaidoku | 3000 (30 %) | 3000 | 120 µs | 120 µs | 120 µs | 0.00 % | 0 µs |",
+		"| kaidoku | 3000 (30 %) | 3000 | 120 µs | 120 µs | 120 µs | 0.00 % | 0 µs | 1.5 |",
 		"| kaidoku | 30000 (300 %) | 30000 | > 200 ms | > 200 ms | > 200 ms | 71.43 % |",
 		"| kaidoku | 990 | 15000/s |",
+		"| kaidoku | 7500 (75 %) | 7500 | 150 µs | 150 µs | 150 µs | 0.00 % | 0 µs | n/a |",
 		"2s measured per rate after 250ms of warm-up",
 	} {
 		if !strings.Contains(md, want) {
