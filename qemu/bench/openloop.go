@@ -78,6 +78,10 @@ type OpenLoopPoint struct {
 	// (-1 if unknown): on a shared host it says how much else competed
 	// with QEMU and the bench for the CPUs.
 	HostLoad float64
+	// Stalled means no request at this rate was answered, nor any of a
+	// few sequential echoes after it: the peer stopped answering, and
+	// the higher rates were not offered.
+	Stalled bool
 	testbench.OpenLoopResult
 }
 
@@ -109,11 +113,25 @@ func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64) ([]Ope
 			return out, fmt.Errorf("open loop at %.0f/s: %w", f*capacity, err)
 		}
 		pt := OpenLoopPoint{Fraction: f, HostLoad: hostLoad(), OpenLoopResult: r}
+		if r.Received == 0 {
+			pt.Stalled = !answers(b, p, o)
+		}
 		fmt.Fprintf(o.Log, "bench: %s: open loop %s\n", p.Name, pt.summary())
 		out = append(out, pt)
+		if pt.Stalled {
+			fmt.Fprintf(o.Log, "bench: %s: open loop: the peer stopped answering at %.0f/s; higher rates skipped\n", p.Name, pt.Offered)
+			break
+		}
 	}
 	fmt.Fprintf(o.Log, "bench: %s: open loop took %v\n", p.Name, time.Since(start).Round(100*time.Millisecond))
 	return out, nil
+}
+
+// answers says whether p answers any of a few sequential echoes.
+func answers(b *testbench.Bench, p Peer, o Options) bool {
+	r := b.Echo(testbench.EchoOptions{Src: benchSource, Port: p.EchoPort, Size: o.Size, InFlight: 1,
+		Count: 5, Timeout: time.Second, Reflected: p.Reflected})
+	return r.Received > 0
 }
 
 // hostLoad returns the host's 1-minute load average, -1 if unknown.
@@ -196,6 +214,9 @@ func OpenLoopMarkdown(rs []Result, o Options) string {
 			fmt.Fprintf(&b, "| %s | %.0f (%.0f %%) | %.0f | %s | %s | %s | %.2f %% | %s | %s |\n", r.Peer, pt.Offered, pt.Fraction*100,
 				pt.Achieved, pctl(pt.OpenLoopResult, 0.5), pctl(pt.OpenLoopResult, 0.99), pctl(pt.OpenLoopResult, 0.999),
 				pt.LossPct(), us(pt.LatenessAt(0.99)), load)
+			if pt.Stalled {
+				fmt.Fprintf(&b, "| %s | stopped answering: no reply at %.0f/s nor to sequential echoes after it; higher rates not offered | | | | | | | |\n", r.Peer, pt.Offered)
+			}
 		}
 	}
 	if b.Len() == 0 {

@@ -84,6 +84,8 @@ func openLoopResults() []Result {
 	rs := fakeResults()
 	rs[0].OpenLoop = []OpenLoopPoint{flat(3000, 120), flat(7500, 150), flat(15000, 400), point(30000, 5, 900, 950)}
 	rs[0].OpenLoop[1].HostLoad = -1
+	rs = append(rs, Result{Peer: "stuck", OpenLoop: []OpenLoopPoint{flat(1000, 100), point(2000, 20)}})
+	rs[2].OpenLoop[1].Stalled = true
 	return rs
 }
 
@@ -96,6 +98,8 @@ func TestOpenLoopMarkdown(t *testing.T) {
 		"| kaidoku | 3000 (30 %) | 3000 | 120 µs | 120 µs | 120 µs | 0.00 % | 0 µs | 1.5 |",
 		"| kaidoku | 30000 (300 %) | 30000 | > 200 ms | > 200 ms | > 200 ms | 71.43 % |",
 		"| kaidoku | 990 | 15000/s |",
+		"| stuck | 2000 (20 %) | 2000 | > 200 ms | > 200 ms | > 200 ms | 100.00 % | 0 µs | 1.5 |\n| stuck | stopped answering: no reply at 2000/s nor to sequential echoes after it; higher rates not offered |",
+		"| stuck | 0 | 1000/s |",
 		"| kaidoku | 7500 (75 %) | 7500 | 150 µs | 150 µs | 150 µs | 0.00 % | 0 µs | n/a |",
 		"2s measured per rate after 250ms of warm-up",
 	} {
