@@ -145,5 +145,9 @@ func Plots(rs []Result, dir string) ([]string, error) {
 		}
 		files = append(files, f)
 	}
-	return files, nil
+	f, err := openLoopPlot(rs, dir)
+	if f != "" {
+		files = append(files, f)
+	}
+	return files, err
 }

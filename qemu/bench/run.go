@@ -47,6 +47,9 @@ type Options struct {
 	BootLimit time.Duration // READY must come within this (60 s)
 	BootRuns  int           // boots per peer; the median is reported (3)
 	Log       io.Writer     // progress (os.Stderr)
+
+	// OpenLoop sets the section on latency against offered load.
+	OpenLoop OpenLoopOptions
 }
 
 func (o *Options) defaults() {
@@ -77,6 +80,7 @@ func (o *Options) defaults() {
 	if o.Log == nil {
 		o.Log = os.Stderr
 	}
+	o.OpenLoop.defaults(o.Timeout)
 }
 
 // Result is one peer's measurements.
@@ -94,6 +98,9 @@ type Result struct {
 	CPURTT, CPULoad float64
 	ImageBytes      int64
 	Err             error
+
+	// OpenLoop is latency against offered load, one point per rate.
+	OpenLoop []OpenLoopPoint
 }
 
 // measureCPU runs f and returns its result with QEMU's CPU use meanwhile,
@@ -177,7 +184,7 @@ func runPeer(p Peer, o Options) (r Result) {
 	defer b.Close()
 	cfg.Net = nd
 	cfg.MAC = mac
-	cfg.Lifetime = o.BootLimit + o.LoadTime + 5*time.Minute
+	cfg.Lifetime = o.BootLimit + o.LoadTime + o.OpenLoop.total() + 5*time.Minute
 	// Boot several times (the first boot after a build pays for cold
 	// host caches) and measure on the last one.
 	var vm *qemu.VM
@@ -223,6 +230,9 @@ func runPeer(p Peer, o Options) (r Result) {
 	r.Load, r.CPULoad = measureCPU(vm, func() testbench.EchoResult { return echo(o.InFlight, 0, o.LoadTime) })
 	if snap := readStats(b, p, o); snap != nil && snap.Mem != nil {
 		r.MemInUse = snap.Mem.InUseBytes
+	}
+	if r.OpenLoop, err = runOpenLoop(b, p, o, r.Load.PPS()); err != nil {
+		fmt.Fprintf(o.Log, "bench: %s: %v\n", p.Name, err)
 	}
 	return r
 }

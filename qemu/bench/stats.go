@@ -4,7 +4,8 @@
 // a datagram backend and measured by the same host client — boot-to-READY,
 // sequential round-trip time, echoes per second with a window of requests
 // in flight, interrupt-to-wakeup latency where the guest measures it,
-// image size and guest memory in use — and the results are written as a
+// image size and guest memory in use, latency against offered load with
+// open-loop Poisson arrivals — and the results are written as a
 // markdown table and PNG plots.
 package bench
 

@@ -984,7 +984,7 @@ var conformanceCases = []confCase{
 		c.wantICMP(0, 0, fresh(112))
 		c.send(addr(fresh(112), 4000), 6999, "closed")
 		pu := c.wantICMP(3, 3, fresh(112))
-		unreach := testbench.IPv4{Src: fresh(112), Dst: guestIP, Protocol: 1, Payload: testbench.ICMP(3, 3, [4]byte{}, pu.L4[8:], false)}
+		unreach := testbench.IPv4{Src: fresh(112), Dst: guestIP, Protocol: 1, Payload: testbench.ICMP{Type: 3, Code: 3, Payload: pu.L4[8:]}.Bytes()}
 		c.b.InjectIP(unreach)
 		names := []string{"Icmp.InMsgs", "Icmp.InErrors", "Icmp.InCsumErrors", "Icmp.InEchos", "Icmp.InDestUnreachs",
 			"Icmp.OutMsgs", "Icmp.OutEchoReps", "Icmp.OutDestUnreachs",
@@ -994,10 +994,10 @@ var conformanceCases = []confCase{
 		c.b.InjectIP(testbench.IPv4{Src: fresh(113), Dst: netip.MustParseAddr("255.255.255.255"), Protocol: 1, Payload: testbench.EchoRequest(1, 2, nil)})
 		c.expect(s, map[string]int64{"Icmp.InMsgs": 2, "Icmp.InEchos": 2, "Icmp.InErrors": 2, "IcmpMsg.InType8": 2})
 		s = c.snapshot(names...)
-		c.b.InjectIP(testbench.IPv4{Src: fresh(113), Dst: guestIP, Protocol: 1, Payload: testbench.ICMP(8, 0, [4]byte{0, 1, 0, 1}, []byte("bad"), true)})
+		c.b.InjectIP(testbench.IPv4{Src: fresh(113), Dst: guestIP, Protocol: 1, Payload: testbench.ICMP{Type: 8, Rest: [4]byte{0, 1, 0, 1}, Payload: []byte("bad"), BadChecksum: true}.Bytes()})
 		c.expect(s, map[string]int64{"Icmp.InMsgs": 1, "Icmp.InCsumErrors": 1, "Icmp.InErrors": 1})
 		s = c.snapshot(names...)
-		c.b.InjectIP(testbench.IPv4{Src: fresh(113), Dst: guestIP, Protocol: 1, Payload: testbench.ICMP(50, 0, [4]byte{}, nil, false)})
+		c.b.InjectIP(testbench.IPv4{Src: fresh(113), Dst: guestIP, Protocol: 1, Payload: testbench.ICMP{Type: 50}.Bytes()})
 		c.expect(s, map[string]int64{"Icmp.InMsgs": 1, "Icmp.InErrors": 1})
 		c.noFrame("a reply to a broadcast, bad or unknown ICMP message", testbench.IsICMP(0, -1, fresh(113)))
 		s = c.snapshot(names...)
@@ -1042,7 +1042,7 @@ var conformanceCases = []confCase{
 				if m.typ == 5 {
 					rest = testerIP.As4() // the gateway to use
 				}
-				c.b.InjectIP(testbench.IPv4{Src: src, Dst: guestIP, Protocol: 1, Payload: testbench.ICMP(m.typ, 0, rest, m.payload, false)})
+				c.b.InjectIP(testbench.IPv4{Src: src, Dst: guestIP, Protocol: 1, Payload: testbench.ICMP{Type: m.typ, Rest: rest, Payload: m.payload}.Bytes()})
 				if m.typ == 13 {
 					rep := c.wantICMP(14, 0, src)
 					c.want("timestamp reply id and sequence", fmt.Sprintf("% x", rep.L4[4:8]), "00 01 00 01")
@@ -1371,7 +1371,7 @@ func (c *cc) refuse(fd int, to string, want netip.AddrPort, payload string) {
 	if err != nil {
 		c.t.Fatalf("the datagram to %v: %v", want, err)
 	}
-	c.b.InjectIP(testbench.IPv4{Src: want.Addr(), Dst: guestIP, Protocol: 1, Payload: testbench.ICMP(3, 3, [4]byte{}, out.IP, false)})
+	c.b.InjectIP(testbench.IPv4{Src: want.Addr(), Dst: guestIP, Protocol: 1, Payload: testbench.ICMP{Type: 3, Code: 3, Payload: out.IP}.Bytes()})
 }
 
 // procNetUDP returns the rx_queue and drops of the socket bound to port

@@ -34,11 +34,11 @@ func TestLinkDownUp(t *testing.T) {
 	)
 	fd := g.socket(fmt.Sprintf("0.0.0.0:%d", port))
 	a0 := g.acct()
-	probe := g.b.StartEchoProbe(addr(testerIP, 4017), 7, 64, 200*time.Millisecond)
+	probe := g.b.StartEchoProbe(testbench.EchoProbeOptions{Src: addr(testerIP, 4017), Port: 7, Size: 64, Timeout: 200 * time.Millisecond})
 	probe.SetGap(5 * time.Millisecond)
 	probe.Mark("up")
 	// The guest sends count datagrams to the tester, one every 5 ms.
-	if err := g.a.SendBurst(fd, fmt.Sprintf("%s:4300", testerIP), count, 64, gap); err != nil {
+	if err := g.a.SendBurst(fd, testbench.BurstOptions{To: addr(testerIP, 4300), Count: count, Size: 64, Gap: gap}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -184,7 +184,7 @@ func TestRcvbufForceBoundedByUDPMem(t *testing.T) {
 	)
 	fd := g.socket("", [3]int{socket.SolSocket, socket.SoRcvbufforce, 64 << 20})
 	g.ok(agent.Request{Op: agent.OpBind, FD: fd, Addr: fmt.Sprintf("0.0.0.0:%d", port)})
-	if _, err := g.a.Reader(fd, testbench.Paused, resume, count+64); err != nil {
+	if _, err := g.a.Reader(fd, testbench.ReaderOptions{Rate: testbench.Paused, ResumeAfter: resume, Window: count + 64}); err != nil {
 		t.Fatal(err)
 	}
 	gc0, err := g.a.GC()

@@ -382,12 +382,12 @@ func TestFloodSlowReader(t *testing.T) {
 	}
 	fd := g.socket(fmt.Sprintf("0.0.0.0:%d", port))
 	rcvbuf := g.ok(reqGetRcvbuf(fd)).Value
-	if _, err := g.a.Reader(fd, testbench.Paused, 0, int(total)+64); err != nil {
+	if _, err := g.a.Reader(fd, testbench.ReaderOptions{Rate: testbench.Paused, Window: int(total) + 64}); err != nil {
 		t.Fatal(err)
 	}
 	a0 := g.acct()
 
-	probe := g.b.StartEchoProbe(addr(testerIP, 4007), 7, 64, 500*time.Millisecond)
+	probe := g.b.StartEchoProbe(testbench.EchoProbeOptions{Src: addr(testerIP, 4007), Port: 7, Size: 64, Timeout: 500 * time.Millisecond})
 	probe.Mark("paused")
 	mem := g.sampleMem(sample)
 	fl := g.b.StartFlood(testbench.FloodConfig{Src: addr(testerIP, 5100), Port: port, Size: size,
@@ -423,7 +423,7 @@ func TestFloodSlowReader(t *testing.T) {
 			u, _ := st.Socket(port)
 			pausedQueue = u.RxQueue
 		}
-		if _, err := g.a.Reader(fd, p.rate, 0, 0); err != nil {
+		if _, err := g.a.Reader(fd, testbench.ReaderOptions{Rate: p.rate}); err != nil {
 			t.Fatal(err)
 		}
 		fl.SetBacklog(p.backlog)

@@ -144,7 +144,7 @@ func TestSoak(t *testing.T) {
 		}
 	})
 	// Echo at a steady 100 requests a second.
-	probe := g.b.StartEchoProbe(addr(testerIP, 4007), 7, 64, time.Second)
+	probe := g.b.StartEchoProbe(testbench.EchoProbeOptions{Src: addr(testerIP, 4007), Port: 7, Size: 64, Timeout: time.Second})
 	probe.SetGap(10 * time.Millisecond)
 	probe.Mark("interval 1")
 

@@ -195,15 +195,25 @@ func (u UDP) Packet() IPv4 {
 	return IPv4{Src: u.Src.Addr(), Dst: u.Dst.Addr(), Protocol: uint8(header.UDPProtocolNumber), Payload: u.Bytes()}
 }
 
-// ICMP builds an ICMP message with a correct checksum (BadChecksum
-// corrupts it). rest is the 4 bytes after the checksum.
-func ICMP(typ, code uint8, rest [4]byte, payload []byte, bad bool) []byte {
-	b := make([]byte, header.ICMPv4MinimumSize+len(payload))
-	b[0], b[1] = typ, code
-	copy(b[4:8], rest[:])
-	copy(b[8:], payload)
+// ICMP describes an ICMP message to build.
+type ICMP struct {
+	Type, Code uint8
+	// Rest is the 4 bytes after the checksum (identifier and sequence,
+	// next-hop MTU, pointer, …).
+	Rest    [4]byte
+	Payload []byte
+	// BadChecksum corrupts the checksum, which is otherwise correct.
+	BadChecksum bool
+}
+
+// Bytes returns the message.
+func (m ICMP) Bytes() []byte {
+	b := make([]byte, header.ICMPv4MinimumSize+len(m.Payload))
+	b[0], b[1] = m.Type, m.Code
+	copy(b[4:8], m.Rest[:])
+	copy(b[8:], m.Payload)
 	cs := ^checksum.Checksum(b, 0)
-	if bad {
+	if m.BadChecksum {
 		cs ^= 0x1111
 	}
 	binary.BigEndian.PutUint16(b[2:], cs)
@@ -215,7 +225,7 @@ func EchoRequest(id, seq uint16, data []byte) []byte {
 	var rest [4]byte
 	binary.BigEndian.PutUint16(rest[0:], id)
 	binary.BigEndian.PutUint16(rest[2:], seq)
-	return ICMP(8, 0, rest, data, false)
+	return ICMP{Type: 8, Rest: rest, Payload: data}.Bytes()
 }
 
 // ARP ops.

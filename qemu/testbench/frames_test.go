@@ -1,6 +1,7 @@
 package testbench
 
 import (
+	"encoding/hex"
 	"net/netip"
 	"testing"
 
@@ -79,5 +80,28 @@ func TestVLANTag(t *testing.T) {
 	f := Ether(Broadcast, MAC{2}, 0x0800, 100, []byte{0x45})
 	if f[12] != 0x81 || f[13] != 0 || f[15] != 100 || f[16] != 8 || f[17] != 0 {
 		t.Fatalf("tag bytes % x", f[12:18])
+	}
+}
+
+func TestICMPBytes(t *testing.T) {
+	for _, tc := range []struct {
+		m    ICMP
+		want string // the message with its checksum zeroed
+	}{
+		{ICMP{Type: 8, Rest: [4]byte{0, 1, 0, 2}, Payload: []byte("ab")}, "08000000000100026162"},
+		{ICMP{Type: 3, Code: 3, Payload: []byte{0x45}}, "030300000000000045"},
+		{ICMP{Type: 50}, "3200000000000000"},
+		{ICMP{Type: 8, Payload: []byte("bad"), BadChecksum: true}, "0800000000000000626164"},
+	} {
+		b := tc.m.Bytes()
+		valid := ^checksum.Checksum(b, 0) == 0
+		if valid == tc.m.BadChecksum {
+			t.Errorf("%+v: checksum %x valid %v", tc.m, b[2:4], valid)
+		}
+		z := append([]byte(nil), b...)
+		z[2], z[3] = 0, 0
+		if got := hex.EncodeToString(z); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.m, got, tc.want)
+		}
 	}
 }

@@ -47,13 +47,26 @@ type probeReq struct {
 	phase string
 }
 
-// StartEchoProbe starts probing the echo service at port from src with
-// size-byte requests, each lost after timeout, in phase "start".
-func (b *Bench) StartEchoProbe(src netip.AddrPort, port uint16, size int, timeout time.Duration) *EchoProbe {
-	if size < 8 {
-		size = 8
+// EchoProbeOptions says how an EchoProbe drives the guest's echo service.
+type EchoProbeOptions struct {
+	// Src is the tester's address and port; Port the guest's echo port.
+	Src  netip.AddrPort
+	Port uint16
+	// Size is the payload in bytes, at least 8 (the sequence number).
+	Size int
+	// Timeout is how long a request may go unanswered before it is lost
+	// (default 200 ms).
+	Timeout time.Duration
+}
+
+// StartEchoProbe starts probing the guest's echo service as o says, in
+// phase "start".
+func (b *Bench) StartEchoProbe(o EchoProbeOptions) *EchoProbe {
+	o.Size = max(o.Size, 8)
+	if o.Timeout <= 0 {
+		o.Timeout = 200 * time.Millisecond
 	}
-	p := &EchoProbe{b: b, src: src, port: port, size: size, timeout: timeout,
+	p := &EchoProbe{b: b, src: o.Src, port: o.Port, size: o.Size, timeout: o.Timeout,
 		byPhase: map[string]*EchoResult{}, pending: map[uint64]probeReq{},
 		reply: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	p.Mark("start")

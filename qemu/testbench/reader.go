@@ -2,6 +2,7 @@ package testbench
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -45,13 +46,22 @@ func (a *Agent) counterCall(req agent.Request) (ReaderCounters, error) {
 	return readerCounters(r.Counters), nil
 }
 
-// Reader starts fd's background reader or sets its pace: rate datagrams
-// per second, Paused or FullSpeed. With resumeAfter > 0 the image itself
-// switches it to full speed after that long. window is the sequence
-// bitmap size in bits (0: the agent's default), used on the first call.
-func (a *Agent) Reader(fd int, rate int, resumeAfter time.Duration, window int) (ReaderCounters, error) {
-	return a.counterCall(agent.Request{Op: agent.OpReader, FD: fd, Value: rate,
-		TimeoutMs: int(resumeAfter / time.Millisecond), Len: window})
+// ReaderOptions sets the pace of an agent socket's background reader.
+type ReaderOptions struct {
+	// Rate is datagrams per second, Paused or FullSpeed.
+	Rate int
+	// ResumeAfter, if positive, has the image itself switch the reader
+	// to full speed after that long.
+	ResumeAfter time.Duration
+	// Window is the sequence bitmap size in bits (0: the agent's
+	// default), used on the first call.
+	Window int
+}
+
+// Reader starts fd's background reader or sets its pace as o says.
+func (a *Agent) Reader(fd int, o ReaderOptions) (ReaderCounters, error) {
+	return a.counterCall(agent.Request{Op: agent.OpReader, FD: fd, Value: o.Rate,
+		TimeoutMs: int(o.ResumeAfter / time.Millisecond), Len: o.Window})
 }
 
 // ReaderStats returns fd's reader and sender counters.
@@ -64,12 +74,21 @@ func (a *Agent) ReaderStop(fd int) (ReaderCounters, error) {
 	return a.counterCall(agent.Request{Op: agent.OpReaderStop, FD: fd})
 }
 
-// SendBurst makes the image send count datagrams of size bytes (sequence
-// numbers 1…count) from fd to addr ("a.b.c.d:port"), gap apart, in the
+// BurstOptions describes a burst an agent socket sends in the background.
+type BurstOptions struct {
+	// To is the destination.
+	To netip.AddrPort
+	// Count datagrams of Size bytes (sequence numbers 1…Count), Gap
+	// apart (whole milliseconds).
+	Count, Size int
+	Gap         time.Duration
+}
+
+// SendBurst makes the image send a burst from fd as o says, in the
 // background.
-func (a *Agent) SendBurst(fd int, addr string, count, size int, gap time.Duration) error {
-	_, err := a.counterCall(agent.Request{Op: agent.OpSendBurst, FD: fd, Addr: addr, Value: count,
-		Len: size, TimeoutMs: int(gap / time.Millisecond)})
+func (a *Agent) SendBurst(fd int, o BurstOptions) error {
+	_, err := a.counterCall(agent.Request{Op: agent.OpSendBurst, FD: fd, Addr: o.To.String(), Value: o.Count,
+		Len: o.Size, TimeoutMs: int(o.Gap / time.Millisecond)})
 	return err
 }
 

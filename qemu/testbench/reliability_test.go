@@ -126,7 +126,7 @@ func TestEchoProbePhases(t *testing.T) {
 	}
 	defer b.Close()
 	fakeGuest(t, nd.GuestSide, nd.BenchSide, 5)
-	p := b.StartEchoProbe(netip.AddrPortFrom(tester, 5000), 7, 64, 50*time.Millisecond)
+	p := b.StartEchoProbe(EchoProbeOptions{Src: netip.AddrPortFrom(tester, 5000), Port: 7, Size: 64, Timeout: 50 * time.Millisecond})
 	p.Mark("one")
 	time.Sleep(200 * time.Millisecond)
 	p.Mark("two")

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -26,7 +27,13 @@ func benchCmd(args []string) error {
 	rttCount := fs.Int("rtt", 2000, "sequential round trips")
 	inFlight := fs.Int("inflight", 32, "requests in flight for throughput")
 	size := fs.Int("size", 64, "echo payload bytes")
+	openLoop := fs.Duration("openloop", 2*time.Second, "open loop: time measured at each offered rate (0 skips the section)")
+	fractions := fs.String("openloop-rates", "0.1,0.25,0.5,0.75,0.9,1,1.25,1.5", "open loop: offered rates as fractions of each peer's closed-loop echoes/s")
 	fs.Parse(args)
+	ol, err := openLoopOptions(*openLoop, *fractions)
+	if err != nil {
+		return err
+	}
 
 	root, err := qemu.ModuleRoot()
 	if err != nil {
@@ -87,9 +94,12 @@ func benchCmd(args []string) error {
 			return fmt.Errorf("unknown peer %q", name)
 		}
 	}
-	o := bench.Options{Size: *size, RTTCount: *rttCount, InFlight: *inFlight, LoadTime: *loadTime}
+	o := bench.Options{Size: *size, RTTCount: *rttCount, InFlight: *inFlight, LoadTime: *loadTime, OpenLoop: ol}
 	results := bench.Run(peers, o)
 	table := bench.Markdown(results, o)
+	if t := bench.OpenLoopMarkdown(results, o); t != "" {
+		table += "\n## Latency against offered load\n\n" + t
+	}
 	goals := bench.Goals(results)
 	plots, err := bench.Plots(results, *out)
 	if err != nil {
@@ -105,6 +115,27 @@ func benchCmd(args []string) error {
 	fmt.Print(table, "\n", goals)
 	fmt.Printf("\nwrote %s and %d plots\n", filepath.Join(*out, "bench.md"), len(plots))
 	return nil
+}
+
+// openLoopOptions reads the open-loop flags: the time per rate (0 or
+// less skips the section) and the comma-separated fractions.
+func openLoopOptions(d time.Duration, fractions string) (bench.OpenLoopOptions, error) {
+	o := bench.OpenLoopOptions{Duration: d}
+	if d <= 0 {
+		o.Duration = -1
+		return o, nil
+	}
+	for _, f := range splitList(fractions) {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 0 || math.IsInf(v, 0) {
+			return o, fmt.Errorf("-openloop-rates: %q is not a positive fraction", f)
+		}
+		o.Fractions = append(o.Fractions, v)
+	}
+	if len(o.Fractions) == 0 {
+		return o, fmt.Errorf("-openloop-rates: no rate given")
+	}
+	return o, nil
 }
 
 func imageConfig(image string, words ...string) func() (qemu.Config, error) {
