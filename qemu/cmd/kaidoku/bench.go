@@ -26,7 +26,17 @@ func benchCmd(args []string) error {
 	rttCount := fs.Int("rtt", 2000, "sequential round trips")
 	inFlight := fs.Int("inflight", 32, "requests in flight for throughput")
 	size := fs.Int("size", 64, "echo payload bytes")
+	sections := fs.String("sections", "echo,dnsperf,sockperf", "sections to run: echo (the peers above), dnsperf, sockperf")
+	stacks := fs.String("stacks", "kaidoku,gvisor,linux", "stacks of the dnsperf and sockperf sections, in order")
+	clientTime := fs.Duration("clienttime", 10*time.Second, "length of each dnsperf and sockperf run")
 	fs.Parse(args)
+	want := map[string]bool{}
+	for _, s := range splitList(*sections) {
+		want[s] = true
+	}
+	if !want["echo"] {
+		*peersFlag = ""
+	}
 
 	root, err := qemu.ModuleRoot()
 	if err != nil {
@@ -79,12 +89,27 @@ func benchCmd(args []string) error {
 		}
 	}
 	o := bench.Options{Size: *size, RTTCount: *rttCount, InFlight: *inFlight, LoadTime: *loadTime}
-	results := bench.Run(peers, o)
-	table := bench.Markdown(results, o)
-	goals := bench.Goals(results)
-	plots, err := bench.Plots(results, *out)
+	var table, goals string
+	var plots []string
+	if len(peers) > 0 {
+		results := bench.Run(peers, o)
+		table, goals = bench.Markdown(results, o), bench.Goals(results)
+		if plots, err = bench.Plots(results, *out); err != nil {
+			return err
+		}
+	}
+	co := bench.ClientOptions{Queries: filepath.Join(root, "qemu", "bench", "testdata", "dnsperf-queries.txt"),
+		DNSPerfTime: *clientTime, SockperfTime: *clientTime, Log: os.Stderr}
+	clients, clientGoals, err := runClientSections(root, want, splitList(*stacks), co)
 	if err != nil {
 		return err
+	}
+	table += clients
+	if clientGoals != "" {
+		if goals == "" {
+			goals = "Goals:\n"
+		}
+		goals += clientGoals
 	}
 	report := "# kaidoku side-by-side benchmark\n\n" + time.Now().UTC().Format(time.RFC3339) + "\n\n" + table + "\n" + goals
 	for _, p := range plots {
