@@ -119,3 +119,78 @@ func TestParseSockperf(t *testing.T) {
 		}
 	}
 }
+
+func dnsperfWith(qps float64, p99 time.Duration) *DNSPerf {
+	lat := make([]time.Duration, 100)
+	for i := range lat {
+		lat[i] = p99 / 2
+	}
+	lat[98], lat[99] = p99, p99
+	return &DNSPerf{Sent: 1000, Completed: 1000, QPS: qps, Latencies: lat, Avg: p99 / 2, Max: p99}
+}
+
+func sockperfWith(p50, p99 time.Duration) *Sockperf {
+	return &Sockperf{Observations: 10, Latency: "Round trip", Avg: p50,
+		Percentiles: map[int]time.Duration{50000: p50, 99000: p99, 99900: p99}, Max: p99}
+}
+
+func TestClientGoals(t *testing.T) {
+	us := time.Microsecond
+	for _, tc := range []struct {
+		name string
+		dns  []DNSPerfResult
+		sp   []SockperfResult
+		want []string
+	}{
+		{"all met",
+			[]DNSPerfResult{
+				{Kind: KindKaidoku, DNSPerf: dnsperfWith(4000, 500*us)},
+				{Kind: KindGVisor, DNSPerf: dnsperfWith(1000, 900*us)},
+				{Kind: KindLinux, DNSPerf: dnsperfWith(2000, 800*us)}},
+			[]SockperfResult{{Kind: KindKaidoku, PingPong: sockperfWith(100*us, 200*us)}, {Kind: KindLinux, PingPong: sockperfWith(150*us, 300*us)}},
+			[]string{"- met: dnsperf queries/s at least 2× the Linux guest's with a lower p99: 4000 vs 2000 (2.00×), p99 500 µs vs 800 µs",
+				"- met: dnsperf queries/s at least 4× the gVisor netstack's with a lower p99: 4000 vs 1000 (4.00×)",
+				"- met: sockperf ping-pong p50 and p99 below the Linux guest's: p50 100 µs vs 150 µs, p99 200 µs vs 300 µs"}},
+		{"qps short, p99 higher",
+			[]DNSPerfResult{
+				{Kind: KindKaidoku, DNSPerf: dnsperfWith(3000, 500*us)},
+				{Kind: KindGVisor, DNSPerf: dnsperfWith(1000, 400*us)},
+				{Kind: KindLinux, DNSPerf: dnsperfWith(2000, 800*us)}},
+			[]SockperfResult{{Kind: KindKaidoku, PingPong: sockperfWith(100*us, 400*us)}, {Kind: KindLinux, PingPong: sockperfWith(150*us, 300*us)}},
+			[]string{"- not met: dnsperf queries/s at least 2× the Linux guest's", "- not met: dnsperf queries/s at least 4× the gVisor netstack's",
+				"- not met: sockperf ping-pong p50 and p99 below"}},
+		{"peers failed",
+			[]DNSPerfResult{{Kind: KindKaidoku, DNSPerf: dnsperfWith(3000, 500*us)}, {Kind: KindLinux, Err: ErrNoClient}},
+			[]SockperfResult{{Kind: KindKaidoku, Err: ErrNoClient}},
+			[]string{"- dnsperf against the Linux guest: kaidoku or that peer was not measured", "- dnsperf against the gVisor netstack: kaidoku or that peer",
+				"- sockperf ping-pong: kaidoku or the Linux guest was not measured"}},
+	} {
+		got := ClientGoals(tc.dns, tc.sp)
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: missing %q in\n%s", tc.name, w, got)
+			}
+		}
+	}
+	if got := ClientGoals(nil, nil); got != "" {
+		t.Errorf("no sections: %q", got)
+	}
+}
+
+func TestClientMarkdown(t *testing.T) {
+	us := time.Microsecond
+	o := ClientOptions{Queries: "q.txt", DNSPerfTime: 5 * time.Second, Rates: []int{100, 200}}
+	md := DNSPerfMarkdown([]DNSPerfResult{{Peer: "kaidoku", DNSPerf: dnsperfWith(4000, 500*us), CPU: 0.5}, {Peer: "linux", Err: ErrNoClient}}, o)
+	for _, w := range []string{"| kaidoku | 4000 | 0 (0.00 %) | 250 µs | 250 µs | 500 µs | 500 µs | 500 µs | 50 % |", "| linux | failed: client not installed |", "dnsperf 5s at saturation (-c 4 -q 64"} {
+		if !strings.Contains(md, w) {
+			t.Errorf("missing %q in\n%s", w, md)
+		}
+	}
+	md = SockperfMarkdown([]SockperfResult{{Peer: "kaidoku", PingPong: sockperfWith(100*us, 200*us),
+		UnderLoad: []*Sockperf{sockperfWith(110*us, 210*us)}, Err: ErrNoClient}}, o)
+	for _, w := range []string{"| kaidoku | ping-pong | 10 | 100 µs | 100 µs | 200 µs | 200 µs | 200 µs | 0 |", "| kaidoku | under-load 100 msg/s | 10 | 110 µs |", "| kaidoku | failed: client not installed |"} {
+		if !strings.Contains(md, w) {
+			t.Errorf("missing %q in\n%s", w, md)
+		}
+	}
+}
