@@ -3,8 +3,8 @@
 // Command gvisor-echo is the benchmark's gVisor peer: the UDP echo of
 // image/kaidoku on gVisor's netstack (gvisor.dev/gvisor/pkg/tcpip) instead
 // of kaidoku's, fed by kaidoku's own virtio-net driver and NAPI through a
-// link endpoint (package image/gvisornet). Board, interrupt, driver and softnet are set up
-// exactly as image/kaidoku sets them up (package unikernel, with gVisor's
+// link endpoint (package image/gvisornet). Board, interrupt, driver and
+// softnet are set up exactly as image/kaidoku sets them up (package unikernel, with gVisor's
 // stack attached in place of kaidoku's), so the two stacks are compared
 // over the same device and interrupt path, with the same interrupt-to-
 // wakeup measurement where gVisor allows it (stamp.go, services.go).
