@@ -40,6 +40,13 @@ type ServicePeer struct {
 	Config func() (qemu.Config, error)
 	// Port is the program's UDP port in the guest.
 	Port int
+	// Image is the program's ELF, for a guest profile during a second
+	// dnsperf run (ClientOptions.Profile); empty: not profiled (the
+	// Linux guest, whose kernel the sampler cannot symbolise).
+	Image string
+	// Libraries is the import path prefix of the program's libraries,
+	// whose samples count as the program's (e.g. github.com/miekg/dns).
+	Libraries string
 }
 
 // ClientOptions sets the client sections' workload. Zero values take the
@@ -61,6 +68,11 @@ type ClientOptions struct {
 	// ReplyEvery is under-load's --reply-every (10): one message in that
 	// many asks for a reply, the others are one-way load.
 	ReplyEvery int
+	// Profile samples the peers that have a ServicePeer.Image through
+	// QEMU's gdbstub during a second dnsperf run, after the measured one
+	// (the sampler stops the guest, which would lower the figures), and
+	// reports the share of the driver, the stack and the program.
+	Profile bool
 	// BootLimit bounds boot to READY (90 s, the Linux guest included).
 	BootLimit time.Duration
 	// Log receives progress (os.Stderr).
@@ -114,7 +126,11 @@ type DNSPerfResult struct {
 	DNSPerf    *DNSPerf
 	// CPU is QEMU's host CPU use during the run, in cores (-1: unknown).
 	CPU float64
-	Err error
+	// Profile is the guest's profile during a second run at saturation
+	// (ClientOptions.Profile), or why there is none (ProfileErr).
+	Profile    *GuestProfile
+	ProfileErr error
+	Err        error
 }
 
 // SockperfResult is one peer's sockperf runs.
@@ -136,7 +152,14 @@ func RunDNSPerf(dnsperf string, peers []ServicePeer, o ClientOptions) []DNSPerfR
 	for _, p := range peers {
 		fmt.Fprintf(o.Log, "bench: dnsperf: %s\n", p.Name)
 		r := DNSPerfResult{Peer: p.Name, Kind: p.Kind, CPU: -1}
-		r.Err = withService(p, o, func(vm *qemu.VM, port int) error {
+		gdb := 0
+		if o.Profile && p.Image != "" {
+			var err error
+			if gdb, err = freeTCPPort(); err != nil {
+				r.ProfileErr = err
+			}
+		}
+		r.Err = withService(p, o, gdb, func(vm *qemu.VM, port int) error {
 			args := func(secs int, extra ...string) []string {
 				return append([]string{"-s", "127.0.0.1", "-p", strconv.Itoa(port), "-d", o.Queries,
 					"-l", strconv.Itoa(secs), "-t", "2"}, extra...)
@@ -155,8 +178,17 @@ func RunDNSPerf(dnsperf string, peers []ServicePeer, o ClientOptions) []DNSPerfR
 			if err != nil {
 				return err
 			}
-			r.DNSPerf, err = ParseDNSPerf(text)
-			return err
+			if r.DNSPerf, err = ParseDNSPerf(text); err != nil {
+				return err
+			}
+			if gdb != 0 {
+				r.Profile, r.ProfileErr = profileDuring(func() error {
+					_, err := runClient(dnsperf, args(int(o.DNSPerfTime/time.Second), "-c", strconv.Itoa(o.DNSPerfClients),
+						"-q", strconv.Itoa(o.DNSPerfOutstanding)), o.DNSPerfTime+time.Minute)
+					return err
+				}, gdbAddr(gdb), p, o.DNSPerfTime)
+			}
+			return nil
 		})
 		if r.Err != nil {
 			fmt.Fprintf(o.Log, "bench: dnsperf: %s: %v\n", p.Name, r.Err)
@@ -176,7 +208,7 @@ func RunSockperf(sockperf string, peers []ServicePeer, o ClientOptions) []Sockpe
 	for _, p := range peers {
 		fmt.Fprintf(o.Log, "bench: sockperf: %s\n", p.Name)
 		r := SockperfResult{Peer: p.Name, Kind: p.Kind}
-		r.Err = withService(p, o, func(vm *qemu.VM, port int) error {
+		r.Err = withService(p, o, 0, func(vm *qemu.VM, port int) error {
 			run := func(args ...string) (*Sockperf, error) {
 				args = append(args, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", secs, "--full-rtt")
 				text, err := runClient(sockperf, args, o.SockperfTime+time.Minute)
@@ -206,9 +238,23 @@ func RunSockperf(sockperf string, peers []ServicePeer, o ClientOptions) []Sockpe
 	return out
 }
 
-// withService boots p with a host port forwarded to its service, waits
-// for READY and runs f, then stops the VM.
-func withService(p ServicePeer, o ClientOptions, f func(vm *qemu.VM, hostPort int) error) error {
+// profileDuring runs load and samples the guest at gdb meanwhile, from
+// a second after load starts for d less two seconds (at least one).
+func profileDuring(load func() error, gdb string, p ServicePeer, d time.Duration) (*GuestProfile, error) {
+	done := make(chan error, 1)
+	go func() { done <- load() }()
+	time.Sleep(time.Second)
+	g, err := profileGuest(context.Background(), gdb, p.Image, p.Libraries, max(d-2*time.Second, time.Second))
+	if lerr := <-done; err == nil && lerr != nil {
+		err = fmt.Errorf("the load during the profile: %w", lerr)
+	}
+	return g, err
+}
+
+// withService boots p with a host port forwarded to its service (and a
+// gdbstub on gdbPort unless 0), waits for READY and runs f, then stops
+// the VM.
+func withService(p ServicePeer, o ClientOptions, gdbPort int, f func(vm *qemu.VM, hostPort int) error) error {
 	cfg, err := p.Config()
 	if err != nil {
 		return err
@@ -219,6 +265,7 @@ func withService(p ServicePeer, o ClientOptions, f func(vm *qemu.VM, hostPort in
 	}
 	cfg.Net = qemu.UserNet{Forwards: []qemu.Forward{{HostPort: port, GuestPort: p.Port}}}
 	cfg.Lifetime = o.BootLimit + 10*time.Minute
+	cfg.GDBPort = gdbPort
 	vm, err := qemu.Start(cfg)
 	if err != nil {
 		return err
@@ -273,6 +320,14 @@ func DNSPerfMarkdown(rs []DNSPerfResult, o ClientOptions) string {
 		d := r.DNSPerf
 		fmt.Fprintf(&b, "| %s | %.0f | %d (%.2f %%) | %s | %s | %s | %s | %s | %s |\n", r.Peer, d.QPS, d.Lost, d.LostPct(),
 			us(d.Avg), us(d.Percentile(0.5)), us(d.Percentile(0.99)), us(d.Percentile(0.999)), us(d.Max), cores(r.CPU))
+	}
+	for _, r := range rs {
+		switch {
+		case r.Profile != nil:
+			fmt.Fprintf(&b, "\n%s's guest profile during a second run at saturation: %s.\n", r.Peer, r.Profile)
+		case r.ProfileErr != nil:
+			fmt.Fprintf(&b, "\n%s's guest profile: %s.\n", r.Peer, oneLine(r.ProfileErr.Error()))
+		}
 	}
 	fmt.Fprintf(&b, "\ndnsperf %v at saturation (-c %d -q %d: at most %d queries in flight), query file %s (A, AAAA, TXT, SOA and NXDOMAIN names of image/dns's zone); percentiles over every answered query (dnsperf -v); the host's dnsperf reaches the guest through QEMU's user-mode UDP forward.\n",
 		o.DNSPerfTime, o.DNSPerfClients, o.DNSPerfOutstanding, o.DNSPerfOutstanding, shortPath(o.Queries))

@@ -29,6 +29,7 @@ func benchCmd(args []string) error {
 	sections := fs.String("sections", "echo,dnsperf,sockperf", "sections to run: echo (the peers above), dnsperf, sockperf")
 	stacks := fs.String("stacks", "kaidoku,gvisor,linux", "stacks of the dnsperf and sockperf sections, in order")
 	clientTime := fs.Duration("clienttime", 10*time.Second, "length of each dnsperf and sockperf run")
+	clientProfile := fs.Bool("profile", true, "profile the kaidoku guest during a second dnsperf run (the driver's, the stack's and the program's shares)")
 	fs.Parse(args)
 	want := map[string]bool{}
 	for _, s := range splitList(*sections) {
@@ -99,7 +100,7 @@ func benchCmd(args []string) error {
 		}
 	}
 	co := bench.ClientOptions{Queries: filepath.Join(root, "qemu", "bench", "testdata", "dnsperf-queries.txt"),
-		DNSPerfTime: *clientTime, SockperfTime: *clientTime, Log: os.Stderr}
+		DNSPerfTime: *clientTime, SockperfTime: *clientTime, Profile: *clientProfile, Log: os.Stderr}
 	clients, clientGoals, err := runClientSections(root, want, splitList(*stacks), co)
 	if err != nil {
 		return err

@@ -22,11 +22,12 @@ type clientSection struct {
 	client  string // the client's command
 	debPkg  string // Debian's package of the client
 	heading string
+	libs    string // the program's libraries, for the profile's shares
 }
 
 var clientSections = []clientSection{
-	{"dnsperf", "./image/dns", 53, "dnsperf", "dnsperf", "dnsperf against image/dns"},
-	{"sockperf", "./image/sockperf", 11111, "sockperf", "sockperf", "sockperf against image/sockperf"},
+	{"dnsperf", "./image/dns", 53, "dnsperf", "dnsperf", "dnsperf against image/dns", "github.com/miekg/dns"},
+	{"sockperf", "./image/sockperf", 11111, "sockperf", "sockperf", "sockperf against image/sockperf", ""},
 }
 
 // runClientSections runs the real-client sections named in want, each
@@ -84,7 +85,7 @@ func servicePeers(root string, s clientSection, stacks []string) ([]bench.Servic
 			if err := qemu.BuildImage(root, s.pkg, img, ""); err != nil {
 				return nil, err
 			}
-			peers = append(peers, bench.ServicePeer{Name: "kaidoku", Kind: bench.KindKaidoku, Port: s.port,
+			peers = append(peers, bench.ServicePeer{Name: "kaidoku", Kind: bench.KindKaidoku, Port: s.port, Image: img, Libraries: s.libs,
 				Config: func() (qemu.Config, error) { return qemu.Config{Kernel: img}, nil }})
 		case "gvisor":
 			img := filepath.Join(root, "build", base+"-gvisor.elf")
