@@ -55,7 +55,7 @@ func TestServiceOtherStacks(t *testing.T) {
 			}
 			port := freeUDPPort(t)
 			vm := bootProgram(t, img, qemu.Config{Net: qemu.UserNet{Forwards: []qemu.Forward{{HostPort: port, GuestPort: p.port}}}})
-			if !strings.Contains(vm.Console.Text(), "gVisor netstack") {
+			if !strings.Contains(vm.Console.Text(), "gVisor's netstack on kaidoku's virtio-net driver") {
 				t.Error("console does not say the program runs on gVisor's netstack")
 			}
 			p.check(t, port)
