@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,5 +193,12 @@ func TestClientMarkdown(t *testing.T) {
 		if !strings.Contains(md, w) {
 			t.Errorf("missing %q in\n%s", w, md)
 		}
+	}
+}
+
+func TestLookClientMissing(t *testing.T) {
+	_, err := LookClient("kaidoku-no-such-client", "kaidoku-pkg")
+	if !errors.Is(err, ErrNoClient) || !strings.Contains(err.Error(), "install Debian's kaidoku-pkg package (make client-deps)") {
+		t.Errorf("error %v", err)
 	}
 }

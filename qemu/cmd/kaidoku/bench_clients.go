@@ -46,7 +46,7 @@ func runClientSections(root string, want map[string]bool, stacks []string, o ben
 		fmt.Fprintf(&b, "## %s\n\n", s.heading)
 		client, err := bench.LookClient(s.client, s.debPkg)
 		if err != nil {
-			fmt.Fprintf(&b, "skipped: %v\n\n", errors.Unwrap(err))
+			fmt.Fprintf(&b, "skipped: %v\n\n", err)
 			fmt.Fprintf(o.Log, "bench: %s: skipped: %v\n", s.name, err)
 			continue
 		}
