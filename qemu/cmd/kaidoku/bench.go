@@ -105,7 +105,9 @@ func benchCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	table += clients
+	if clients != "" {
+		table += "\n" + clients
+	}
 	if clientGoals != "" {
 		if goals == "" {
 			goals = "Goals:\n"
