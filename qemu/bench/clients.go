@@ -170,7 +170,7 @@ func RunDNSPerf(dnsperf string, peers []ServicePeer, o ClientOptions) []DNSPerfR
 			}
 			c0, cerr0 := vm.CPUTime()
 			t0 := time.Now()
-			text, err := runClient(dnsperf, args(int(o.DNSPerfTime/time.Second), "-c", strconv.Itoa(o.DNSPerfClients),
+			text, err := runClient(dnsperf, args(wholeSeconds(o.DNSPerfTime), "-c", strconv.Itoa(o.DNSPerfClients),
 				"-q", strconv.Itoa(o.DNSPerfOutstanding), "-v"), o.DNSPerfTime+time.Minute)
 			c1, cerr1 := vm.CPUTime()
 			if cerr0 == nil && cerr1 == nil {
@@ -184,7 +184,7 @@ func RunDNSPerf(dnsperf string, peers []ServicePeer, o ClientOptions) []DNSPerfR
 			}
 			if gdb != 0 {
 				r.Profile, r.ProfileErr = profileDuring(func() error {
-					_, err := runClient(dnsperf, args(int(o.DNSPerfTime/time.Second), "-c", strconv.Itoa(o.DNSPerfClients),
+					_, err := runClient(dnsperf, args(wholeSeconds(o.DNSPerfTime), "-c", strconv.Itoa(o.DNSPerfClients),
 						"-q", strconv.Itoa(o.DNSPerfOutstanding)), o.DNSPerfTime+time.Minute)
 					return err
 				}, gdbAddr(gdb), p, o.DNSPerfTime)
@@ -205,7 +205,7 @@ func RunDNSPerf(dnsperf string, peers []ServicePeer, o ClientOptions) []DNSPerfR
 func RunSockperf(sockperf string, peers []ServicePeer, o ClientOptions) []SockperfResult {
 	o.defaults()
 	var out []SockperfResult
-	secs := strconv.Itoa(int(o.SockperfTime / time.Second))
+	secs := strconv.Itoa(wholeSeconds(o.SockperfTime))
 	for _, p := range peers {
 		fmt.Fprintf(o.Log, "bench: sockperf: %s\n", p.Name)
 		r := SockperfResult{Peer: p.Name, Kind: p.Kind}
@@ -280,6 +280,10 @@ func withService(p ServicePeer, o ClientOptions, gdbPort int, f func(vm *qemu.VM
 	}
 	return nil
 }
+
+// wholeSeconds is d in whole seconds, at least 1: the clients take
+// seconds, and 0 would mean no limit to dnsperf.
+func wholeSeconds(d time.Duration) int { return max(1, int(d/time.Second)) }
 
 // freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
 func freeUDPPort() (int, error) {
