@@ -105,9 +105,10 @@ func benchCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	if clients != "" {
-		table += "\n" + clients
+	if table != "" && clients != "" {
+		table += "\n"
 	}
+	table += clients
 	if clientGoals != "" {
 		if goals == "" {
 			goals = "Goals:\n"
