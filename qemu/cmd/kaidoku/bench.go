@@ -33,6 +33,9 @@ func benchCmd(args []string) error {
 	fs.Parse(args)
 	want := map[string]bool{}
 	for _, s := range splitList(*sections) {
+		if s != "echo" && s != "dnsperf" && s != "sockperf" {
+			return fmt.Errorf("unknown section %q (echo, dnsperf, sockperf)", s)
+		}
 		want[s] = true
 	}
 	if !want["echo"] {
