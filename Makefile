@@ -57,11 +57,20 @@ test:
 
 # The side-by-side benchmark: kaidoku, the gVisor netstack on kaidoku's
 # driver, a Linux guest and the driver's reflector, on the same QEMU
-# settings; writes results/bench.md and the plots, and prints the table.
+# settings, then the dnsperf and sockperf sections (make bench-clients);
+# writes results/bench.md and the plots, and prints the table.
 # The Linux peer needs Debian's kernel (make linux-guest-deps); without it
 # its row says so.
 bench: build/kaidoku
 	build/kaidoku bench -out results
+
+# The real-client sections of make bench alone: dnsperf against image/dns
+# and sockperf against image/sockperf, each on kaidoku, on the gVisor
+# netstack over kaidoku's driver and on the Linux guest (the same
+# program); writes results/bench-clients.md.
+.PHONY: bench-clients
+bench-clients: build/kaidoku
+	build/kaidoku bench -out results -sections dnsperf,sockperf
 
 clean:
 	rm -rf build results
@@ -91,12 +100,13 @@ linux-guest-deps:
 	apt-get install -y --no-install-recommends linux-image-amd64 xz-utils
 
 # The standard clients the end-to-end tests of image/dns and image/sockperf
-# drive (dig, sockperf); without them those tests print one line naming the
-# package and skip. Run as root.
+# drive (dig, sockperf) and the benchmark's dnsperf; without them those
+# tests print one line naming the package and skip, and make bench skips
+# the section with one line. Run as root.
 .PHONY: client-deps
 client-deps:
 	apt-get update
-	apt-get install -y --no-install-recommends bind9-dnsutils sockperf
+	apt-get install -y --no-install-recommends bind9-dnsutils sockperf dnsperf
 
 # The benchmark's gVisor peer: gVisor's netstack on kaidoku's driver and
 # NAPI (image/gvisor-echo). `kaidoku bench` builds it by itself.

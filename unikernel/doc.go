@@ -73,6 +73,15 @@
 // (package netstack/socket: RecvMsg with its flags, SendTo, LocalAddr,
 // SetsockoptInt for SO_RCVBUF).
 //
+// # gVisor
+//
+// Built with the gvisor tag (kaidoku build -tags gvisor, or go tool
+// tamago build -tags gvisor), the program's sockets are gVisor's netstack
+// on kaidoku's driver and NAPI (package image/gvisornet) instead of
+// kaidoku's: System.Stack is then nil, and the standard library's net
+// package is the way to the network. The benchmark runs its service
+// programs so, to compare the two stacks on the same program.
+//
 // # Other systems
 //
 // The package also builds for Linux and every other GOOS, where [Start]

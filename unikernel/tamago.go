@@ -22,6 +22,11 @@ import (
 // Device is the virtio-net device with its pools, softnet and supervisor.
 type Device = netdev.Device
 
+// defaultAttach is Options.Attach when the program sets none: nil
+// (kaidoku's stack), or gVisor's with the gvisor build tag
+// (gvisor_tamago.go).
+var defaultAttach func(sys *System) (deliver func(*skb.Buffer), err error)
+
 // builtinCmdline holds kaidoku words set at build time (-ldflags -X),
 // read first, as Linux's CONFIG_CMDLINE.
 var builtinCmdline string
@@ -64,6 +69,9 @@ func printReady() { fmt.Println("READY") }
 // image/netdev does for every image.
 func bringUp(cfg *config.Config, opts *Options) (*System, error) {
 	sys := &System{Config: cfg}
+	if opts.Attach == nil {
+		opts.Attach = defaultAttach
+	}
 	ncfg := netdev.Config{
 		Reflect:        cfg.Reflector,
 		Ifindex:        opts.Ifindex,

@@ -3,8 +3,8 @@
 // Command gvisor-echo is the benchmark's gVisor peer: the UDP echo of
 // image/kaidoku on gVisor's netstack (gvisor.dev/gvisor/pkg/tcpip) instead
 // of kaidoku's, fed by kaidoku's own virtio-net driver and NAPI through a
-// link endpoint (link.go). Board, interrupt, driver and softnet are set up
-// exactly as image/kaidoku sets them up (package unikernel, with gVisor's
+// link endpoint (package image/gvisornet). Board, interrupt, driver and
+// softnet are set up exactly as image/kaidoku sets them up (package unikernel, with gVisor's
 // stack attached in place of kaidoku's), so the two stacks are compared
 // over the same device and interrupt path, with the same interrupt-to-
 // wakeup measurement where gVisor allows it (stamp.go, services.go).
@@ -24,35 +24,25 @@
 // observable, so the stats report total (T3−T0) and irq_to_poll (T1−T0)
 // and leave stack and wakeup empty.
 //
-// gVisor configuration: IPv4, ARP, UDP and ICMPv4 (echo requests are
-// answered by gVisor's IPv4 protocol; the ICMP transport only makes the
-// stack treat ICMP as a known protocol), one NIC with the address and a
-// default route via the gateway, the stack's default options (its
-// 212 KiB UDP receive buffer matches Linux's rmem_default) and no
-// queueing discipline: the driver has its own transmit backlog, and
-// gVisor's link/qdisc/fifo would add a goroutine hop per packet.
+// gVisor is set up by package image/gvisornet (its configuration is
+// described there), as for any program built with the gvisor tag.
 package main
 
 import (
 	"fmt"
 	"os"
 
-	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
-	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
-	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
-	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
 	"github.com/kaidoku-net/kaidoku/image/config"
+	"github.com/kaidoku-net/kaidoku/image/gvisornet"
 	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/unikernel"
 )
 
 // nicID is the gVisor NIC of the virtio-net device.
-const nicID tcpip.NICID = 1
+const nicID = gvisornet.NICID
 
 // builtinCmdline holds kaidoku words set at build time (-ldflags -X), read
 // before the boot line, as Linux's CONFIG_CMDLINE.
@@ -92,7 +82,7 @@ func main() {
 // system is what the services need to reach.
 type system struct {
 	dev    *netdev.Device
-	link   *linkEndpoint
+	link   *gvisornet.LinkEndpoint
 	stack  *stack.Stack
 	stamps *stampRing
 }
@@ -102,34 +92,15 @@ type system struct {
 func attach(u *unikernel.System) (*system, error) {
 	cfg := u.Config
 	sys := &system{dev: u.Device, stamps: newStampRing(cfg.Services["echo"].Port)}
-	sys.link = newLinkEndpoint(u.Device.Net, u.Device.Frames, sys.stamps)
+	// The echo loop matches the driver's timestamps to its reads
+	// (stamp.go).
+	sys.link = gvisornet.NewLinkEndpoint(u.Device.Net, u.Device.Frames, sys.stamps.observe)
 	var err error
-	if sys.stack, err = newStack(cfg, sys.link, u.Device.Name()); err != nil {
+	sys.stack, err = gvisornet.NewStack(gvisornet.Config{Addr: cfg.Addr, Gateway: cfg.Gateway, Name: u.Device.Name()}, sys.link)
+	if err != nil {
 		return nil, err
 	}
 	return sys, nil
-}
-
-// newStack builds the gVisor stack: IPv4, ARP, UDP, ICMP, the NIC over link,
-// its address, the subnet route and the default route.
-func newStack(cfg *config.Config, link *linkEndpoint, name string) (*stack.Stack, error) {
-	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4},
-	})
-	if err := s.CreateNICWithOptions(nicID, link, stack.NICOptions{Name: name}); err != nil {
-		return nil, fmt.Errorf("gVisor CreateNIC: %s", err)
-	}
-	addr := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(cfg.Addr.Addr().As4()), PrefixLen: cfg.Addr.Bits()}
-	if err := s.AddProtocolAddress(nicID, tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: addr}, stack.AddressProperties{}); err != nil {
-		return nil, fmt.Errorf("gVisor AddProtocolAddress %s: %s", cfg.Addr, err)
-	}
-	routes := []tcpip.Route{{Destination: addr.Subnet(), NIC: nicID}}
-	if cfg.Gateway.IsValid() {
-		routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: tcpip.AddrFrom4(cfg.Gateway.As4()), NIC: nicID})
-	}
-	s.SetRouteTable(routes)
-	return s, nil
 }
 
 func servicesLine(cfg *config.Config) string {

@@ -142,9 +142,9 @@ func writeStats(w *bytes.Buffer, sys *system, section string) {
 			writeCounters(w, "NIC.", reflect.ValueOf(info.Stats))
 		}
 	case "link":
-		l := sys.link
-		fmt.Fprintf(w, "link rx_delivered %d rx_short %d rx_no_dispatcher %d\n", l.rxDelivered.Load(), l.rxShort.Load(), l.rxNoDispatcher.Load())
-		fmt.Fprintf(w, "link tx_frames %d tx_no_frame %d tx_too_big %d tx_dropped %d\n", l.txFrames.Load(), l.txNoFrame.Load(), l.txTooBig.Load(), l.txDropped.Load())
+		l := sys.link.Counters()
+		fmt.Fprintf(w, "link rx_delivered %d rx_short %d rx_no_dispatcher %d\n", l.RxDelivered, l.RxShort, l.RxNoDispatcher)
+		fmt.Fprintf(w, "link tx_frames %d tx_no_frame %d tx_too_big %d tx_dropped %d\n", l.TxFrames, l.TxNoFrame, l.TxTooBig, l.TxDropped)
 		s := sys.stamps
 		fmt.Fprintf(w, "stamps recorded %d matched %d unmatched %d\n", s.recorded.Load(), s.matched.Load(), s.unmatched.Load())
 		fmt.Fprintf(w, "refused stats %d\n", statsRefused.Load())

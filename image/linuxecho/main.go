@@ -32,6 +32,11 @@
 //	kaidoku.agent=5555         the test agent's port ("off": none)
 //	kaidoku.agent.allow=CIDR   whom the agent answers ("any": anyone;
 //	                           default 10.0.2.2/32, as the kaidoku image)
+//	kaidoku.exec=NAME          start /bin/NAME (a program the initramfs
+//	                           carries, qemu/linuxguest Options.Programs)
+//	                           with init's arguments, the words after "--"
+//	kaidoku.exec.port=N        READY waits until that program has bound
+//	                           UDP port N
 //	<module>.<param>=<value>   passed to that module when it is loaded,
 //	                           as modprobe would do
 //
@@ -77,6 +82,9 @@ type config struct {
 
 	agentPort  int          // 0: no agent
 	agentAllow netip.Prefix // zero: anyone
+
+	exec     string // a program to start (exec.go); empty: none
+	execPort int    // its UDP port, bound before READY; 0: not waited for
 }
 
 func parseCmdline(cmdline string) (config, error) {
@@ -117,6 +125,12 @@ func parseCmdline(cmdline string) (config, error) {
 				c.agentAllow = netip.Prefix{}
 			} else if c.agentAllow, err = netip.ParsePrefix(v); err == nil && !c.agentAllow.Addr().Is4() {
 				err = fmt.Errorf("%s is not IPv4", v)
+			}
+		case "kaidoku.exec":
+			c.exec = v
+		case "kaidoku.exec.port":
+			if c.execPort, err = strconv.Atoi(v); err == nil && (c.execPort < 1 || c.execPort > 65535) {
+				err = fmt.Errorf("port %d out of range", c.execPort)
 			}
 		default:
 			// module.param=value, kept for finit_module as modprobe
@@ -179,6 +193,12 @@ func main() {
 		go agent.serve(agentFd)
 	}
 	go serveStats(statsFd, agent)
+	program := "none"
+	if cfg.exec != "" {
+		if program, err = startProgram(cfg, os.Args[1:], 30*time.Second); err != nil {
+			fatal("kaidoku.exec=%s: %v", cfg.exec, err)
+		}
+	}
 	gw := "none"
 	if cfg.gw.IsValid() {
 		gw = cfg.gw.String()
@@ -195,8 +215,8 @@ func main() {
 	if agent != nil {
 		agentDesc = fmt.Sprintf("udp/%d", cfg.agentPort)
 	}
-	fmt.Printf("linuxecho: %s %s gw %s, carrier %s, modules %s, echo udp/%d, stats udp/%d, agent %s, uptime %.3f s (init %.3f s)\nlinuxecho: READY\n",
-		cfg.dev, cfg.addr, gw, carrier, mods, echoPort, statsPort, agentDesc, now, now-initStart)
+	fmt.Printf("linuxecho: %s %s gw %s, carrier %s, modules %s, echo udp/%d, stats udp/%d, agent %s, program %s, uptime %.3f s (init %.3f s)\nlinuxecho: READY\n",
+		cfg.dev, cfg.addr, gw, carrier, mods, echoPort, statsPort, agentDesc, program, now, now-initStart)
 	serveEcho(echoFd)
 }
 

@@ -17,7 +17,8 @@
 // In the image it serves on kaidoku's own socket API (package
 // netstack/socket: recvfrom and sendto, no standard library in between);
 // built for Linux it serves on the kernel's sockets through package net,
-// the same program as the benchmark's Linux peer. Flags (after "--" on
+// the same program as the benchmark's Linux peer, and so it does on
+// gVisor's netstack, built with the gvisor tag (package unikernel). Flags (after "--" on
 // the kernel command line): -port (11111), -report (print the counters
 // this often; 0, the default: never).
 package main

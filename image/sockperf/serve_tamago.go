@@ -11,8 +11,14 @@ import (
 )
 
 // serve answers on port with kaidoku's socket calls until the socket
-// fails.
+// fails, or through the net package when the runtime put another stack
+// on the device.
 func serve(sys *unikernel.System, port uint16, c *counters) error {
+	if sys.Stack == nil {
+		// Another stack serves the device (the gvisor build tag): only
+		// the net package reaches it.
+		return serveNet(port, c)
+	}
 	s, err := sys.Stack.Socket(syscall.AF_INET, syscall.SOCK_DGRAM, 0)
 	if err != nil {
 		return err

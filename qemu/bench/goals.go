@@ -138,3 +138,61 @@ func lowest(pts []OpenLoopPoint) OpenLoopPoint {
 	}
 	return lo
 }
+
+// ClientGoals checks the real-client sections against their goals, with
+// the figures of the same run: dnsperf queries/s on kaidoku at least 2×
+// the Linux guest's and 4× the gVisor netstack's, with a lower p99 than
+// each; sockperf ping-pong p50 and p99 below the Linux guest's. A section
+// not run (nil) is left out.
+func ClientGoals(dns []DNSPerfResult, sp []SockperfResult) string {
+	var b strings.Builder
+	line := func(met bool, format string, args ...any) {
+		mark := "not met"
+		if met {
+			mark = "met"
+		}
+		fmt.Fprintf(&b, "- %s: "+format+"\n", append([]any{mark}, args...)...)
+	}
+	if dns != nil {
+		find := func(kind string) *DNSPerf {
+			for _, r := range dns {
+				if r.Kind == kind && r.Err == nil {
+					return r.DNSPerf
+				}
+			}
+			return nil
+		}
+		k := find(KindKaidoku)
+		for _, peer := range []struct {
+			kind, name string
+			factor     float64
+		}{{KindLinux, "the Linux guest", 2}, {KindGVisor, "the gVisor netstack", 4}} {
+			o := find(peer.kind)
+			if k == nil || o == nil {
+				fmt.Fprintf(&b, "- dnsperf against %s: kaidoku or that peer was not measured\n", peer.name)
+				continue
+			}
+			line(k.QPS >= peer.factor*o.QPS && k.Percentile(0.99) < o.Percentile(0.99),
+				"dnsperf queries/s at least %.0f× %s's with a lower p99: %.0f vs %.0f (%.2f×), p99 %s vs %s",
+				peer.factor, peer.name, k.QPS, o.QPS, k.QPS/o.QPS, us(k.Percentile(0.99)), us(o.Percentile(0.99)))
+		}
+	}
+	if sp != nil {
+		var k, l *Sockperf
+		for _, r := range sp {
+			switch {
+			case r.Kind == KindKaidoku && r.PingPong != nil && k == nil:
+				k = r.PingPong
+			case r.Kind == KindLinux && r.PingPong != nil && l == nil:
+				l = r.PingPong
+			}
+		}
+		if k == nil || l == nil {
+			b.WriteString("- sockperf ping-pong: kaidoku or the Linux guest was not measured\n")
+		} else {
+			line(k.P(50) < l.P(50) && k.P(99) < l.P(99), "sockperf ping-pong p50 and p99 below the Linux guest's: p50 %s vs %s, p99 %s vs %s",
+				us(k.P(50)), us(l.P(50)), us(k.P(99)), us(l.P(99)))
+		}
+	}
+	return b.String()
+}

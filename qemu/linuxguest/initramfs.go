@@ -39,14 +39,21 @@ const recipe = "linuxguest initramfs 2"
 // inputs: the recipe, u-root's version, the Go version, the sources of
 // the program and of the module's packages it imports (the agent's
 // protocol), go.mod and go.sum, and the modules.
-func buildInitramfs(root, workdir string, mods []module) (string, error) {
+//
+// programs are more packages built into /bin (Options.Programs); the
+// archive with them is named apart from the one without, which keeps its
+// name.
+func buildInitramfs(root, workdir string, mods []module, programs []string) (string, error) {
 	goVersion, err := exec.Command("go", "env", "GOVERSION").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOVERSION: %w (is the go command installed?)", err)
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s\n", recipe, URoot, bytes.TrimSpace(goVersion))
-	srcs, err := programSources(root)
+	for _, p := range programs {
+		fmt.Fprintf(h, "program %s\n", p)
+	}
+	srcs, err := programSources(root, append([]string{echoPkg}, programs...))
 	if err != nil {
 		return "", err
 	}
@@ -65,7 +72,13 @@ func buildInitramfs(root, workdir string, mods []module) (string, error) {
 		}
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:16]
-	out := filepath.Join(workdir, "initramfs-"+key+".cpio")
+	// initramfs-<key>.cpio, or initramfs-<programs>-<key>.cpio with
+	// programs: each kind kept beside the others.
+	prefix := "initramfs-"
+	for _, p := range programs {
+		prefix += filepath.Base(p) + "-"
+	}
+	out := filepath.Join(workdir, prefix+key+".cpio")
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
@@ -90,7 +103,7 @@ func buildInitramfs(root, workdir string, mods []module) (string, error) {
 	err = writeAtomic(out, func(tmp string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, uroot, append(args, "-o", tmp, echoPkg)...)
+		cmd := exec.CommandContext(ctx, uroot, append(append(args, "-o", tmp, echoPkg), programs...)...)
 		cmd.Dir = root
 		// u-root builds for the environment's GOOS/GOARCH: the guest's.
 		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
@@ -106,20 +119,20 @@ func buildInitramfs(root, workdir string, mods []module) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("building the initramfs: %w", err)
 	}
-	prune(workdir, "initramfs-*.cpio", out)
+	pruneArchives(workdir, prefix, out)
 	return out, nil
 }
 
-// programSources returns the Go files of the guest program and of every
-// package of this module it imports, as built for the guest, in a stable
-// order.
-func programSources(root string) ([]string, error) {
-	cmd := exec.Command("go", "list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}", echoPkg)
+// programSources returns the Go files of the guest programs pkgs and of
+// every package of this module they import, as built for the guest, in a
+// stable order.
+func programSources(root string, pkgs []string) ([]string, error) {
+	cmd := exec.Command("go", append([]string{"list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}"}, pkgs...)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go list %s: %w", echoPkg, err)
+		return nil, fmt.Errorf("go list %s: %w", strings.Join(pkgs, " "), err)
 	}
 	var srcs []string
 	for _, dir := range strings.Fields(string(out)) {
@@ -137,6 +150,18 @@ func prune(dir, pattern, keep string) {
 	old, _ := filepath.Glob(filepath.Join(dir, pattern))
 	for _, f := range old {
 		if f != keep {
+			os.Remove(f)
+		}
+	}
+}
+
+// pruneArchives is prune for the archives prefix<key>.cpio: a key has no
+// "-", so the archives of a longer prefix (with more programs) stay.
+func pruneArchives(dir, prefix, keep string) {
+	old, _ := filepath.Glob(filepath.Join(dir, prefix+"*.cpio"))
+	for _, f := range old {
+		key := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), prefix), ".cpio")
+		if f != keep && !strings.Contains(key, "-") {
 			os.Remove(f)
 		}
 	}

@@ -65,7 +65,22 @@ type Guest struct {
 // ./image/linuxecho from the module root) and needs the go command; the
 // first run fetches u-root from the Go module proxy. It returns ErrNoKernel
 // (wrapped) when the kernel package is not installed.
-func Prepare(workdir string) (*Guest, error) {
+func Prepare(workdir string) (*Guest, error) { return PrepareWith(workdir, Options{}) }
+
+// Options says what the initramfs carries beyond image/linuxecho.
+type Options struct {
+	// Programs are more main packages (e.g. "./image/dns"), relative to
+	// the module root, built for Linux into the initramfs as /bin/<last
+	// element of the path>. /init starts one of them when the kernel
+	// command line says kaidoku.exec=<name> (image/linuxecho), so that
+	// the guest serves the same program as the kaidoku image; the words
+	// after "--" are its arguments.
+	Programs []string
+}
+
+// PrepareWith is Prepare with an initramfs that also carries
+// o.Programs, cached apart from the plain one.
+func PrepareWith(workdir string, o Options) (*Guest, error) {
 	k, err := FindKernel()
 	if err != nil {
 		return nil, err
@@ -93,7 +108,7 @@ func Prepare(workdir string) (*Guest, error) {
 	for _, m := range mods {
 		g.Modules = append(g.Modules, m.name)
 	}
-	g.Initrd, err = buildInitramfs(root, workdir, mods)
+	g.Initrd, err = buildInitramfs(root, workdir, mods, o.Programs)
 	if err != nil {
 		return nil, fmt.Errorf("linuxguest: %w", err)
 	}

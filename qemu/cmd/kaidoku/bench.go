@@ -29,10 +29,24 @@ func benchCmd(args []string) error {
 	size := fs.Int("size", 64, "echo payload bytes")
 	openLoop := fs.Duration("openloop", 2*time.Second, "open loop: time measured at each offered rate (0 skips the section)")
 	fractions := fs.String("openloop-rates", "0.1,0.25,0.5,0.75,0.9,1,1.25,1.5", "open loop: offered rates as fractions of each peer's closed-loop echoes/s")
+	sections := fs.String("sections", "echo,dnsperf,sockperf", "sections to run: echo (the peers above, closed and open loop), dnsperf, sockperf")
+	stacks := fs.String("stacks", "kaidoku,gvisor,linux", "stacks of the dnsperf and sockperf sections, in order")
+	clientTime := fs.Duration("clienttime", 10*time.Second, "length of each dnsperf and sockperf run")
+	clientProfile := fs.Bool("profile", true, "profile the kaidoku guest during a second dnsperf run (the driver's, the stack's and the program's shares)")
 	fs.Parse(args)
 	ol, err := openLoopOptions(*openLoop, *fractions)
 	if err != nil {
 		return err
+	}
+	want := map[string]bool{}
+	for _, s := range splitList(*sections) {
+		if s != "echo" && s != "dnsperf" && s != "sockperf" {
+			return fmt.Errorf("unknown section %q (echo, dnsperf, sockperf)", s)
+		}
+		want[s] = true
+	}
+	if !want["echo"] {
+		*peersFlag = ""
 	}
 
 	root, err := qemu.ModuleRoot()
@@ -95,25 +109,48 @@ func benchCmd(args []string) error {
 		}
 	}
 	o := bench.Options{Size: *size, RTTCount: *rttCount, InFlight: *inFlight, LoadTime: *loadTime, OpenLoop: ol}
-	results := bench.Run(peers, o)
-	table := bench.Markdown(results, o)
-	if t := bench.OpenLoopMarkdown(results, o); t != "" {
-		table += "\n## Latency against offered load\n\n" + t
+	var table, goals string
+	var plots []string
+	if len(peers) > 0 {
+		results := bench.Run(peers, o)
+		table, goals = bench.Markdown(results, o), bench.Goals(results)
+		if t := bench.OpenLoopMarkdown(results, o); t != "" {
+			table += "\n## Latency against offered load\n\n" + t
+		}
+		if plots, err = bench.Plots(results, *out); err != nil {
+			return err
+		}
 	}
-	goals := bench.Goals(results)
-	plots, err := bench.Plots(results, *out)
+	co := bench.ClientOptions{Queries: filepath.Join(root, "qemu", "bench", "testdata", "dnsperf-queries.txt"),
+		DNSPerfTime: *clientTime, SockperfTime: *clientTime, Profile: *clientProfile, Log: os.Stderr}
+	clients, clientGoals, err := runClientSections(root, want, splitList(*stacks), co)
 	if err != nil {
 		return err
+	}
+	if table != "" && clients != "" {
+		table += "\n"
+	}
+	table += clients
+	if clientGoals != "" {
+		if goals == "" {
+			goals = "Goals:\n"
+		}
+		goals += clientGoals
 	}
 	report := "# kaidoku side-by-side benchmark\n\n" + time.Now().UTC().Format(time.RFC3339) + "\n\n" + table + "\n" + goals
 	for _, p := range plots {
 		report += fmt.Sprintf("\n![%s](%s)\n", filepath.Base(p), filepath.Base(p))
 	}
-	if err := os.WriteFile(filepath.Join(*out, "bench.md"), []byte(report), 0o644); err != nil {
+	name := "bench.md"
+	if !want["echo"] {
+		// The client sections alone leave a full run's report in place.
+		name = "bench-clients.md"
+	}
+	if err := os.WriteFile(filepath.Join(*out, name), []byte(report), 0o644); err != nil {
 		return err
 	}
 	fmt.Print(table, "\n", goals)
-	fmt.Printf("\nwrote %s and %d plots\n", filepath.Join(*out, "bench.md"), len(plots))
+	fmt.Printf("\nwrote %s and %d plots\n", filepath.Join(*out, name), len(plots))
 	return nil
 }
 

@@ -21,9 +21,10 @@ func buildCmd(args []string) error {
 	fs := flag.NewFlagSet("build", flag.ExitOnError)
 	out := fs.String("o", "", "the image to write (default: the package's name with .elf, in the current directory)")
 	words := fs.String("cmdline", "", "kaidoku words built into the image, e.g. 'kaidoku.addr=10.0.2.16/24' (the boot line overrides them)")
+	tags := fs.String("tags", "", "build tags, comma-separated; gvisor: the program's sockets are gVisor's netstack on kaidoku's driver (package unikernel)")
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintln(w, "usage: kaidoku build [-o FILE] [-cmdline WORDS] PACKAGE")
+		fmt.Fprintln(w, "usage: kaidoku build [-o FILE] [-cmdline WORDS] [-tags TAGS] PACKAGE")
 		fmt.Fprintln(w, "\nBuilds the main package PACKAGE, which calls unikernel.Start ("+runtimePkg+"),")
 		fmt.Fprintln(w, "as a kaidoku image for QEMU microvm (GOOS=tamago, with `go tool tamago`).")
 		fs.PrintDefaults()
@@ -41,7 +42,7 @@ func buildCmd(args []string) error {
 		}
 		*out = name + ".elf"
 	}
-	if err := buildImage(pkg, *out, *words); err != nil {
+	if err := buildImage(pkg, *out, *words, splitList(*tags)...); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "kaidoku: built %s from %s\n", *out, pkg)
@@ -68,9 +69,9 @@ func isLocal(pkg string) bool {
 }
 
 // buildImage checks that pkg is a program on the runtime and builds it
-// into out, with words built into its command line. The errors say what
-// to do.
-func buildImage(pkg, out, words string) error {
+// into out, with words built into its command line and the build tags
+// tags. The errors say what to do.
+func buildImage(pkg, out, words string, tags ...string) error {
 	root, err := qemu.ModuleRoot()
 	if err != nil {
 		return fmt.Errorf("%v: run kaidoku inside the Go module of the program (its go.mod requires github.com/kaidoku-net/kaidoku)", err)
@@ -96,7 +97,7 @@ func buildImage(pkg, out, words string) error {
 	if out, err = filepath.Abs(out); err != nil {
 		return err
 	}
-	return qemu.BuildImage(root, pkg, out, ldflags)
+	return qemu.BuildImage(root, pkg, out, ldflags, tags...)
 }
 
 // checkProgram refuses, with what to do, a package that is not a main

@@ -1,6 +1,6 @@
 //go:build tamago
 
-package main
+package gvisornet
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/virtio"
 )
 
-// linkEndpoint is a gVisor stack.LinkEndpoint over kaidoku's virtio-net
+// LinkEndpoint is a gVisor stack.LinkEndpoint over kaidoku's virtio-net
 // driver. It speaks Ethernet itself (as gVisor's link/ethernet does for
 // an inner endpoint), so that the frame is parsed once, where it is
 // copied.
@@ -35,11 +35,11 @@ import (
 // once sent or on error). gVisor keeps ownership of its packet buffers.
 // No gVisor queueing discipline is installed: the driver has its own
 // pfifo backlog, as kaidoku's stack uses.
-type linkEndpoint struct {
-	dev    *virtio.Net
-	frames *skb.Pool
-	mac    tcpip.LinkAddress
-	stamps *stampRing
+type LinkEndpoint struct {
+	dev     *virtio.Net
+	frames  *skb.Pool
+	mac     tcpip.LinkAddress
+	observe func(frame []byte, t0, t1 int64)
 
 	dispatcher atomic.Pointer[dispatcherRef]
 	mtu        atomic.Uint32
@@ -54,27 +54,33 @@ type linkEndpoint struct {
 // Deliver reads it once per frame without a lock.
 type dispatcherRef struct{ d stack.NetworkDispatcher }
 
-var _ stack.LinkEndpoint = (*linkEndpoint)(nil)
+var _ stack.LinkEndpoint = (*LinkEndpoint)(nil)
 
-func newLinkEndpoint(dev *virtio.Net, frames *skb.Pool, stamps *stampRing) *linkEndpoint {
+// NewLinkEndpoint returns the endpoint over dev, transmitting frames from
+// the pool frames. observe, if not nil, is called with every received
+// frame and the driver's timestamps of it (T0, the interrupt; T1, the
+// NAPI poll) before gVisor sees it.
+func NewLinkEndpoint(dev *virtio.Net, frames *skb.Pool, observe func(frame []byte, t0, t1 int64)) *LinkEndpoint {
 	mac := dev.MAC()
-	e := &linkEndpoint{dev: dev, frames: frames, mac: tcpip.LinkAddress(mac[:]), stamps: stamps}
+	e := &LinkEndpoint{dev: dev, frames: frames, mac: tcpip.LinkAddress(mac[:]), observe: observe}
 	e.mtu.Store(uint32(dev.MTU()))
 	return e
 }
 
 // Deliver is the driver's NetConfig.Deliver: it owns b and frees it here,
 // exactly once, whatever happens to the frame.
-func (e *linkEndpoint) Deliver(b *skb.Buffer) {
+func (e *LinkEndpoint) Deliver(b *skb.Buffer) {
 	frame := b.Data()
 	if len(frame) < header.EthernetMinimumSize {
 		e.rxShort.Add(1)
 		b.Free()
 		return
 	}
-	// Remember the driver's timestamps before the frame is gone; the echo
-	// loop looks them up when its read returns (stamp.go).
-	e.stamps.observe(frame, b.Trace.T0, b.Trace.T1)
+	// The driver's timestamps, before the frame is gone (image/gvisor-echo
+	// matches them to its reads).
+	if e.observe != nil {
+		e.observe(frame, b.Trace.T0, b.Trace.T1)
+	}
 	ref := e.dispatcher.Load()
 	if ref == nil {
 		e.rxNoDispatcher.Add(1)
@@ -114,7 +120,7 @@ func (e *linkEndpoint) Deliver(b *skb.Buffer) {
 // Ethernet header (AddHeader). It returns how many were handed to the
 // driver; a full frame pool stops the batch with ErrNoBufferSpace, as a
 // full device queue does in gVisor's own endpoints.
-func (e *linkEndpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+func (e *LinkEndpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	n := 0
 	headroom := e.dev.Headroom()
 	for _, pkt := range pkts.AsSlice() {
@@ -161,33 +167,33 @@ func (e *linkEndpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Err
 
 // MTU implements stack.LinkEndpoint: the IP MTU (1500), the Ethernet
 // header not included.
-func (e *linkEndpoint) MTU() uint32 { return e.mtu.Load() }
+func (e *LinkEndpoint) MTU() uint32 { return e.mtu.Load() }
 
 // SetMTU implements stack.LinkEndpoint.
-func (e *linkEndpoint) SetMTU(mtu uint32) { e.mtu.Store(mtu) }
+func (e *LinkEndpoint) SetMTU(mtu uint32) { e.mtu.Store(mtu) }
 
 // MaxHeaderLength implements stack.LinkEndpoint: the Ethernet header plus
 // the driver's headroom, so that gVisor reserves room for both.
-func (e *linkEndpoint) MaxHeaderLength() uint16 {
+func (e *LinkEndpoint) MaxHeaderLength() uint16 {
 	return uint16(header.EthernetMinimumSize + e.dev.Headroom())
 }
 
 // LinkAddress implements stack.LinkEndpoint.
-func (e *linkEndpoint) LinkAddress() tcpip.LinkAddress { return e.mac }
+func (e *LinkEndpoint) LinkAddress() tcpip.LinkAddress { return e.mac }
 
 // SetLinkAddress implements stack.LinkEndpoint. The device's address is
 // fixed; the request is ignored.
-func (e *linkEndpoint) SetLinkAddress(tcpip.LinkAddress) {}
+func (e *LinkEndpoint) SetLinkAddress(tcpip.LinkAddress) {}
 
 // Capabilities implements stack.LinkEndpoint. Ethernet needs ARP. No
 // checksum offload is claimed: the driver negotiates none for transmit,
 // and receive validation is reported per packet (RXChecksumValidated).
-func (e *linkEndpoint) Capabilities() stack.LinkEndpointCapabilities {
+func (e *LinkEndpoint) Capabilities() stack.LinkEndpointCapabilities {
 	return stack.CapabilityResolutionRequired
 }
 
 // Attach implements stack.LinkEndpoint.
-func (e *linkEndpoint) Attach(d stack.NetworkDispatcher) {
+func (e *LinkEndpoint) Attach(d stack.NetworkDispatcher) {
 	if d == nil {
 		e.dispatcher.Store(nil)
 		return
@@ -196,18 +202,18 @@ func (e *linkEndpoint) Attach(d stack.NetworkDispatcher) {
 }
 
 // IsAttached implements stack.LinkEndpoint.
-func (e *linkEndpoint) IsAttached() bool { return e.dispatcher.Load() != nil }
+func (e *LinkEndpoint) IsAttached() bool { return e.dispatcher.Load() != nil }
 
 // Wait implements stack.LinkEndpoint: the endpoint owns no goroutine (the
 // softnet goroutine belongs to the driver).
-func (e *linkEndpoint) Wait() {}
+func (e *LinkEndpoint) Wait() {}
 
 // ARPHardwareType implements stack.LinkEndpoint.
-func (e *linkEndpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareEther }
+func (e *LinkEndpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareEther }
 
 // AddHeader implements stack.LinkEndpoint: the Ethernet header, as
 // gVisor's link/ethernet writes it.
-func (e *linkEndpoint) AddHeader(pkt *stack.PacketBuffer) {
+func (e *LinkEndpoint) AddHeader(pkt *stack.PacketBuffer) {
 	eth := header.Ethernet(pkt.LinkHeader().Push(header.EthernetMinimumSize))
 	eth.Encode(&header.EthernetFields{
 		SrcAddr: pkt.EgressRoute.LocalLinkAddress,
@@ -217,15 +223,15 @@ func (e *linkEndpoint) AddHeader(pkt *stack.PacketBuffer) {
 }
 
 // ParseHeader implements stack.LinkEndpoint: consume the Ethernet header.
-func (e *linkEndpoint) ParseHeader(pkt *stack.PacketBuffer) bool {
+func (e *LinkEndpoint) ParseHeader(pkt *stack.PacketBuffer) bool {
 	_, ok := pkt.LinkHeader().Consume(header.EthernetMinimumSize)
 	return ok
 }
 
 // Close implements stack.LinkEndpoint. The device stays up: the image
 // never removes its NIC.
-func (e *linkEndpoint) Close() {}
+func (e *LinkEndpoint) Close() {}
 
 // SetOnCloseAction implements stack.LinkEndpoint. Close destroys nothing,
 // so there is nothing to run before it.
-func (e *linkEndpoint) SetOnCloseAction(func()) {}
+func (e *LinkEndpoint) SetOnCloseAction(func()) {}
