@@ -240,6 +240,10 @@ func (d *Device) netifReceiveSkbCore(b *skb.Buffer) {
 	for _, t := range taps {
 		t.fn(b.MACHeader(), false)
 	}
+	delivered := len(taps) > 0
+	if b.PktType != skb.PacketLoopback && d.deliverAll(b, b.PktType) {
+		delivered = true
+	}
 	for b.VlanPresent {
 		if b.VlanTCI&0x0fff != 0 {
 			// No VLAN device for this VID.
@@ -257,6 +261,9 @@ func (d *Device) netifReceiveSkbCore(b *skb.Buffer) {
 		b.VlanPresent = false
 		b.VlanTCI = 0
 	}
+	if d.deliverType(b) {
+		delivered = true
+	}
 	pt := d.net.ptypes
 	for i := range pt {
 		if pt[i].typ == b.Protocol {
@@ -264,7 +271,7 @@ func (d *Device) netifReceiveSkbCore(b *skb.Buffer) {
 			return
 		}
 	}
-	if len(taps) > 0 {
+	if delivered {
 		// The last tap took the original reference: not a drop.
 		d.mib.ConsumeSkb(b)
 		return
@@ -279,6 +286,7 @@ func (d *Device) Xmit(b *skb.Buffer) error {
 	for _, t := range d.loadTaps() {
 		t.fn(b.Data(), true)
 	}
+	d.deliverAll(b, PacketOutgoing)
 	if d.link == nil {
 		d.loopbackXmit(b)
 		return nil

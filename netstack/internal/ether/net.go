@@ -36,7 +36,8 @@ type Net struct {
 
 	devs   []*Device // registration order; read-only after setup
 	lo     *Device
-	ptypes []ptype // ptype_base; set up before the first frame
+	ptypes []ptype     // ptype_base; set up before the first frame
+	packet PacketHooks // af_packet's ptype_all and ptype_base entries
 
 	backlogMu sync.Mutex
 	backlog   skb.Queue
@@ -187,6 +188,7 @@ func (n *Net) DoSoftirq() {
 // back up through netif_rx as received on lo, keeping its route, and lo
 // counts it once in statistics that are both its rx and tx counters.
 func (d *Device) loopbackXmit(b *skb.Buffer) {
+	b.Sk = nil // skb_orphan
 	b.Protocol = ethTypeTrans(b, d)
 	// lo offers NETIF_F_HW_CSUM: senders leave the transport checksum to
 	// it (CHECKSUM_PARTIAL) and the receive path trusts it. kaidoku's
