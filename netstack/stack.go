@@ -104,6 +104,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/packet"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/tcp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udplite"
@@ -163,7 +164,9 @@ type Stack struct {
 	Neigh *arp.Table
 	IP    *ipv4.IPv4
 	UDP   *udp.UDP
-	cfg   Config
+	// Packet is af_packet's table (packet sockets).
+	Packet *packet.Table
+	cfg    Config
 }
 
 // New builds the stack.
@@ -215,6 +218,7 @@ func New(cfg Config) (*Stack, error) {
 	// datagrams are counted and answered as with no sockets open.
 	tcp.New(ip, s.MIB)
 	udplite.New(ip, s.MIB)
+	s.Packet = packet.New(packet.Config{Net: s.Net, MIB: s.MIB, Pool: cfg.FramePool, LargePool: cfg.LargePool, Now: s.Clock.Now})
 	return s, nil
 }
 
