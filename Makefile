@@ -88,12 +88,13 @@ linux-guest-deps:
 	apt-get install -y --no-install-recommends linux-image-amd64 xz-utils
 
 # The standard clients the end-to-end tests of image/dns and image/sockperf
-# drive (dig, sockperf); without them those tests print one line naming the
-# package and skip. Run as root.
+# drive (dig, sockperf), and tcpdump, which reads `kaidoku capture`'s files;
+# without them those tests print one line naming the package and skip. Run
+# as root.
 .PHONY: client-deps
 client-deps:
 	apt-get update
-	apt-get install -y --no-install-recommends bind9-dnsutils sockperf
+	apt-get install -y --no-install-recommends bind9-dnsutils sockperf tcpdump
 
 # The benchmark's gVisor peer: gVisor's netstack on kaidoku's driver and
 # NAPI (image/gvisor-echo). `kaidoku bench` builds it by itself.

@@ -38,6 +38,9 @@ func startServices(cfg *config.Config, sys *system) {
 	if svc := cfg.Services["agent"]; svc.On {
 		go runAgent(mustBind(sys, svc.Port), sys, svc.Allow)
 	}
+	if svc := cfg.Services["capture"]; svc.On {
+		go runCapture(mustBind(sys, svc.Port), sys, svc.Allow)
+	}
 }
 
 func mustBind(sys *system, port uint16) *socket.Socket {
