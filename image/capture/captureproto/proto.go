@@ -307,7 +307,9 @@ type Packer struct {
 }
 
 // NewPacker returns an empty packer.
-func NewPacker() *Packer { return &Packer{buf: make([]byte, HeaderLen, HeaderLen+MaxPayload), first: -1} }
+func NewPacker() *Packer {
+	return &Packer{buf: make([]byte, HeaderLen, HeaderLen+MaxPayload), first: -1}
+}
 
 // Add appends record; send is called with each datagram it fills.
 func (p *Packer) Add(record []byte, send func([]byte)) {

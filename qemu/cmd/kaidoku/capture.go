@@ -88,7 +88,7 @@ func captureCmd(args []string) error {
 
 type captureSummary struct {
 	written, dropped, lost, cut, sendErrors uint64
-	ended                                  bool
+	ended                                   bool
 }
 
 // runCapture asks the service on c for req's frames and writes them to
