@@ -88,6 +88,8 @@ type PacketMsghdr struct {
 	// encodes them (see Msghdr.Control); Controllen the bytes used.
 	Control    []byte
 	Controllen int
+
+	origlen int
 }
 
 // PacketSocket is an AF_PACKET socket (SOCK_RAW or SOCK_DGRAM). Its
@@ -237,6 +239,7 @@ func (s *PacketSocket) recv(p []byte, flags int, m *PacketMsghdr, goAPI bool) (i
 	m.HasAuxdata, m.Auxdata = msg.HasAuxdata, msg.Auxdata
 	m.HasRxqOvfl, m.RxqOvfl = msg.HasRxqOvfl, msg.RxqOvfl
 	m.Stamp = msg.Tstamp
+	m.origlen = msg.Origlen
 	m.encodeControl()
 	return rc, nil
 }
@@ -424,7 +427,8 @@ type FrameInfo struct {
 	EtherType uint16
 	// Source is the Ethernet source address.
 	Source net.HardwareAddr
-	// Len is the frame's length before any truncation.
+	// Len is the frame's length before any truncation (by p's size or
+	// a filter's snap length).
 	Len int
 	// Stamp is when the stack queued it, on the stack clock (ns).
 	Stamp int64
@@ -447,7 +451,7 @@ func (s *PacketSocket) ReadFrame(p []byte) (int, FrameInfo, error) {
 		return 0, FrameInfo{}, err
 	}
 	info := FrameInfo{Interface: int(m.Name.Ifindex), Type: m.Name.Pkttype,
-		EtherType: Htons(m.Name.Protocol), Len: n, Stamp: m.Stamp}
+		EtherType: Htons(m.Name.Protocol), Len: m.origlen, Stamp: m.Stamp}
 	if m.Name.Halen > 0 {
 		info.Source = net.HardwareAddr(append([]byte(nil), m.Name.Addr[:m.Name.Halen]...))
 	}

@@ -286,6 +286,8 @@ type Msg struct {
 	Auxdata    Auxdata
 	// Tstamp is when packet_rcv queued the frame (ns of the stack clock).
 	Tstamp int64
+	// Origlen is the frame's length before the filter cut it (tp_len).
+	Origlen int
 	// HasRxqOvfl: SO_RXQ_OVFL is on and the sampled drop count is non-zero.
 	HasRxqOvfl bool
 	RxqOvfl    uint32
@@ -338,6 +340,7 @@ func (sk *Sock) Recvmsg(p []byte, o RecvOpts, m *Msg) int {
 	// struct sockaddr_ll.
 	m.Namelen = max(int(e.sll.Halen)+12, SizeofSockaddrLL)
 	m.Tstamp = e.tstamp
+	m.Origlen = e.origlen
 	m.HasRxqOvfl = sk.rxqOvfl.Load() && e.dropcnt != 0
 	m.RxqOvfl = e.dropcnt
 	m.HasAuxdata = sk.auxdata.Load()
