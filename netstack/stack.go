@@ -11,6 +11,7 @@
 //	arp      arp_rcv, the neighbour table and its pending queue
 //	ipv4     ip_rcv … ip_local_deliver, routing, options, reassembly, ICMP, output
 //	udp      udp_table, lookup, reuseport, queues, recvmsg, bind/connect, sendmsg
+//	packet   af_packet: packet sockets on the ptype_all and ptype_base taps
 //	socket   the socket API, net.PacketConn, net.SocketFunc
 //	mib      counters, drop reasons, /proc formats
 //	latency  T0…T3 histograms
