@@ -28,6 +28,7 @@ type Server struct {
 
 	mu   sync.Mutex
 	fds  map[int]*socket.Socket
+	pfds map[int]*socket.PacketSocket // packet sockets, numbered with fds
 	next int
 
 	sendMu  sync.Mutex
@@ -122,6 +123,9 @@ func sockaddrString(sa *socket.Sockaddr) string {
 
 func (s *Server) do(req *Request, r *Response) error {
 	if handled, err := s.doFlow(req, r); handled {
+		return err
+	}
+	if handled, err := s.doPacket(req, r); handled {
 		return err
 	}
 	if req.Op == OpSocket {

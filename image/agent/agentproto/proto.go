@@ -70,6 +70,9 @@ type Request struct {
 	// Controllen, for recvmsg, is msg_controllen: with it the control
 	// messages come back encoded in Response.Control.
 	Controllen int `json:"controllen,omitempty"`
+
+	// LL is a packet socket's sockaddr_ll (packet_bind, packet_sendto).
+	LL *SockaddrLL `json:"ll,omitempty"`
 }
 
 // Response is a call's outcome. Errno is 0 on success.
@@ -91,6 +94,12 @@ type Response struct {
 	Control  []byte            `json:"control,omitempty"` // msg_control as Linux fills it
 	Counters map[string]uint64 `json:"counters,omitempty"`
 	Text     string            `json:"text,omitempty"`
+
+	// Packet sockets: the sockaddr_ll of a frame, its PACKET_AUXDATA,
+	// and PACKET_STATISTICS.
+	LL          *SockaddrLL  `json:"ll,omitempty"`
+	Auxdata     *Auxdata     `json:"auxdata,omitempty"`
+	PacketStats *PacketStats `json:"packet_stats,omitempty"`
 }
 
 // Pktinfo is struct in_pktinfo (IP_PKTINFO).
