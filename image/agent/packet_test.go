@@ -35,7 +35,9 @@ func TestHandlePacket(t *testing.T) {
 			func(r *Response) bool { return r.Value == int(socket.Htons(0x0800)) }},
 		{"recv empty", Request{Op: OpPacketRecv, FD: fd, Len: 100, Flags: socket.MsgDontwait}, nil, syscall.EAGAIN, nil},
 		{"recv", Request{Op: OpPacketRecv, FD: fd, Len: 100, Flags: socket.MsgDontwait},
-			func() { netstacktest.InjectUDP(t, st, pool, netip.MustParseAddr("10.0.2.9"), 7, []byte("to the packet socket")) }, 0,
+			func() {
+				netstacktest.InjectUDP(t, st, pool, netip.MustParseAddr("10.0.2.9"), 7, []byte("to the packet socket"))
+			}, 0,
 			func(r *Response) bool {
 				return r.Ret == 62 && bytes.HasSuffix(r.Data, []byte("to the packet socket")) && r.Namelen == 20 &&
 					*r.LL == SockaddrLL{Family: socket.AFPacket, Protocol: 0x0800, Ifindex: 2, Hatype: 1, Halen: 6, Addr: "02:00:00:00:00:09"} &&
