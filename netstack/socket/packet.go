@@ -380,7 +380,9 @@ func (s *PacketSocket) GetsockoptInt(level, name int) (int, error) {
 		case SoType:
 			return sk.Type(), nil
 		case SoProtocol:
-			return int(sk.Protocol()), nil
+			// packet_create never sets sk_protocol: the protocol is
+			// po->num, which only getsockname shows.
+			return 0, nil
 		case SoDomain:
 			return AFPacket, nil
 		}
