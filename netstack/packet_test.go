@@ -437,6 +437,9 @@ func TestPacketSocketCalls(t *testing.T) {
 // ListenPacket and ReadFrame, the Go way in.
 func TestListenPacketReadFrame(t *testing.T) {
 	e := newEnv(t)
+	if _, err := e.s.Socket(socket.AFPacket, socket.SockRaw, 0); !errors.Is(err, syscall.EAFNOSUPPORT) {
+		t.Errorf("Socket(AF_PACKET): %v", err)
+	}
 	if _, err := e.s.ListenPacket(PacketOptions{Interface: "eth9"}); !errors.Is(err, syscall.ENODEV) {
 		t.Errorf("unknown interface: %v", err)
 	}

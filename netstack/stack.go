@@ -247,8 +247,12 @@ func (s *Stack) Up() { s.Neigh.Announce(s.IP.Addr()) }
 // RunTimers runs the timers that are due (for ManualTimers).
 func (s *Stack) RunTimers() int { return s.Clock.Run() }
 
-// Socket is socket(2) for programs in the image (AF_INET, SOCK_DGRAM).
+// Socket is socket(2) for programs in the image (AF_INET, SOCK_DGRAM);
+// AF_PACKET sockets are PacketSocket's.
 func (s *Stack) Socket(domain, typ, proto int) (*socket.Socket, error) {
+	if domain == socket.AFPacket {
+		return nil, fmt.Errorf("netstack: AF_PACKET sockets come from Stack.PacketSocket: %w", syscall.EAFNOSUPPORT)
+	}
 	return socket.New(s.UDP, domain, typ, proto, 0)
 }
 

@@ -171,6 +171,9 @@ func statsSections(sys *system) []stats.Section {
 					ar, am = a.Refused(), a.Malformed()
 				}
 				fmt.Fprintf(w, "refused stats %d agent %d; agent malformed %d\n", sr, ar, am)
+				if c := captureService.Load(); c != nil {
+					fmt.Fprintf(w, "refused capture %d; capture malformed %d\n", c.Refused(), c.Malformed())
+				}
 			}
 			out = append(out, sec, stats.Section{Name: "pools", Write: sys.nd.WritePools})
 			continue
