@@ -171,8 +171,17 @@ type Table struct {
 	cfg Config
 
 	mu    sync.Mutex
-	hooks atomic.Pointer[[]*Sock] // the running prot_hooks, in registration order
+	hooks atomic.Pointer[[]protHook] // the running prot_hooks, in registration order
 	inuse int
+}
+
+// protHook is a registered packet_type: a copy of the socket's hook as
+// it was registered, so that a walk that started before a rebind never
+// reads fields the rebind is changing.
+type protHook struct {
+	sk  *Sock
+	typ uint16 // network byte order
+	dev int    // ifindex, 0 for every device
 }
 
 // New creates the namespace's packet table and registers its hooks
@@ -191,7 +200,7 @@ func (t *Table) InUse() int {
 	return t.inuse
 }
 
-func (t *Table) loadHooks() []*Sock {
+func (t *Table) loadHooks() []protHook {
 	if p := t.hooks.Load(); p != nil {
 		return *p
 	}
@@ -204,9 +213,9 @@ func (t *Table) registerProtHook(sk *Sock) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.loadHooks()
-	n := make([]*Sock, len(old), len(old)+1)
+	n := make([]protHook, len(old), len(old)+1)
 	copy(n, old)
-	n = append(n, sk)
+	n = append(n, protHook{sk, sk.hookType, sk.hookDev})
 	t.hooks.Store(&n)
 	sk.running = true
 }
@@ -217,10 +226,10 @@ func (t *Table) unregisterProtHook(sk *Sock) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cur := t.loadHooks()
-	n := make([]*Sock, 0, len(cur))
-	for _, s := range cur {
-		if s != sk {
-			n = append(n, s)
+	n := make([]protHook, 0, len(cur))
+	for _, h := range cur {
+		if h.sk != sk {
+			n = append(n, h)
 		}
 	}
 	t.hooks.Store(&n)
@@ -233,15 +242,15 @@ func (t *Table) unregisterProtHook(sk *Sock) {
 // what it sent itself (skb_loop_sk).
 func (t *Table) RcvAll(b *skb.Buffer, d *ether.Device, pktType skb.PacketType) bool {
 	matched := false
-	for _, sk := range t.loadHooks() {
-		if sk.hookType != Htons(EthPAll) || (sk.hookDev != 0 && sk.hookDev != d.Ifindex) {
+	for _, h := range t.loadHooks() {
+		if h.typ != Htons(EthPAll) || (h.dev != 0 && h.dev != d.Ifindex) {
 			continue
 		}
-		if pktType == ether.PacketOutgoing && (b.Sk == any(sk) || sk.ignoreOutgoing.Load()) {
+		if pktType == ether.PacketOutgoing && (b.Sk == any(h.sk) || h.sk.ignoreOutgoing.Load()) {
 			continue
 		}
 		matched = true
-		sk.packetRcv(b, d, pktType)
+		h.sk.packetRcv(b, d, pktType)
 	}
 	return matched
 }
@@ -250,13 +259,12 @@ func (t *Table) RcvAll(b *skb.Buffer, d *ether.Device, pktType skb.PacketType) b
 // (deliver_ptype_list_skb).
 func (t *Table) RcvType(b *skb.Buffer, d *ether.Device) bool {
 	matched := false
-	for _, sk := range t.loadHooks() {
-		if sk.hookType != Htons(b.Protocol) || sk.hookType == Htons(EthPAll) ||
-			(sk.hookDev != 0 && sk.hookDev != d.Ifindex) {
+	for _, h := range t.loadHooks() {
+		if h.typ != Htons(b.Protocol) || h.typ == Htons(EthPAll) || (h.dev != 0 && h.dev != d.Ifindex) {
 			continue
 		}
 		matched = true
-		sk.packetRcv(b, d, b.PktType)
+		h.sk.packetRcv(b, d, b.PktType)
 	}
 	return matched
 }

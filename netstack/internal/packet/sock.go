@@ -20,7 +20,7 @@ type Sock struct {
 	bindMu   sync.Mutex
 	num      uint16 // po->num, network byte order
 	ifindex  int    // po->ifindex: 0 unbound
-	hookType uint16 // prot_hook.type (network byte order); read by the hooks
+	hookType uint16 // prot_hook.type (network byte order)
 	hookDev  int    // prot_hook.dev's ifindex, 0 for every device
 	running  bool   // po->running: the hook is registered
 
