@@ -9,7 +9,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
-// Packet socket operations and messages (see agentproto).
+// Packet socket operations (see agentproto).
 const (
 	OpPacketSocket = agentproto.OpPacketSocket
 	OpPacketBind   = agentproto.OpPacketBind
@@ -18,6 +18,7 @@ const (
 	OpPacketStats  = agentproto.OpPacketStats
 )
 
+// SockaddrLL, Auxdata and PacketStats are the packet socket messages.
 type (
 	SockaddrLL  = agentproto.SockaddrLL
 	Auxdata     = agentproto.Auxdata

@@ -47,10 +47,11 @@ func (c *cc) packetBind(fd int, proto uint16) {
 }
 
 // packetRecv reads the next frame that match accepts, without blocking
-// the agent, waiting up to 5 s for it; frames match refuses are skipped.
+// the agent, giving up after 30 s; frames match refuses are skipped (an
+// IPv4 or ETH_P_ALL socket also holds the agent's own requests).
 func (c *cc) packetRecv(fd, n int, match func(*agent.Response) bool) *agent.Response {
 	c.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r := c.call(agent.Request{Op: agent.OpPacketRecv, FD: fd, Len: n, Flags: socket.MsgDontwait})
 		if r.Errno == 0 && (match == nil || match(r)) {
@@ -60,7 +61,7 @@ func (c *cc) packetRecv(fd, n int, match func(*agent.Response) bool) *agent.Resp
 			c.t.Fatalf("packet recvmsg: %s", r.Err)
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("no frame on packet socket %d within 5 s", fd)
+			c.t.Fatalf("no matching frame on packet socket %d within 30 s", fd)
 		}
 		if r.Errno != 0 {
 			time.Sleep(20 * time.Millisecond)
@@ -231,4 +232,87 @@ var packetCases = []confCase{
 		}
 		c.wantErrno(c.call(agent.Request{Op: agent.OpPacketRecv, FD: fd, Len: 200, Flags: socket.MsgDontwait}), syscall.EAGAIN)
 	}},
+}
+
+func init() { conformanceCases = append(conformanceCases, packetCookedCase) }
+
+// SOCK_DGRAM sockets get frames from the network header (tp_net 0). An
+// ETH_P_IP socket is a ptype_base entry: it sees the datagram that
+// arrives, not the ICMP error that leaves (dev_queue_xmit_nit walks
+// ptype_all alone); an ETH_P_ALL socket sees both, the error as
+// PACKET_OUTGOING from its IP header.
+var packetCookedCase = confCase{name: "P04-packet-cooked-ip", run: func(c *cc) {
+	ipOnly := c.packetSocket(syscall.SOCK_DGRAM, 0x0800)
+	c.packetBind(ipOnly, 0)
+	all := c.packetSocket(syscall.SOCK_DGRAM, ethPAll)
+	c.packetBind(all, 0)
+	for _, fd := range []int{ipOnly, all} {
+		c.ok(agent.Request{Op: agent.OpSetInt, FD: fd, Level: socket.SolPacket, Name: socket.PacketAuxdata, Value: 1})
+	}
+	src := fresh(44)
+	payload := "to a closed port, seen cooked"
+	pkt := testbench.UDP{Src: addr(src, 4444), Dst: addr(guestIP, 6944), Payload: []byte(payload)}.Packet()
+	c.b.InjectIP(pkt)
+	c.wantICMP(3, 3, src)
+	ip := pkt.Bytes()
+	inbound := func(r *agent.Response) bool { return bytes.Equal(r.Data, ip) }
+	in := agent.SockaddrLL{Family: socket.AFPacket, Protocol: 0x0800, Ifindex: ethIf, Hatype: arphrdEth,
+		Pkttype: int(socket.PacketHost), Halen: 6, Addr: macString(c.b.MAC)}
+	// TP_STATUS_CSUM_VALID aside (P05 checks it).
+	inAux := &agent.Auxdata{Status: socket.TPStatusUser, Len: uint32(len(ip)), Snaplen: uint32(len(ip))}
+	recvIn := func(fd int) {
+		r := c.packetRecv(fd, 2048, inbound)
+		if r.Auxdata != nil {
+			r.Auxdata.Status &^= socket.TPStatusCsumValid
+		}
+		c.wantPacket(r, ip, in, inAux)
+	}
+	recvIn(ipOnly)
+	// A marker sent after the error left: the ETH_P_IP socket's frames
+	// up to it (the agent's requests among them) hold no outgoing one.
+	marker := testbench.UDP{Src: addr(src, 4445), Dst: addr(guestIP, 6945), Payload: []byte("marker")}.Packet()
+	c.b.InjectIP(marker)
+	mb := marker.Bytes()
+	c.packetRecv(ipOnly, 2048, func(r *agent.Response) bool {
+		if r.LL.Pkttype == int(socket.PacketOutgoing) {
+			c.t.Errorf("the ETH_P_IP socket saw an outgoing frame: %x", r.Data)
+		}
+		return bytes.HasPrefix(r.Data, mb) // with the frame's padding
+	})
+	// ETH_P_ALL sees the datagram arrive, then the error leave.
+	recvIn(all)
+	icmpOut := func(r *agent.Response) bool {
+		return r.LL != nil && r.LL.Pkttype == int(socket.PacketOutgoing) && len(r.Data) > 28 &&
+			r.Data[9] == 1 && bytes.Contains(r.Data, []byte(payload))
+	}
+	r := c.packetRecv(all, 2048, icmpOut)
+	out := agent.SockaddrLL{Family: socket.AFPacket, Protocol: 0x0800, Ifindex: ethIf, Hatype: arphrdEth,
+		Pkttype: int(socket.PacketOutgoing), Halen: 6, Addr: macString(c.b.GuestMAC)}
+	if *r.LL != out || r.Auxdata == nil || r.Auxdata.Net != 0 || r.Auxdata.Status != socket.TPStatusUser {
+		c.t.Errorf("outgoing ICMP: sockaddr_ll %+v auxdata %+v, want %+v and tp_net 0", r.LL, r.Auxdata, out)
+	}
+}}
+
+func init() { conformanceCases = append(conformanceCases, packetCsumCase) }
+
+// Linux's GRO checks a UDP checksum before any tap sees the frame
+// (dev_gro_receive → udp4_gro_receive → skb_gro_checksum_validate), so
+// a packet socket reports a good IPv4/UDP datagram with
+// TP_STATUS_CSUM_VALID even where the device validated nothing; a frame
+// GRO does not know (0x88b5) has no such bit.
+var packetCsumCase = confCase{
+	name:       "P05-packet-auxdata-csum-valid",
+	divergence: "no GRO: kaidoku checks the UDP checksum in the UDP layer only, after the taps",
+	run: func(c *cc) {
+		fd := c.packetSocket(syscall.SOCK_DGRAM, 0x0800)
+		c.packetBind(fd, 0)
+		c.ok(agent.Request{Op: agent.OpSetInt, FD: fd, Level: socket.SolPacket, Name: socket.PacketAuxdata, Value: 1})
+		pkt := testbench.UDP{Src: addr(fresh(45), 4446), Dst: addr(guestIP, 6946), Payload: []byte("checksum checked by GRO")}.Packet()
+		c.b.InjectIP(pkt)
+		ip := pkt.Bytes()
+		r := c.packetRecv(fd, 2048, func(r *agent.Response) bool { return bytes.Equal(r.Data, ip) })
+		if r.Auxdata == nil || r.Auxdata.Status != socket.TPStatusUser|socket.TPStatusCsumValid {
+			c.t.Errorf("tp_status %+v, want TP_STATUS_USER|TP_STATUS_CSUM_VALID", r.Auxdata)
+		}
+	},
 }
