@@ -240,21 +240,28 @@ func TestPacketRcvbufStatistics(t *testing.T) {
 // the checksum state and an 802.1Q tag taken out of the frame, which the
 // SOCK_RAW data no longer holds.
 func TestPacketAuxdata(t *testing.T) {
+	const user, valid = socket.TPStatusUser, socket.TPStatusUser | socket.TPStatusCsumValid
 	for _, tc := range []struct {
 		name       string
 		tagged     bool
 		typ        int
 		bufLen     int
 		summed     skb.Checksum
+		badCsum    bool
+		trailer    []byte
 		wantStatus uint32
 		wantNet    uint16
 	}{
-		{"raw", false, socket.SockRaw, 2048, skb.ChecksumNone, socket.TPStatusUser, 14},
-		{"raw csum valid", false, socket.SockRaw, 2048, skb.ChecksumUnnecessary, socket.TPStatusUser | socket.TPStatusCsumValid, 14},
-		{"dgram", false, socket.SockDgram, 2048, skb.ChecksumNone, socket.TPStatusUser, 0},
-		{"tagged raw", true, socket.SockRaw, 2048, skb.ChecksumNone,
+		// GRO's udp4_gro_receive found the checksum good.
+		{"raw", false, socket.SockRaw, 2048, skb.ChecksumNone, false, nil, valid, 14},
+		{"raw device validated", false, socket.SockRaw, 2048, skb.ChecksumUnnecessary, false, nil, valid, 14},
+		{"dgram", false, socket.SockDgram, 2048, skb.ChecksumNone, false, nil, valid, 0},
+		{"raw truncated", false, socket.SockRaw, 20, skb.ChecksumNone, false, nil, valid, 14},
+		// Left to the UDP layer: a bad checksum, a frame GRO flushes.
+		{"bad checksum", false, socket.SockRaw, 2048, skb.ChecksumNone, true, nil, user, 14},
+		{"padded", false, socket.SockRaw, 2048, skb.ChecksumNone, false, []byte{0, 0, 0, 0}, user, 14},
+		{"tagged raw", true, socket.SockRaw, 2048, skb.ChecksumNone, false, nil,
 			socket.TPStatusUser | socket.TPStatusVlanValid | socket.TPStatusVlanTPIDValid, 14},
-		{"raw truncated", false, socket.SockRaw, 20, skb.ChecksumNone, socket.TPStatusUser, 14},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -262,6 +269,7 @@ func TestPacketAuxdata(t *testing.T) {
 			ps.SetsockoptInt(socket.SolPacket, socket.PacketAuxdata, 1)
 			p := udpPkt(7002, []byte("auxdata"))
 			p.tagged, p.vid = tc.tagged, 5
+			p.badUDPCsum, p.trailer = tc.badCsum, tc.trailer
 			f := p.frame()
 			e.injectMod(f, func(b *skb.Buffer) { b.IPSummed = tc.summed })
 			buf := make([]byte, tc.bufLen)

@@ -139,10 +139,11 @@ func (d *Device) loadTaps() []tapEntry {
 	return nil
 }
 
-// Receive is the driver's netif_receive_skb for this device: b.Data() is
+// Receive is the driver's napi_gro_receive for this device: b.Data() is
 // the Ethernet frame. It runs the part of virtio's receive_buf that
-// matters above the driver (the minimum length and eth_type_trans) and
-// then __netif_receive_skb_core. The stack owns b from here on.
+// matters above the driver (the minimum length and eth_type_trans), the
+// checksum check GRO makes (groReceive), then __netif_receive_skb_core.
+// The stack owns b from here on.
 func (d *Device) Receive(b *skb.Buffer) {
 	d.Stats.RxPackets.Add(1)
 	d.Stats.RxBytes.Add(uint64(b.Len()))
@@ -153,6 +154,7 @@ func (d *Device) Receive(b *skb.Buffer) {
 	}
 	b.Ifindex = d.Ifindex
 	b.Protocol = ethTypeTrans(b, d)
+	groReceive(b)
 	d.netifReceiveSkbCore(b)
 }
 
