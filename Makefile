@@ -100,13 +100,14 @@ linux-guest-deps:
 	apt-get install -y --no-install-recommends linux-image-amd64 xz-utils
 
 # The standard clients the end-to-end tests of image/dns and image/sockperf
-# drive (dig, sockperf) and the benchmark's dnsperf; without them those
-# tests print one line naming the package and skip, and make bench skips
-# the section with one line. Run as root.
+# drive (dig, sockperf), the benchmark's dnsperf, and tcpdump, which reads
+# `kaidoku capture`'s files; without them those tests print one line naming
+# the package and skip, and make bench skips the section with one line. Run
+# as root.
 .PHONY: client-deps
 client-deps:
 	apt-get update
-	apt-get install -y --no-install-recommends bind9-dnsutils sockperf dnsperf
+	apt-get install -y --no-install-recommends bind9-dnsutils sockperf dnsperf tcpdump
 
 # The benchmark's gVisor peer: gVisor's netstack on kaidoku's driver and
 # NAPI (image/gvisor-echo). `kaidoku bench` builds it by itself.

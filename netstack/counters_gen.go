@@ -163,6 +163,7 @@ type DropCounters struct {
 	FullRing             uint64 `stat:"FULL_RING"`
 	CpuBacklog           uint64 `stat:"CPU_BACKLOG"`
 	TcpCsum              uint64 `stat:"TCP_CSUM"`
+	PacketSockError      uint64 `stat:"PACKET_SOCK_ERROR"`
 	Consumed             uint64 `stat:"CONSUMED"`
 }
 

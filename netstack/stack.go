@@ -11,6 +11,7 @@
 //	arp      arp_rcv, the neighbour table and its pending queue
 //	ipv4     ip_rcv … ip_local_deliver, routing, options, reassembly, ICMP, output
 //	udp      udp_table, lookup, reuseport, queues, recvmsg, bind/connect, sendmsg
+//	packet   af_packet: packet sockets on the ptype_all and ptype_base taps
 //	socket   the socket API, net.PacketConn, net.SocketFunc
 //	mib      counters, drop reasons, /proc formats
 //	latency  T0…T3 histograms
@@ -104,6 +105,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ether"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/ipv4"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/mib"
+	"github.com/kaidoku-net/kaidoku/netstack/internal/packet"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/sockets"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/tcp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udp"
@@ -173,7 +175,9 @@ type Stack struct {
 	neigh *arp.Table
 	ip    *ipv4.IPv4
 	udp   *udp.UDP
-	cfg   Config
+	// packet is af_packet's table (packet sockets).
+	packet *packet.Table
+	cfg    Config
 }
 
 // New builds the stack.
@@ -231,6 +235,7 @@ func New(cfg Config) (*Stack, error) {
 	// datagrams are counted and answered as with no sockets open.
 	tcp.New(ip, s.mib)
 	udplite.New(ip, s.mib)
+	s.packet = packet.New(packet.Config{Net: s.net, MIB: s.mib, Pool: cfg.FramePool, LargePool: cfg.LargePool, Now: s.net.Realtime})
 	return s, nil
 }
 
@@ -255,15 +260,22 @@ func (s *Stack) writeRoutes(w io.Writer) error { return s.ip.WriteRoutes(w) }
 // does when an address is configured on an up interface.
 func (s *Stack) Up() { s.neigh.Announce(s.ip.Addr()) }
 
+// InterfaceName is the Ethernet interface's name (Config.Name), the one
+// SO_BINDTODEVICE and packet sockets know it by.
+func (s *Stack) InterfaceName() string { return s.dev.Name }
+
 // RunTimers runs the timers that are due (for ManualTimers).
 func (s *Stack) RunTimers() int { return s.clock.Run() }
 
 // Socket is socket(2) for programs in the image: only AF_INET datagram
-// sockets (SOCK_DGRAM, protocol 0 or IPPROTO_UDP) exist; SOCK_NONBLOCK in
-// typ sets O_NONBLOCK. Errors are syscall.Errno values (EAFNOSUPPORT,
+// sockets (SOCK_DGRAM, protocol 0 or IPPROTO_UDP) exist here (AF_PACKET
+// sockets are PacketSocket's); SOCK_NONBLOCK in typ sets O_NONBLOCK. Errors are syscall.Errno values (EAFNOSUPPORT,
 // ESOCKTNOSUPPORT, EPROTONOSUPPORT), or socket.ErrTCPNotSupported for
 // SOCK_STREAM.
 func (s *Stack) Socket(domain, typ, proto int) (*socket.Socket, error) {
+	if domain == socket.AFPacket {
+		return nil, fmt.Errorf("netstack: AF_PACKET sockets come from Stack.PacketSocket: %w", syscall.EAFNOSUPPORT)
+	}
 	sk, err := sockets.New(s.udp, domain, typ, proto, 0)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,6 @@
 package unikernel
 
 import (
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -132,21 +131,7 @@ func newStack(cfg *config.Config, nd *netdev.Device) (*netstack.Stack, error) {
 		return nil, err
 	}
 	netstack.InstallSocketFunc(st)
-	if cfg.Pcap {
-		if _, err := st.AddPcap(pcapConsole{}); err != nil {
-			return nil, err
-		}
-	}
 	return st, nil
-}
-
-// pcapConsole writes the pcap stream on the console, one "PCAP <hex>" line
-// per write (the file header, then each record), for the host to decode.
-type pcapConsole struct{}
-
-func (pcapConsole) Write(p []byte) (int, error) {
-	fmt.Printf("PCAP %s\n", hex.EncodeToString(p))
-	return len(p), nil
 }
 
 func gatewayString(cfg *config.Config) string {

@@ -68,8 +68,8 @@ var readyOnce sync.Once
 func Ready() { readyOnce.Do(printReady) }
 
 // program is the image of an ordinary program: the common words, the
-// stats service and pcap.
-var program = config.Image{Services: []string{"stats"}, Pcap: true}
+// stats service.
+var program = config.Image{Services: []string{"stats"}}
 
 // configure reads the configuration: the image's words (a program's
 // unless Options.Image) from the build's line, Options.Cmdline and the

@@ -31,6 +31,8 @@ type Server struct {
 	// +checklocks:mu
 	fds map[int]*socket.Socket
 	// +checklocks:mu
+	pfds map[int]*socket.PacketSocket // packet sockets, numbered with fds
+	// +checklocks:mu
 	next int
 
 	sendMu  sync.Mutex
@@ -128,6 +130,9 @@ func sockaddrString(sa *socket.Sockaddr) string {
 
 func (s *Server) do(req *Request, r *Response) error {
 	if handled, err := s.doFlow(req, r); handled {
+		return err
+	}
+	if handled, err := s.doPacket(req, r); handled {
 		return err
 	}
 	if req.Op == OpSocket {

@@ -36,7 +36,7 @@ var (
 )
 
 // DefaultPorts are the services' UDP ports.
-var DefaultPorts = map[string]uint16{"echo": 7, "discard": 9, "stats": 161, "agent": 5555}
+var DefaultPorts = map[string]uint16{"echo": 7, "discard": 9, "stats": 161, "agent": 5555, "capture": 2002}
 
 // Image says which words an image takes beyond the common ones (address,
 // gateway, NAPI, supervisor, clock): a word for what the image does not
@@ -49,8 +49,6 @@ type Image struct {
 	Reflector bool
 	// ConsoleStats: kaidoku.stats.console=, counters on the console.
 	ConsoleStats bool
-	// Pcap: kaidoku.pcap, every frame on the console.
-	Pcap bool
 	// TestHooks: the kaidoku.test.* words.
 	TestHooks bool
 	// EchoBatch: kaidoku.echo.batch=, the echo service's batch size.
@@ -60,12 +58,11 @@ type Image struct {
 // The images.
 var (
 	// Kaidoku is image/kaidoku: every service, the reflector, console
-	// counters, pcap and the test hooks.
+	// counters and the test hooks.
 	Kaidoku = Image{
-		Services:     []string{"echo", "discard", "stats", "agent"},
+		Services:     []string{"echo", "discard", "stats", "agent", "capture"},
 		Reflector:    true,
 		ConsoleStats: true,
-		Pcap:         true,
 		TestHooks:    true,
 		EchoBatch:    true,
 	}
@@ -104,8 +101,6 @@ type Config struct {
 	Supervise time.Duration
 	// ConsoleStats is how often counters go to the console (0: never).
 	ConsoleStats time.Duration
-	// Pcap writes every frame to the console.
-	Pcap bool
 	// TSCkHz is the host's TSC rate the launcher measured (0: none). The
 	// board reads it from the boot line before main runs; it is here to
 	// be documented and checked with the rest.
@@ -182,15 +177,16 @@ func newSet(img Image) (*Config, *cmdline.Set, func()) {
 		c.EchoBatch = DefaultEchoBatch
 		set.Var((*batchValue)(&c.EchoBatch), "echo.batch", "datagrams the echo service reads per recvmmsg and answers per sendmmsg; 1: the per-datagram echo (recvfrom, then sendto)")
 	}
+	if slices.Contains(img.Services, "capture") {
+		allow["capture"] = &allowValue{p: DefaultTestHost, set: true}
+		set.Var(allow["capture"], "capture.allow", `who the capture service streams frames to (an IPv4 prefix; "any": anyone)`)
+	}
 	set.Duration(&c.BusyPoll, "busypoll", 0, "NAPI busy-poll window before the CPU halts; 0: off")
 	set.Bool(&c.Threaded, "napi.threaded", "poll only in the softnet goroutine, never on interrupt exit (Linux's threaded NAPI)")
 	c.Supervise = time.Second
 	set.Var((*superviseValue)(&c.Supervise), "supervise", `the device health check period; "off": only on faults the driver reports`)
 	if img.ConsoleStats {
 		set.Duration(&c.ConsoleStats, "stats.console", 0, "print driver and NAPI counters on the console this often; 0: never")
-	}
-	if img.Pcap {
-		set.Bool(&c.Pcap, "pcap", "write every frame received and sent to the console, as hex pcap records")
 	}
 	set.Uint(&c.TSCkHz, "tsc_khz", 0, "the host's TSC rate in kHz, which the launcher passes under TCG; 0: the board calibrates against the PIT")
 	if img.TestHooks {

@@ -24,6 +24,7 @@ func defaults() Config {
 			"discard": {On: true, Port: 9},
 			"stats":   {On: true, Port: 161, Allow: netip.MustParsePrefix("10.0.2.0/24")},
 			"agent":   {On: true, Port: 5555, Allow: netip.MustParsePrefix("10.0.2.2/32")},
+			"capture": {On: true, Port: 2002, Allow: netip.MustParsePrefix("10.0.2.2/32")},
 		},
 		Supervise: time.Second,
 		EchoBatch: DefaultEchoBatch,
@@ -52,7 +53,7 @@ func TestParse(t *testing.T) {
 			lines: []string{"kaidoku.addr=192.168.7.2/16 kaidoku.gw=none kaidoku.mode=reflector kaidoku.services=echo,stats " +
 				"kaidoku.echo.port=10007 kaidoku.discard.port=10009 kaidoku.stats.port=10161 kaidoku.agent.port=15555 " +
 				"kaidoku.stats.allow=10.1.0.0/16 kaidoku.agent.allow=any kaidoku.busypoll=200us kaidoku.napi.threaded " +
-				"kaidoku.supervise=off kaidoku.stats.console=250ms kaidoku.pcap kaidoku.tsc_khz=2596138 " +
+				"kaidoku.supervise=off kaidoku.stats.console=250ms kaidoku.capture.port=12002 kaidoku.capture.allow=10.0.2.0/24 kaidoku.tsc_khz=2596138 " +
 				"kaidoku.test.clock=2s kaidoku.test.exit=3 kaidoku.test.panic kaidoku.echo.batch=1"},
 			want: func(c *Config) {
 				c.Addr = netip.MustParsePrefix("192.168.7.2/16")
@@ -63,12 +64,12 @@ func TestParse(t *testing.T) {
 					"discard": {Port: 10009},
 					"stats":   {On: true, Port: 10161, Allow: netip.MustParsePrefix("10.1.0.0/16")},
 					"agent":   {Port: 15555},
+					"capture": {Port: 12002, Allow: netip.MustParsePrefix("10.0.2.0/24")},
 				}
 				c.BusyPoll = 200 * time.Microsecond
 				c.Threaded = true
 				c.Supervise = 0
 				c.ConsoleStats = 250 * time.Millisecond
-				c.Pcap = true
 				c.TSCkHz = 2596138
 				c.Test = TestHooks{Clock: 2 * time.Second, Exit: 3, Panic: true}
 				c.EchoBatch = 1
@@ -94,6 +95,7 @@ func TestParse(t *testing.T) {
 					"discard": {Port: 9},
 					"stats":   {Port: 161, Allow: netip.MustParsePrefix("10.0.0.0/24")},
 					"agent":   {Port: 5555, Allow: netip.MustParsePrefix("10.0.2.2/32")},
+					"capture": {Port: 2002, Allow: netip.MustParsePrefix("10.0.2.2/32")},
 				}
 				c.Supervise = 2 * time.Second
 			},
@@ -119,7 +121,7 @@ func TestParse(t *testing.T) {
 				`kaidoku.addr=10.0.2.15: want an IPv4 address with its prefix length, such as 10.0.2.15/24, not "10.0.2.15"; keeping 10.0.2.15/24`,
 				`kaidoku.gw=10.0.2: want an IPv4 address or "none", not "10.0.2"; keeping 10.0.2.2`,
 				`kaidoku.mode=bridge: want stack or reflector, not "bridge"; keeping stack`,
-				`kaidoku.services=echo,ftp: no service "ftp" in this image (it has echo,discard,stats,agent); keeping echo,discard,stats,agent`,
+				`kaidoku.services=echo,ftp: no service "ftp" in this image (it has echo,discard,stats,agent,capture); keeping echo,discard,stats,agent,capture`,
 				`kaidoku.echo.port=0: want a UDP port, 1 to 65535, not "0"; keeping 7`,
 				`kaidoku.echo.port=65536: want a UDP port, 1 to 65535, not "65536"; keeping 7`,
 				`kaidoku.stats.allow=everyone: want an IPv4 prefix such as 10.0.2.0/24, or "any", not "everyone"; keeping the guest's subnet`,
@@ -136,8 +138,8 @@ func TestParse(t *testing.T) {
 		},
 		{
 			name: "unknown words", img: kaidoku,
-			lines: []string{"kaidoku.bogus=1 console=ttyS0 kaidoku.ip=10.0.0.1/8 kaidoku.test.reboot"},
-			errs:  []string{`Unknown kernel command line parameters "kaidoku.bogus=1 kaidoku.ip=10.0.0.1/8 kaidoku.test.reboot", ignored`},
+			lines: []string{"kaidoku.bogus=1 console=ttyS0 kaidoku.ip=10.0.0.1/8 kaidoku.test.reboot kaidoku.pcap"},
+			errs:  []string{`Unknown kernel command line parameters "kaidoku.bogus=1 kaidoku.ip=10.0.0.1/8 kaidoku.test.reboot kaidoku.pcap", ignored`},
 		},
 		{
 			name: "gvisor-echo: its services, its words", img: gvisor,
@@ -171,7 +173,7 @@ func TestParse(t *testing.T) {
 			want := defaults()
 			if tc.want != nil {
 				tc.want(&want)
-			} else if tc.img.Services[len(tc.img.Services)-1] != "agent" {
+			} else if tc.img.Services[len(tc.img.Services)-1] != "capture" {
 				t.Fatal("a case for another image must say what it wants")
 			}
 			got, errs := Parse(tc.img, tc.lines...)

@@ -42,6 +42,9 @@ func startServices(cfg *config.Config, sys *system) {
 	if svc := cfg.Services["agent"]; svc.On {
 		go runAgent(mustBind(sys, svc.Port), sys, svc.Allow)
 	}
+	if svc := cfg.Services["capture"]; svc.On {
+		go runCapture(mustBind(sys, svc.Port), sys, svc.Allow)
+	}
 }
 
 func mustBind(sys *system, port uint16) *socket.Socket {
@@ -200,6 +203,9 @@ func statsSections(sys *system) []stats.Section {
 					ar, am = a.Refused(), a.Malformed()
 				}
 				fmt.Fprintf(w, "refused stats %d agent %d; agent malformed %d\n", sr, ar, am)
+				if c := captureService.Load(); c != nil {
+					fmt.Fprintf(w, "refused capture %d; capture malformed %d\n", c.Refused(), c.Malformed())
+				}
 			}
 			out = append(out, sec, stats.Section{Name: "pools", Write: sys.nd.WritePools})
 			continue

@@ -171,6 +171,9 @@ func errnoErr(e syscall.Errno) error {
 }
 
 func (s *agentServer) do(req *agentproto.Request, r *agentproto.Response) error {
+	if handled, err := s.doPacket(req, r); handled {
+		return err
+	}
 	switch req.Op {
 	case agentproto.OpSocket:
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/netstack/internal/packet"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/sockets"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/udp"
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
@@ -244,6 +245,14 @@ func init() {
 		return s, nil
 	}
 	sockets.Sock = func(s any) *udp.Sock { return s.(*Socket).sk }
+	sockets.NewPacket = func(t *packet.Table, typ, proto int) (any, error) {
+		s, err := newPacket(t, typ, proto)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	sockets.PacketSock = func(s any) *packet.Sock { return s.(*PacketSocket).sk }
 }
 
 // newSocket is socket(2): only AF_INET datagram sockets with protocol 0

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -127,37 +126,5 @@ func TestCmdlineBuiltIn(t *testing.T) {
 	reply, err := b.Request(netip.AddrPortFrom(testbench.TestHost, 41100), 2007, payload, 5*time.Second)
 	if err != nil || !bytes.Equal(reply, payload) {
 		t.Errorf("echo on port 2007: %q, %v", reply, err)
-	}
-}
-
-// kaidoku.pcap writes the pcap stream on the console: the file header
-// (magic 0xa1b2c3d4, little-endian), then a record header and the frame
-// for each frame, here the echo's request and reply.
-func TestCmdlinePcap(t *testing.T) {
-	g := bootGuest(t, "kaidoku.pcap")
-	g.echoes(1)
-	payload := hex.EncodeToString([]byte("kernel command line 0"))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var lines []string
-		for _, l := range strings.Split(g.vm.Console.Text(), "\n") {
-			if strings.HasPrefix(l, "PCAP ") {
-				lines = append(lines, strings.TrimPrefix(l, "PCAP "))
-			}
-		}
-		frames := 0
-		for _, l := range lines {
-			if strings.HasSuffix(l, payload) {
-				frames++
-			}
-		}
-		if len(lines) > 0 && strings.HasPrefix(lines[0], "d4c3b2a1") && frames >= 2 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("want the pcap header and the echo's two frames on the console, got %d PCAP lines, %d with the payload:\n%s",
-				len(lines), frames, g.vm.Console.Text())
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -127,6 +127,8 @@ type Request struct {
 	Msgs    []Mmsg    `json:"msgs,omitempty"`
 	// HwtstampFlags is hwtstamp_config.flags for OpHwtstamp.
 	HwtstampFlags int `json:"hwtstamp_flags,omitempty"`
+	// LL is a packet socket's sockaddr_ll (packet_bind, packet_sendto).
+	LL *SockaddrLL `json:"ll,omitempty"`
 }
 
 // Response is a call's outcome. Errno is 0 on success.
@@ -155,6 +157,12 @@ type Response struct {
 	// Nsec is OpClock's reading, ns since the Unix epoch, or
 	// OpGetStamp's nanoseconds (SIOCGSTAMPNS).
 	Nsec int64 `json:"nsec,omitempty"`
+
+	// Packet sockets: the sockaddr_ll of a frame, its PACKET_AUXDATA,
+	// and PACKET_STATISTICS.
+	LL          *SockaddrLL  `json:"ll,omitempty"`
+	Auxdata     *Auxdata     `json:"auxdata,omitempty"`
+	PacketStats *PacketStats `json:"packet_stats,omitempty"`
 }
 
 // Pktinfo is struct in_pktinfo (IP_PKTINFO).

@@ -429,6 +429,10 @@ func (t *Table) sendTo(ethDst wire.MAC, op uint16, tip wire.Addr, tha wire.MAC, 
 	}
 	wire.PutEth(p, ethDst, d.MAC, wire.EthPARP)
 	wire.PutARP(p[wire.EthHLen:], op, d.MAC, sip, tha, tip)
+	// arp_create: the network header and protocol the taps report.
+	b.MAC = b.DataOffset()
+	b.Network = b.DataOffset() + wire.EthHLen
+	b.Protocol = wire.EthPARP
 	if op == wire.ARPOpReply {
 		t.Stats.RepliesSent.Add(1)
 	} else {
@@ -453,6 +457,7 @@ func XmitTo(d *ether.Device, b *skb.Buffer, ha wire.MAC) error {
 	}
 	wire.PutEth(h, ha, d.MAC, wire.EthPIP)
 	b.MAC = b.DataOffset()
+	b.Protocol = wire.EthPIP // ip_output
 	return d.Xmit(b)
 }
 

@@ -152,10 +152,11 @@ func (d *Device) loadTaps() []tapEntry {
 	return nil
 }
 
-// Receive is the driver's netif_receive_skb for this device: b.Data() is
+// Receive is the driver's napi_gro_receive for this device: b.Data() is
 // the Ethernet frame. It runs the part of virtio's receive_buf that
-// matters above the driver (the minimum length and eth_type_trans) and
-// then __netif_receive_skb_core. The stack owns b from here on.
+// matters above the driver (the minimum length and eth_type_trans), the
+// checksum check GRO makes (groReceive), then __netif_receive_skb_core.
+// The stack owns b from here on.
 func (d *Device) Receive(b *skb.Buffer) {
 	d.Stats.RxPackets.Add(1)
 	d.Stats.RxBytes.Add(uint64(b.Len()))
@@ -166,6 +167,7 @@ func (d *Device) Receive(b *skb.Buffer) {
 	}
 	b.Ifindex = d.Ifindex
 	b.Protocol = ethTypeTrans(b, d)
+	groReceive(b)
 	// netif_receive_skb_list_internal: the receive timestamp.
 	d.net.netTimestampCheck(b)
 	d.netifReceiveSkbCore(b)
@@ -255,6 +257,10 @@ func (d *Device) netifReceiveSkbCore(b *skb.Buffer) {
 	for _, t := range taps {
 		t.fn(b.MACHeader(), false)
 	}
+	delivered := len(taps) > 0
+	if b.PktType != skb.PacketLoopback && d.deliverAll(b, b.PktType) {
+		delivered = true
+	}
 	for b.VlanPresent {
 		if b.VlanTCI&0x0fff != 0 {
 			// No VLAN device for this VID.
@@ -272,6 +278,9 @@ func (d *Device) netifReceiveSkbCore(b *skb.Buffer) {
 		b.VlanPresent = false
 		b.VlanTCI = 0
 	}
+	if d.deliverType(b) {
+		delivered = true
+	}
 	pt := d.net.ptypes
 	for i := range pt {
 		if pt[i].typ == b.Protocol {
@@ -279,7 +288,7 @@ func (d *Device) netifReceiveSkbCore(b *skb.Buffer) {
 			return
 		}
 	}
-	if len(taps) > 0 {
+	if delivered {
 		// The last tap took the original reference: not a drop.
 		d.mib.ConsumeSkb(b)
 		return
@@ -294,6 +303,7 @@ func (d *Device) Xmit(b *skb.Buffer) error {
 	for _, t := range d.loadTaps() {
 		t.fn(b.Data(), true)
 	}
+	d.deliverAll(b, PacketOutgoing)
 	if d.link == nil {
 		b.XmitMore = false
 		d.loopbackXmit(b)

@@ -37,7 +37,8 @@ type Net struct {
 
 	devs   []*Device // registration order; read-only after setup
 	lo     *Device
-	ptypes []ptype // ptype_base; set up before the first frame
+	ptypes []ptype     // ptype_base; set up before the first frame
+	packet PacketHooks // af_packet's ptype_all and ptype_base entries
 
 	backlogMu sync.Mutex
 	// +checklocks:backlogMu
@@ -193,6 +194,7 @@ func (n *Net) DoSoftirq() {
 // back up through netif_rx as received on lo, keeping its route, and lo
 // counts it once in statistics that are both its rx and tx counters.
 func (d *Device) loopbackXmit(b *skb.Buffer) {
+	b.Sk = nil // skb_orphan
 	b.Protocol = ethTypeTrans(b, d)
 	// skb_clear_tstamp: a transmit-side stamp must not pass for a
 	// receive stamp (net_timestamp_check stamps only a zero one).

@@ -35,6 +35,7 @@ const (
 	DropFullRing
 	DropCPUBacklog
 	DropTCPCsum
+	DropPacketSockError
 	DropMax
 )
 
@@ -45,6 +46,7 @@ var dropNames = [DropMax]string{
 	"IP_INNOROUTES", "DUP_FRAG", "FRAG_REASM_TIMEOUT", "FRAG_TOO_FAR", "ICMP_CSUM",
 	"INVALID_PROTO", "UNHANDLED_PROTO", "NEIGH_FAILED", "NEIGH_QUEUEFULL", "NOMEM",
 	"IP_OUTNOROUTES", "FULL_RING", "CPU_BACKLOG", "TCP_CSUM",
+	"PACKET_SOCK_ERROR",
 }
 
 // String returns the SKB_DROP_REASON_ suffix.

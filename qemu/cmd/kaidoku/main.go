@@ -7,6 +7,8 @@
 //	kaidoku latency [flags]       interrupt-to-wakeup table and plot from a running image
 //	kaidoku check                 build every image and vet the GOOS=tamago packages
 //	kaidoku profile [flags]       sample a running image's stacks into a pprof profile
+//	kaidoku capture [-w FILE|-] [-type ETHERTYPE] [-c COUNT] [flags]
+//	                              a running image's frames as a pcap file (tcpdump -r, Wireshark)
 //
 // run defaults to user-mode networking with the services forwarded to
 // 127.0.0.1 (echo at 127.0.0.1:10007). Ctrl-C stops the VM; QEMU never
@@ -39,6 +41,8 @@ func main() {
 		err = checkCmd(os.Args[2:])
 	case "profile":
 		err = profileCmd(os.Args[2:])
+	case "capture":
+		err = captureCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -49,7 +53,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kaidoku build [-o file] package | run [flags] [package|image] | bench [flags] | load [flags] [image] | latency [flags] | check | profile [flags]")
+	fmt.Fprintln(os.Stderr, "usage: kaidoku build [-o file] package | run [flags] [package|image] | bench [flags] | load [flags] [image] | latency [flags] | check | profile [flags] | capture [-w FILE|-] [-type ETHERTYPE] [-c COUNT] [flags]")
 	flag.PrintDefaults()
 	os.Exit(2)
 }

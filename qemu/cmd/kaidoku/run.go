@@ -21,7 +21,7 @@ import (
 
 // defaultForwards are the services of the image, forwarded from
 // 127.0.0.1 under user-mode networking: host port → guest port.
-var defaultForwards = "10007:7,10009:9,10161:161"
+var defaultForwards = "10007:7,10009:9,10161:161,12002:2002"
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
