@@ -10,6 +10,7 @@ import (
 
 	"github.com/kaidoku-net/kaidoku/napi"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/xdp"
 )
 
 // Frame geometry.
@@ -162,6 +163,16 @@ type rxQueue struct {
 	minBufLen  int
 	fragOffset int
 	bufLen     atomic.Int32 // get_mergeable_buf_len at the last refill, for Stats
+
+	// XDP: the attached program (rq->xdp_prog), the poll counter SetXDP
+	// waits on, and, owned by the poll, the xdp_buff, the XDP_TX frames
+	// and the redirect targets to flush.
+	xdp                                       atomic.Pointer[xdpProg]
+	pollSeq                                   atomic.Uint64
+	xbuff                                     xdp.Buff
+	xdpTxQ                                    skb.Queue
+	xdpFlush                                  []xdp.Target
+	xdpPackets, xdpTx, xdpRedirects, xdpDrops atomic.Uint64
 }
 
 // Reasons the transmit queue is stopped (netif_tx_stop_queue and friends).
@@ -186,6 +197,7 @@ type txQueue struct {
 	backlog skb.Queue // the pfifo qdisc
 	// Counters, under mu.
 	packets, bytes, kicks, stops, wakes, backlogDrops, linkDrops uint64
+	xdpTx, xdpTxDrops                                            uint64 // XDP frames offered, and those not sent
 }
 
 type devCounters struct {
@@ -193,6 +205,7 @@ type devCounters struct {
 	txDropped, txFifoErrors                  atomic.Uint64
 	interrupts, spurious, configChanges      atomic.Uint64
 	resets, refillRuns, reflected            atomic.Uint64
+	xdpExceptions                            atomic.Uint64
 	faults                                   [NumFaultKinds]atomic.Uint64
 }
 

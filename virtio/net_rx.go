@@ -27,18 +27,28 @@ func parseNetHdr(b []byte) netHdr {
 // rqStats is virtnet_rq_stats: one poll's counts, added to the queue's
 // once at the end.
 type rqStats struct {
-	bytes, drops uint64
+	bytes, drops                              uint64
+	xdpPackets, xdpTx, xdpRedirects, xdpDrops uint64
 }
 
 // virtnetPoll is virtnet_poll, the receive NAPI's poll function: reclaim
 // transmit completions, receive up to budget frames, and complete NAPI
-// (re-arming the interrupt) if the ring ran dry first. Frames to reflect
-// are sent after completion, as XDP_TX frames are flushed.
+// (re-arming the interrupt) if the ring ran dry first; then flush what
+// the XDP program redirected (xdp_do_flush) and transmit its XDP_TX
+// frames with one notification. Frames to reflect are sent the same way.
 func (d *Net) virtnetPoll(n *napi.NAPI, budget int) int {
+	d.rx.pollSeq.Add(1) // odd: a poll runs (for SetXDP)
+	defer d.rx.pollSeq.Add(1)
 	d.virtnetPollCleantx()
 	received := d.virtnetReceive(n, budget)
 	if received < budget {
 		d.virtqueueNapiComplete(n, d.rx.vq, received)
+	}
+	if len(d.rx.xdpFlush) != 0 {
+		d.xdpDoFlush()
+	}
+	if !d.rx.xdpTxQ.Empty() {
+		d.virtnetXDPXmit()
 	}
 	if !d.reflectQ.Empty() {
 		d.reflectFlush()
@@ -69,13 +79,14 @@ func (d *Net) virtnetReceive(n *napi.NAPI, budget int) int {
 	vq := rq.vq
 	var st rqStats
 	t0, t1 := n.T0(), n.T1()
+	prog := rq.xdp.Load()
 	packets := 0
 	for packets < budget {
 		b, length, posted := vq.virtqueueGetBufCtxSplit()
 		if b == nil {
 			break
 		}
-		d.receiveBuf(b, length, posted, &st, t0, t1)
+		d.receiveBuf(prog, b, length, posted, &st, t0, t1)
 		packets++
 	}
 	if vq.numFree > min(budget, int(vq.num))/2 {
@@ -89,12 +100,19 @@ func (d *Net) virtnetReceive(n *napi.NAPI, budget int) int {
 	if st.drops != 0 {
 		rq.drops.Add(st.drops)
 	}
+	if st.xdpPackets != 0 {
+		rq.xdpPackets.Add(st.xdpPackets)
+		rq.xdpTx.Add(st.xdpTx)
+		rq.xdpRedirects.Add(st.xdpRedirects)
+		rq.xdpDrops.Add(st.xdpDrops)
+	}
 	return packets
 }
 
-// receiveBuf is receive_buf: validate one frame, build its buffer, set
-// the checksum state from the header and hand it up (or reflect it).
-func (d *Net) receiveBuf(b *skb.Buffer, length, posted uint32, st *rqStats, t0, t1 int64) {
+// receiveBuf is receive_buf: validate one frame, build its buffer, run
+// the XDP program if one is attached, set the checksum state from the
+// header and hand it up (or reflect it).
+func (d *Net) receiveBuf(prog *xdpProg, b *skb.Buffer, length, posted uint32, st *rqStats, t0, t1 int64) {
 	hdrLen := uint32(d.hdrLen)
 	if length < hdrLen+ethHlen {
 		d.c.rxLengthErrors.Add(1)
@@ -109,6 +127,15 @@ func (d *Net) receiveBuf(b *skb.Buffer, length, posted uint32, st *rqStats, t0, 
 	}
 	if b == nil {
 		return
+	}
+	if prog != nil {
+		// Linux turns the guest checksum offloads off while a program is
+		// attached (virtnet_clear_guest_offloads), since a program may
+		// rewrite what the device validated: the stack checks in software.
+		hdr.flags &^= NetHdrFDataValid
+		if b = d.xdpRun(prog, b, st); b == nil {
+			return
+		}
 	}
 	if hdr.flags&NetHdrFDataValid != 0 {
 		b.IPSummed = skb.ChecksumUnnecessary
