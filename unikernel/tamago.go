@@ -14,6 +14,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/image/config"
 	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/image/stats"
+	"github.com/kaidoku-net/kaidoku/image/xdpprog"
 	"github.com/kaidoku-net/kaidoku/netstack"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
@@ -65,7 +66,6 @@ func printReady() { fmt.Println("READY") }
 func bringUp(cfg *config.Config, opts *Options) (*System, error) {
 	sys := &System{Config: cfg}
 	ncfg := netdev.Config{
-		Reflect:        cfg.Reflector,
 		Ifindex:        opts.Ifindex,
 		BusyPoll:       cfg.BusyPoll,
 		Threaded:       cfg.Threaded,
@@ -73,8 +73,10 @@ func bringUp(cfg *config.Config, opts *Options) (*System, error) {
 	}
 	// Frames flow only after Start, by which time deliver is set.
 	var deliver func(*skb.Buffer)
-	if !cfg.Reflector {
-		ncfg.Deliver = func(b *skb.Buffer) { deliver(b) }
+	ncfg.Deliver = func(b *skb.Buffer) { deliver(b) }
+	if cfg.Reflector {
+		// Every frame goes back from the driver's poll as XDP_TX.
+		ncfg.XDP = xdpprog.Reflect
 	}
 	nd, err := netdev.Open(ncfg)
 	if err != nil {
@@ -83,6 +85,11 @@ func bringUp(cfg *config.Config, opts *Options) (*System, error) {
 	sys.Device = nd
 	switch {
 	case cfg.Reflector:
+		// No stack: a frame the program passed has no protocol to go to.
+		deliver = func(b *skb.Buffer) {
+			nd.Net.AddRxDropped(1)
+			b.Free()
+		}
 	case opts.Attach != nil:
 		if deliver, err = opts.Attach(sys); err != nil {
 			return nil, err

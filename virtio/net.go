@@ -52,12 +52,9 @@ type NetConfig struct {
 	LargePool *skb.Pool
 	// Deliver receives every good frame, Data() starting at the Ethernet
 	// header; it owns the buffer from then on. It runs in the softnet
-	// goroutine (netif_receive_skb's place). Required unless Reflect.
+	// goroutine (netif_receive_skb's place). An XDP program (SetXDP)
+	// sees the frame first. Required.
 	Deliver func(*skb.Buffer)
-	// Reflect turns the driver into a reflector: every received frame has
-	// its MAC addresses swapped and is transmitted back from the NAPI
-	// poll, in its own buffer, with no stack involved.
-	Reflect bool
 	// Ifindex is stamped on received buffers (skb->skb_iif).
 	Ifindex int
 	// Softnet runs the NAPI polls. nil: NewNet creates one, which the
@@ -146,8 +143,6 @@ type Net struct {
 	err, lastFault error
 
 	c devCounters
-
-	reflectQ skb.Queue // frames to reflect, within one poll
 }
 
 type rxQueue struct {
@@ -204,8 +199,7 @@ type devCounters struct {
 	rxLengthErrors, rxFrameErrors, rxDropped atomic.Uint64
 	txDropped, txFifoErrors                  atomic.Uint64
 	interrupts, spurious, configChanges      atomic.Uint64
-	resets, refillRuns, reflected            atomic.Uint64
-	xdpExceptions                            atomic.Uint64
+	resets, refillRuns, xdpExceptions        atomic.Uint64
 	faults                                   [NumFaultKinds]atomic.Uint64
 }
 
@@ -229,8 +223,8 @@ func newNet(regs Registers, mem Memory, cfg NetConfig, startIdx uint16) (*Net, e
 	if cfg.RxPool == nil {
 		return nil, errors.New("virtio: NetConfig.RxPool is required")
 	}
-	if cfg.Deliver == nil && !cfg.Reflect {
-		return nil, errors.New("virtio: NetConfig.Deliver is required unless Reflect")
+	if cfg.Deliver == nil {
+		return nil, errors.New("virtio: NetConfig.Deliver is required")
 	}
 	for _, p := range []*skb.Pool{cfg.RxPool, cfg.LargePool} {
 		if p == nil {

@@ -35,7 +35,7 @@ type rqStats struct {
 // transmit completions, receive up to budget frames, and complete NAPI
 // (re-arming the interrupt) if the ring ran dry first; then flush what
 // the XDP program redirected (xdp_do_flush) and transmit its XDP_TX
-// frames with one notification. Frames to reflect are sent the same way.
+// frames with one notification.
 func (d *Net) virtnetPoll(n *napi.NAPI, budget int) int {
 	d.rx.pollSeq.Add(1) // odd: a poll runs (for SetXDP)
 	defer d.rx.pollSeq.Add(1)
@@ -49,9 +49,6 @@ func (d *Net) virtnetPoll(n *napi.NAPI, budget int) int {
 	}
 	if !d.rx.xdpTxQ.Empty() {
 		d.virtnetXDPXmit()
-	}
-	if !d.reflectQ.Empty() {
-		d.reflectFlush()
 	}
 	return received
 }
@@ -111,7 +108,7 @@ func (d *Net) virtnetReceive(n *napi.NAPI, budget int) int {
 
 // receiveBuf is receive_buf: validate one frame, build its buffer, run
 // the XDP program if one is attached, set the checksum state from the
-// header and hand it up (or reflect it).
+// header and hand it up.
 func (d *Net) receiveBuf(prog *xdpProg, b *skb.Buffer, length, posted uint32, st *rqStats, t0, t1 int64) {
 	hdrLen := uint32(d.hdrLen)
 	if length < hdrLen+ethHlen {
@@ -158,15 +155,6 @@ func (d *Net) receiveBuf(prog *xdpProg, b *skb.Buffer, length, posted uint32, st
 	}
 	b.Ifindex = d.cfg.Ifindex
 	b.Trace.T0, b.Trace.T1 = t0, t1
-	if d.cfg.Reflect {
-		data := b.Data()
-		var tmp [6]byte
-		copy(tmp[:], data[0:6])
-		copy(data[0:6], data[6:12])
-		copy(data[6:12], tmp[:])
-		d.reflectQ.PushBack(b)
-		return
-	}
 	d.cfg.Deliver(b)
 }
 
@@ -326,17 +314,4 @@ func (d *Net) tryFillRecv() bool {
 	}
 	vq.publishInFlight()
 	return !oom
-}
-
-// reflectFlush transmits the frames the poll reflected, kicking once at
-// the end (the XDP_TX flush of virtnet_poll).
-func (d *Net) reflectFlush() {
-	q := &d.tx
-	n := uint64(d.reflectQ.Len())
-	q.mu.Lock()
-	for b := d.reflectQ.PopFront(); b != nil; b = d.reflectQ.PopFront() {
-		_ = d.devQueueXmit(b, !d.reflectQ.Empty())
-	}
-	q.mu.Unlock()
-	d.c.reflected.Add(n)
 }

@@ -64,7 +64,6 @@ type Stats struct {
 	Faults     [NumFaultKinds]uint64
 	Resets     uint64
 	RefillRuns uint64 // refill_work runs (the pool had run dry)
-	Reflected  uint64
 	// XDPExceptions counts trace_xdp_exception: XDP_ABORTED, an
 	// unknown action, a failed redirect.
 	XDPExceptions uint64
@@ -99,7 +98,6 @@ func (d *Net) Stats() Stats {
 		ConfigChanges:  d.c.configChanges.Load(),
 		Resets:         d.c.resets.Load(),
 		RefillRuns:     d.c.refillRuns.Load(),
-		Reflected:      d.c.reflected.Load(),
 		XDPExceptions:  d.c.xdpExceptions.Load(),
 		LinkUp:         d.link.Load(),
 	}
@@ -144,8 +142,8 @@ func (s Stats) String() string {
 	if s.LinkUp {
 		link = "up"
 	}
-	fmt.Fprintf(&b, "link %s interrupts %d spurious %d config_changes %d resets %d refill_runs %d reflected %d\n",
-		link, s.Interrupts, s.Spurious, s.ConfigChanges, s.Resets, s.RefillRuns, s.Reflected)
+	fmt.Fprintf(&b, "link %s interrupts %d spurious %d config_changes %d resets %d refill_runs %d\n",
+		link, s.Interrupts, s.Spurious, s.ConfigChanges, s.Resets, s.RefillRuns)
 	fmt.Fprintf(&b, "rx_queue_0: packets %d bytes %d drops %d kicks %d calls %d posted %d/%d mergeable_rx_buffer_size %d\n",
 		s.RX.Packets, s.RX.Bytes, s.RX.Drops, s.RX.Kicks, s.RX.Calls, s.RX.Posted, s.RX.Size, s.RX.BufLen)
 	fmt.Fprintf(&b, "tx_queue_0: packets %d bytes %d kicks %d calls %d stops %d wakes %d in_flight %d/%d backlog %d backlog_drops %d link_drops %d\n",

@@ -45,7 +45,8 @@ type Image struct {
 	// Services are the UDP services the image has (names of
 	// DefaultPorts), all started unless kaidoku.services= says otherwise.
 	Services []string
-	// Reflector: kaidoku.mode=reflector, the driver returning every frame.
+	// Reflector: kaidoku.mode=reflector, an XDP program returning every
+	// frame from the driver.
 	Reflector bool
 	// ConsoleStats: kaidoku.stats.console=, counters on the console.
 	ConsoleStats bool
@@ -85,7 +86,8 @@ type Config struct {
 	// Gateway is the default route's; the zero Addr means no default
 	// route.
 	Gateway netip.Addr
-	// Reflector makes the driver return every frame, with no stack.
+	// Reflector attaches the XDP program that returns every frame from
+	// the driver's poll (XDP_TX), with no stack.
 	Reflector bool
 	// Services holds every service the image has, by name.
 	Services map[string]Service
@@ -149,7 +151,7 @@ func newSet(img Image) (*Config, *cmdline.Set, func()) {
 	set.Var(&addrValue{&c.Addr}, "addr", "the interface's IPv4 address and prefix length")
 	set.Var(&gatewayValue{&c.Gateway}, "gw", `the default gateway; "none": no default route`)
 	if img.Reflector {
-		set.Var(&modeValue{&c.Reflector}, "mode", "stack: the network stack; reflector: the driver returns every frame, no stack")
+		set.Var(&modeValue{&c.Reflector}, "mode", "stack: the network stack; reflector: an XDP program returns every frame from the driver, no stack")
 	}
 	on := &servicesValue{have: img.Services, on: map[string]bool{}}
 	for _, s := range img.Services {

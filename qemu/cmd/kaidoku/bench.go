@@ -72,8 +72,8 @@ func benchCmd(args []string) error {
 			if err := qemu.BuildImage(root, "./image/kaidoku", kaidokuImage, ""); err != nil {
 				return err
 			}
-			peers = append(peers, bench.Peer{Name: "reflector (driver ceiling)", Files: []string{kaidokuImage}, GuestIP: guestIP,
-				EchoPort: 7, Reflected: true, Config: imageConfig(kaidokuImage, "kaidoku.mode=reflector")})
+			peers = append(peers, bench.Peer{Name: "reflector (XDP_TX, driver ceiling)", Files: []string{kaidokuImage}, GuestIP: guestIP,
+				EchoPort: 7, Config: imageConfig(kaidokuImage, "kaidoku.mode=reflector")})
 		default:
 			return fmt.Errorf("unknown peer %q", name)
 		}
