@@ -78,6 +78,9 @@ func bringUp(cfg *config.Config, opts *Options) (*System, error) {
 		// Every frame goes back from the driver's poll as XDP_TX.
 		ncfg.XDP = xdpprog.Reflect
 	}
+	if len(cfg.XDPDrop) > 0 {
+		ncfg.XDP = xdpprog.DropSources(cfg.XDPDrop, ncfg.XDP)
+	}
 	nd, err := netdev.Open(ncfg)
 	if err != nil {
 		return nil, err

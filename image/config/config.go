@@ -97,6 +97,9 @@ type Config struct {
 	Threaded bool
 	// Supervise is the device health check period (0: on faults only).
 	Supervise time.Duration
+	// XDPDrop lists the source prefixes whose IPv4 frames an XDP program
+	// drops in the driver's poll, before the stack (empty: none).
+	XDPDrop []netip.Prefix
 	// ConsoleStats is how often counters go to the console (0: never).
 	ConsoleStats time.Duration
 	// Pcap writes every frame to the console.
@@ -177,6 +180,7 @@ func newSet(img Image) (*Config, *cmdline.Set, func()) {
 	set.Bool(&c.Threaded, "napi.threaded", "poll only in the softnet goroutine, never on interrupt exit (Linux's threaded NAPI)")
 	c.Supervise = time.Second
 	set.Var((*superviseValue)(&c.Supervise), "supervise", `the device health check period; "off": only on faults the driver reports`)
+	set.Var((*prefixesValue)(&c.XDPDrop), "xdp.drop", `drop IPv4 frames from these sources in the driver's poll, before the stack (XDP_DROP): comma-separated prefixes or addresses; "none": nothing`)
 	if img.ConsoleStats {
 		set.Duration(&c.ConsoleStats, "stats.console", 0, "print driver and NAPI counters on the console this often; 0: never")
 	}
@@ -260,6 +264,45 @@ func (v *modeValue) Set(s string) error {
 	default:
 		return fmt.Errorf("want stack or reflector, not %q", s)
 	}
+	return nil
+}
+
+// prefixesValue is a list of IPv4 prefixes; an address alone is its /32.
+type prefixesValue []netip.Prefix
+
+func (v *prefixesValue) String() string {
+	if len(*v) == 0 {
+		return "none"
+	}
+	s := make([]string, len(*v))
+	for i, p := range *v {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (v *prefixesValue) Set(s string) error {
+	var ps []netip.Prefix
+	if s != "none" {
+		for _, w := range strings.Split(s, ",") {
+			if w == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(w)
+			if err != nil {
+				a, aerr := netip.ParseAddr(w)
+				if aerr != nil {
+					return fmt.Errorf(`want IPv4 prefixes or addresses, comma-separated, or "none", not %q`, w)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			if !p.Addr().Is4() {
+				return fmt.Errorf(`want IPv4 prefixes or addresses, comma-separated, or "none", not %q`, w)
+			}
+			ps = append(ps, p.Masked())
+		}
+	}
+	*v = ps
 	return nil
 }
 
