@@ -26,6 +26,7 @@ func benchCmd(args []string) error {
 	rttCount := fs.Int("rtt", 2000, "sequential round trips")
 	inFlight := fs.Int("inflight", 32, "requests in flight for throughput")
 	size := fs.Int("size", 64, "echo payload bytes")
+	xdpDrop := fs.Uint64("xdpdrop", 1_000_000, "frames of the flood the XDP_DROP run drops (0: no XDP_DROP run)")
 	fs.Parse(args)
 
 	root, err := qemu.ModuleRoot()
@@ -87,6 +88,14 @@ func benchCmd(args []string) error {
 		return err
 	}
 	report := "# kaidoku side-by-side benchmark\n\n" + time.Now().UTC().Format(time.RFC3339) + "\n\n" + table + "\n" + goals
+	if *xdpDrop > 0 {
+		xdp, err := benchXDPDrop(root, kaidokuImage, guestIP, bench.XDPDropOptions{Count: *xdpDrop, Size: *size})
+		if err != nil {
+			return err
+		}
+		report += "\n" + xdp
+		goals += "\n" + xdp
+	}
 	for _, p := range plots {
 		report += fmt.Sprintf("\n![%s](%s)\n", filepath.Base(p), filepath.Base(p))
 	}
