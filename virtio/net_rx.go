@@ -130,7 +130,7 @@ func (d *Net) receiveBuf(prog *xdpProg, b *skb.Buffer, length, posted uint32, st
 		// attached (virtnet_clear_guest_offloads), since a program may
 		// rewrite what the device validated: the stack checks in software.
 		hdr.flags &^= NetHdrFDataValid
-		if b = d.xdpRun(prog, b, st); b == nil {
+		if b = d.xdpRun(prog, b, st, t0); b == nil {
 			return
 		}
 	}

@@ -67,12 +67,13 @@ func (d *Net) synchronizeXDP() {
 // Every drop counts xdp_drops and the queue's drops; XDP_ABORTED, an
 // unknown action and a failed redirect also count an exception
 // (trace_xdp_exception).
-func (d *Net) xdpRun(prog *xdpProg, b *skb.Buffer, st *rqStats) *skb.Buffer {
+func (d *Net) xdpRun(prog *xdpProg, b *skb.Buffer, st *rqStats, t0 int64) *skb.Buffer {
 	x := &d.rx.xbuff
 	off := b.DataOffset()
 	x.Init(b.Head(), off, off+b.Len())
 	x.RxQueue = 0
 	x.Ifindex = d.cfg.Ifindex
+	x.T0 = t0
 	act := prog.run(x)
 	st.xdpPackets++
 	switch act {

@@ -74,7 +74,11 @@ type Buff struct {
 	RxQueue int
 	// Ifindex is the receiving device's (rxq->dev->ifindex).
 	Ifindex int
-	target  Target
+	// T0 is the hard-IRQ time of the interrupt whose poll received the
+	// frame (0 if none): the start of kaidoku's interrupt-to-wakeup
+	// latency, for targets that measure it.
+	T0     int64
+	target Target
 }
 
 // Init points b at a new frame: buf[data:end] in the buffer buf, and
