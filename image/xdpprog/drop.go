@@ -45,3 +45,25 @@ func DropSources(prefixes []netip.Prefix, next xdp.Program) xdp.Program {
 		return next(b)
 	}
 }
+
+// RedirectUDP returns a program that redirects IPv4 UDP datagrams to
+// port (first fragments and whole datagrams) to t, an AF_XDP socket, and
+// passes every other frame to the stack: the program of an AF_XDP
+// service that shares the device with the stack (ARP, other ports).
+func RedirectUDP(port uint16, t xdp.Target) xdp.Program {
+	return func(b *xdp.Buff) xdp.Action {
+		d := b.Data()
+		if len(d) < ethHlen+ipMinHdr || binary.BigEndian.Uint16(d[12:]) != ethPIP || d[ethHlen]>>4 != 4 {
+			return xdp.Pass
+		}
+		ip := d[ethHlen:]
+		ihl := int(ip[0]&0xf) * 4
+		if ip[9] != ipProtoUDP || ihl < ipMinHdr || len(ip) < ihl+4 || binary.BigEndian.Uint16(ip[6:])&ipOffsetMask != 0 {
+			return xdp.Pass
+		}
+		if binary.BigEndian.Uint16(ip[ihl+2:]) != port {
+			return xdp.Pass
+		}
+		return b.RedirectTo(t)
+	}
+}

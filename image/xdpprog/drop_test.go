@@ -41,3 +41,32 @@ func TestDropSources(t *testing.T) {
 		t.Errorf("0.0.0.0/0 let a frame through: %v", got)
 	}
 }
+
+type countTarget struct{ n int }
+
+func (c *countTarget) XDPRedirect(*xdp.Buff) error { c.n++; return nil }
+func (c *countTarget) XDPFlush()                   {}
+
+func TestRedirectUDP(t *testing.T) {
+	tg := &countTarget{}
+	prog := RedirectUDP(7, tg)
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		want  xdp.Action
+	}{
+		{"to the port", udpFrame([4]byte{10, 0, 2, 2}, [4]byte{10, 0, 2, 15}, 4000, 7, 0, []byte("x")), xdp.Redirect},
+		{"from the port", udpFrame([4]byte{10, 0, 2, 2}, [4]byte{10, 0, 2, 15}, 7, 4000, 0, nil), xdp.Pass},
+		{"a later fragment", udpFrame([4]byte{10, 0, 2, 2}, [4]byte{10, 0, 2, 15}, 4000, 7, 10, nil), xdp.Pass},
+		{"runt", udpFrame([4]byte{10, 0, 2, 2}, [4]byte{10, 0, 2, 15}, 4000, 7, 0, nil)[:36], xdp.Pass},
+	} {
+		var b xdp.Buff
+		b.Init(tc.frame, 0, len(tc.frame))
+		if got := prog(&b); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+		if tc.want == xdp.Redirect && (b.Target() != tg || b.DoRedirect() != nil) {
+			t.Errorf("%s: target not set", tc.name)
+		}
+	}
+}

@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"fmt"
 	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/kaidoku-net/kaidoku/image/stats"
 	"github.com/kaidoku-net/kaidoku/qemu"
 	"github.com/kaidoku-net/kaidoku/qemu/testbench"
 )
@@ -101,4 +106,97 @@ func TestXDPDropFlood(t *testing.T) {
 	if res["after"].Received == 0 {
 		t.Errorf("the echo did not answer after the flood: %+v", res["after"])
 	}
+}
+
+// image/xskecho answers UDP echoes through an AF_XDP socket: every
+// request once, as an echo (addresses and ports swapped, checksums
+// valid), with the socket's counters agreeing and each frame's
+// interrupt-to-wakeup in the stats service's latency trace; the stack
+// still answers the stats service beside it.
+func TestXSKEcho(t *testing.T) {
+	img := buildProgram(t, "./image/xskecho")
+	mac, _ := testbench.ParseMAC(qemu.MACFor(1))
+	b, nd, err := testbench.Listen(mac, guestIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	vm := bootProgram(t, img, qemu.Config{Net: nd, Append: []string{"kaidoku.stats.allow=any", "--", "-report", "250ms"}})
+	if _, err := b.Request(netip.AddrPortFrom(testbench.TestHost, 40001), 161, []byte("latency-reset"), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 2000
+	const window = 32
+	src := netip.AddrPortFrom(testerIP, 4000)
+	answer := func(p testbench.Parsed) bool {
+		return p.Src == mac && p.Dst == b.MAC && p.Proto == 17 && p.IPSrc == guestIP && p.IPDst == testerIP &&
+			p.SrcPort == 7 && p.DstPort == 4000
+	}
+	seen := map[string]bool{}
+	for sent, got := 0, 0; got < n; got++ {
+		for ; sent < n && sent-got < window; sent++ {
+			if err := b.SendUDP(src, 7, []byte(fmt.Sprintf("xsk %06d", sent))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := b.Next(answer, 10*time.Second)
+		if err != nil {
+			t.Fatalf("after %d of %d answers: %v", got, n, err)
+		}
+		if seen[string(p.UDPData)] || !checksumsValid(p) {
+			t.Fatalf("answer %q repeated or with a bad checksum", p.UDPData)
+		}
+		seen[string(p.UDPData)] = true
+	}
+	if extra := b.Count(answer, 300*time.Millisecond); extra != 0 {
+		t.Fatalf("%d answers too many", extra)
+	}
+
+	// The socket's counters: every request received and sent, nothing
+	// dropped or refused.
+	re := regexp.MustCompile(`^XSK `)
+	deadline := time.Now().Add(10 * time.Second)
+	for from := 0; ; {
+		l, i, err := vm.Console.Expect(re, from, time.Until(deadline))
+		if err != nil {
+			t.Fatalf("no XSK line counting every frame: %v", err)
+		}
+		from = i + 1
+		m := keyValues(l.Text)
+		if m["tx_packets"] < n {
+			continue
+		}
+		if m["rx_packets"] != n || m["tx_packets"] != n || m["rx_dropped"] != 0 || m["rx_ring_full"] != 0 ||
+			m["tx_invalid_descs"] != 0 || m["fill_invalid_descs"] != 0 {
+			t.Fatalf("socket counters disagree with %d echoes: %s", n, l.Text)
+		}
+		t.Logf("%s", l.Text)
+		break
+	}
+	reply, err := b.Request(netip.AddrPortFrom(testbench.TestHost, 40002), 161, []byte(testbench.SectionCounters), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := stats.ParseCounters(string(reply))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Latency == nil || snap.Latency.Total.Count < n {
+		t.Fatalf("latency trace: %+v", snap.Latency)
+	}
+	t.Logf("AF_XDP interrupt-to-wakeup: p50 %v p99 %v over %d frames", snap.Latency.Total.P50, snap.Latency.Total.P99, snap.Latency.Total.Count)
+}
+
+// keyValues parses the key=<decimal> words of a console line.
+func keyValues(line string) map[string]uint64 {
+	m := map[string]uint64{}
+	for _, w := range strings.Fields(line) {
+		if k, v, ok := strings.Cut(w, "="); ok {
+			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+				m[k] = n
+			}
+		}
+	}
+	return m
 }
