@@ -20,7 +20,7 @@ import (
 func benchCmd(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	out := fs.String("out", "results", "folder for bench.md and the plots")
-	peersFlag := fs.String("peers", "kaidoku,gvisor,linux,reflector,kaidoku-busypoll", "peers to measure, in order")
+	peersFlag := fs.String("peers", "kaidoku,gvisor,linux,reflector,af_xdp,kaidoku-busypoll", "peers to measure, in order")
 	busyPoll := fs.Duration("busypoll", 200*time.Microsecond, "NAPI busy-poll window of the kaidoku-busypoll peer")
 	loadTime := fs.Duration("load", 10*time.Second, "throughput run length")
 	rttCount := fs.Int("rtt", 2000, "sequential round trips")
@@ -75,6 +75,12 @@ func benchCmd(args []string) error {
 			}
 			peers = append(peers, bench.Peer{Name: "reflector (XDP_TX, driver ceiling)", Files: []string{kaidokuImage}, GuestIP: guestIP,
 				EchoPort: 7, Config: imageConfig(kaidokuImage, "kaidoku.mode=reflector")})
+		case "af_xdp":
+			p, err := xskPeer(root, guestIP)
+			if err != nil {
+				return err
+			}
+			peers = append(peers, p)
 		default:
 			return fmt.Errorf("unknown peer %q", name)
 		}
@@ -82,7 +88,7 @@ func benchCmd(args []string) error {
 	o := bench.Options{Size: *size, RTTCount: *rttCount, InFlight: *inFlight, LoadTime: *loadTime}
 	results := bench.Run(peers, o)
 	table := bench.Markdown(results, o)
-	goals := bench.Goals(results)
+	goals := bench.Goals(results) + bench.XSKGoals(results)
 	plots, err := bench.Plots(results, *out)
 	if err != nil {
 		return err
