@@ -66,7 +66,11 @@ func (d *Net) synchronizeXDP() {
 // consumed: queued for XDP_TX, handed to a redirect target, or dropped.
 // Every drop counts xdp_drops and the queue's drops; XDP_ABORTED, an
 // unknown action and a failed redirect also count an exception
-// (trace_xdp_exception).
+// (trace_xdp_exception). A frame the device spread over several buffers
+// is seen as the one buffer receiveMergeable assembled it into, which
+// has no headroom: the program cannot grow its head, and XDP_TX of it
+// is counted in xdp_tx_drops (Linux would run it as a multi-buffer
+// xdp_buff).
 func (d *Net) xdpRun(prog *xdpProg, b *skb.Buffer, st *rqStats, t0 int64) *skb.Buffer {
 	x := &d.rx.xbuff
 	off := b.DataOffset()
