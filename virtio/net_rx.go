@@ -126,13 +126,30 @@ func (d *Net) receiveBuf(prog *xdpProg, b *skb.Buffer, length, posted uint32, st
 		return
 	}
 	if prog != nil {
+		// receive_small_xdp and receive_mergeable_xdp refuse a GSO frame
+		// before the program sees it.
+		if hdr.gsoType != NetHdrGSONone {
+			st.xdpDrops++
+			st.drops++
+			b.Free()
+			return
+		}
 		// Linux turns the guest checksum offloads off while a program is
 		// attached (virtnet_clear_guest_offloads), since a program may
 		// rewrite what the device validated: the stack checks in software.
 		hdr.flags &^= NetHdrFDataValid
+		off := b.DataOffset()
 		if b = d.xdpRun(prog, b, st, t0); b == nil {
 			return
 		}
+		// A partial checksum's start follows the frame's head.
+		start := int(hdr.csumStart) - (b.DataOffset() - off)
+		if hdr.flags&NetHdrFNeedsCsum != 0 && (start < 0 || start > 0xffff) {
+			d.c.rxFrameErrors.Add(1)
+			b.Free()
+			return
+		}
+		hdr.csumStart = uint16(start)
 	}
 	if hdr.flags&NetHdrFDataValid != 0 {
 		b.IPSummed = skb.ChecksumUnnecessary

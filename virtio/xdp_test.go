@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/virtio"
 	"github.com/kaidoku-net/kaidoku/virtio/virtiotest"
 	"github.com/kaidoku-net/kaidoku/xdp"
 )
@@ -376,4 +378,54 @@ func TestXDPMultiBuffer(t *testing.T) {
 	}
 	mu.Unlock()
 	h.checkRxAccounting()
+}
+
+// The header's state around the program: a GSO frame never reaches it
+// (receive_small_xdp refuses it, an XDP drop); DATA_VALID is dropped,
+// since the program may have changed what the device validated; a
+// partial checksum's start follows the head the program moved.
+func TestXDPHeaderState(t *testing.T) {
+	pop4 := func(b *xdp.Buff) xdp.Action {
+		d := b.Data()
+		copy(d[4:16], d[0:12])
+		b.AdjustHead(4)
+		return xdp.Pass
+	}
+	pass := func(*xdp.Buff) xdp.Action { return xdp.Pass }
+	for _, tc := range []struct {
+		name                string
+		prog                xdp.Program
+		opt                 virtiotest.RxOptions
+		delivered           bool
+		summed              skb.Checksum
+		xdpPackets, xdpDrop uint64
+		frameErrs           uint64
+	}{
+		{"gso", pass, virtiotest.RxOptions{GSOType: 1}, false, 0, 0, 1, 0},
+		{"data valid", pass, virtiotest.RxOptions{Flags: virtio.NetHdrFDataValid}, true, skb.ChecksumNone, 1, 0, 0},
+		{"partial checksum, head moved", pop4, virtiotest.RxOptions{Flags: virtio.NetHdrFNeedsCsum, CsumStart: 52, CsumOffset: 6}, true, skb.ChecksumPartial, 1, 0, 0},
+		{"partial checksum before the new head", pop4, virtiotest.RxOptions{Flags: virtio.NetHdrFNeedsCsum, CsumStart: 2, CsumOffset: 6}, false, 0, 1, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, opts{queue: 16})
+			h.net.SetXDP(tc.prog)
+			h.dev.Inject(frame(7, 60), tc.opt)
+			h.dev.Inject(frame(8, 60), virtiotest.RxOptions{})
+			want := 1
+			if tc.delivered {
+				want = 2
+			}
+			h.waitDelivered(want)
+			waitUntil(t, "both frames", func() bool { return h.net.Stats().RX.Packets == 2 })
+			st := h.net.Stats()
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if len(h.frames) != want || (tc.delivered && h.meta[0].IPSummed != tc.summed) {
+				t.Fatalf("%d delivered, first %v", len(h.frames), h.meta[0].IPSummed)
+			}
+			if st.RX.XDPPackets != tc.xdpPackets+1 || st.RX.XDPDrops != tc.xdpDrop || st.RxFrameErrors != tc.frameErrs {
+				t.Fatalf("%s", st)
+			}
+		})
+	}
 }
