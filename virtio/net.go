@@ -163,6 +163,7 @@ type rxQueue struct {
 	// waits on, and, owned by the poll, the xdp_buff, the XDP_TX frames
 	// and the redirect targets to flush.
 	xdp                                       atomic.Pointer[xdpProg]
+	xdpHeadroom                               atomic.Int32 // in front of buffers posted from now on
 	pollSeq                                   atomic.Uint64
 	xbuff                                     xdp.Buff
 	xdpTxQ                                    skb.Queue

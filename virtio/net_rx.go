@@ -116,7 +116,7 @@ func (d *Net) receiveBuf(prog *xdpProg, b *skb.Buffer, length, posted uint32, st
 		b.Free()
 		return
 	}
-	hdr := parseNetHdr(b.Head())
+	hdr := parseNetHdr(b.Head()[b.DataOffset():])
 	if d.mergeable {
 		b = d.receiveMergeable(b, length, posted, hdr.numBuffers, st)
 	} else {
@@ -262,7 +262,7 @@ func (d *Net) receiveMergeable(b *skb.Buffer, length, posted uint32, numBuf uint
 		}
 		if ok {
 			if dst := large.Put(int(nlen)); dst != nil {
-				copy(dst, nb.Head()[:nlen])
+				copy(dst, nb.Head()[nb.DataOffset():][:nlen])
 			} else {
 				ok = false
 				d.c.rxLengthErrors.Add(1) // frame larger than LargePool buffers
@@ -306,10 +306,14 @@ func (d *Net) usedLenFault(length, posted uint32) {
 
 // tryFillRecv is try_fill_recv with add_recvbuf_mergeable: post pool
 // buffers until the ring is full or the pool is empty, then kick if the
-// device asked to be told. It returns false if the pool ran dry.
+// device asked to be told. It returns false if the pool ran dry. While
+// an XDP program is attached each buffer is posted behind
+// VIRTIO_XDP_HEADROOM bytes (virtnet_get_headroom), room for the
+// program to grow the frame's head.
 func (d *Net) tryFillRecv() bool {
 	vq := d.rx.vq
 	pool := d.cfg.RxPool
+	hr := int(d.rx.xdpHeadroom.Load())
 	oom := false
 	for vq.numFree > 0 {
 		b := pool.Get()
@@ -317,11 +321,12 @@ func (d *Net) tryFillRecv() bool {
 			oom = true
 			break
 		}
-		length := len(b.Head())
+		b.Reserve(hr)
+		length := len(b.Head()) - hr
 		if d.mergeable {
 			length = d.addRecvbufMergeable(length)
 		}
-		if err := vq.virtqueueAddSplit(b.Addr(), uint32(length), true, b); err != nil {
+		if err := vq.virtqueueAddSplit(b.DataAddr(), uint32(length), true, b); err != nil {
 			b.Free()
 			break
 		}

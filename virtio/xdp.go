@@ -8,6 +8,10 @@ import (
 	"github.com/kaidoku-net/kaidoku/xdp"
 )
 
+// xdpHeadroom is VIRTIO_XDP_HEADROOM: the room left in front of a
+// received frame while a program is attached.
+const xdpHeadroom = 256
+
 // xdpProg is an attached program (rq->xdp_prog).
 type xdpProg struct{ run xdp.Program }
 
@@ -21,11 +25,25 @@ type xdpProg struct{ run xdp.Program }
 // no more and may be discarded. It must not be called from a program or
 // from the softnet goroutine's callbacks (Deliver): it would wait for
 // itself.
+//
+// While a program is attached, buffers are posted behind 256 bytes of
+// headroom (VIRTIO_XDP_HEADROOM) for the program to grow the frame's
+// head into. Buffers posted before keep what they had, the virtio-net
+// header's 12 bytes, until they are used: Linux copies such a frame into
+// a page with the headroom (xdp_linearize_page); kaidoku runs the
+// program with the smaller headroom.
 func (d *Net) SetXDP(prog xdp.Program) xdp.Program {
 	var p *xdpProg
+	hr := 0
 	if prog != nil {
 		p = &xdpProg{run: prog}
+		// Buffers posted from now on leave XDP headroom, if the
+		// buffers are large enough to keep a full frame behind it.
+		if d.cfg.RxPool.Size() >= xdpHeadroom+NetHdrLen+goodPacketLen {
+			hr = xdpHeadroom
+		}
 	}
+	d.rx.xdpHeadroom.Store(int32(hr))
 	old := d.rx.xdp.Swap(p)
 	d.synchronizeXDP()
 	if old == nil {

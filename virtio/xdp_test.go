@@ -429,3 +429,31 @@ func TestXDPHeaderState(t *testing.T) {
 		})
 	}
 }
+
+// Once the ring has turned over, a program sees every frame behind
+// VIRTIO_XDP_HEADROOM plus the virtio-net header; the frames are intact.
+func TestXDPHeadroom(t *testing.T) {
+	h := newHarness(t, opts{queue: 16})
+	var mu sync.Mutex
+	var rooms []int
+	h.net.SetXDP(func(b *xdp.Buff) xdp.Action {
+		mu.Lock()
+		rooms = append(rooms, b.Headroom())
+		mu.Unlock()
+		return xdp.Pass
+	})
+	h.send(0, 48, 8, 100)
+	mu.Lock()
+	defer mu.Unlock()
+	if last := rooms[len(rooms)-1]; last != 256+virtio.NetHdrLen {
+		t.Fatalf("headroom %d after the ring turned over; all: %v", last, rooms)
+	}
+	h.mu.Lock()
+	for i, f := range h.frames {
+		if !bytes.Equal(f, frame(i, 100)) {
+			t.Fatalf("frame %d differs", i)
+		}
+	}
+	h.mu.Unlock()
+	h.checkRxAccounting()
+}
