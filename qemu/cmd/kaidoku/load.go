@@ -135,7 +135,7 @@ func printReflectorStats(before, after map[string]uint64) {
 		}
 		return float64(a) / float64(b)
 	}
-	fmt.Printf("driver during the run: rx %d, xdp_tx %d, rx drops %d, tx kicks %d; interrupts %d, NAPI polls %d (%d packets): %.1f packets per poll, %.1f packets per interrupt, %.2f polls per interrupt; CPU halts %d\n",
-		d("rx_packets"), d("xdp_tx"), d("rx_drops"), d("tx_kicks"), d("interrupts"), d("polls"), d("poll_packets"),
+	fmt.Printf("driver during the run: rx %d, xdp_tx %d (xdp_tx_drops %d), rx drops %d, tx kicks %d; interrupts %d, NAPI polls %d (%d packets): %.1f packets per poll, %.1f packets per interrupt, %.2f polls per interrupt; CPU halts %d\n",
+		d("rx_packets"), d("xdp_tx"), d("xdp_tx_drops"), d("rx_drops"), d("tx_kicks"), d("interrupts"), d("polls"), d("poll_packets"),
 		per(d("poll_packets"), d("polls")), per(d("rx_packets"), d("interrupts")), per(d("polls"), d("interrupts")), d("halts"))
 }
