@@ -32,6 +32,7 @@ const (
 	Redirect               // XDP_REDIRECT: to the target set by RedirectTo
 )
 
+// String returns Linux's name of the action (XDP_PASS, ...).
 func (a Action) String() string {
 	switch a {
 	case Aborted:
