@@ -81,6 +81,9 @@ func bringUp(cfg *config.Config, opts *Options) (*System, error) {
 	if len(cfg.XDPDrop) > 0 {
 		ncfg.XDP = xdpprog.DropSources(cfg.XDPDrop, ncfg.XDP)
 	}
+	if p := cfg.Test.XDPAbort; p != 0 && p <= 0xffff {
+		ncfg.XDP = xdpprog.AbortUDP(uint16(p), ncfg.XDP)
+	}
 	nd, err := netdev.Open(ncfg)
 	if err != nil {
 		return nil, err

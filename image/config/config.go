@@ -121,6 +121,9 @@ type TestHooks struct {
 	Exit int
 	// Panic makes the image panic.
 	Panic bool
+	// XDPAbort, if not 0, is a UDP port whose datagrams an XDP program
+	// answers with XDP_ABORTED.
+	XDPAbort uint64
 }
 
 // Parse returns img's configuration: the defaults, then each line's
@@ -192,6 +195,7 @@ func newSet(img Image) (*Config, *cmdline.Set, func()) {
 		set.Duration(&c.Test.Clock, "test.clock", 0, "test only: print CLOCK lines around a sleep this long once READY")
 		set.Var(&exitValue{&c.Test.Exit}, "test.exit", "test only: exit with this code (0-127) once READY")
 		set.Bool(&c.Test.Panic, "test.panic", "test only: panic once READY")
+		set.Uint(&c.Test.XDPAbort, "test.xdp_abort", 0, "test only: an XDP program returns XDP_ABORTED for UDP datagrams to this port; 0: none")
 	}
 	fix := func() {
 		for _, s := range img.Services {

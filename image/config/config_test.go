@@ -52,7 +52,7 @@ func TestParse(t *testing.T) {
 				"kaidoku.echo.port=10007 kaidoku.discard.port=10009 kaidoku.stats.port=10161 kaidoku.agent.port=15555 " +
 				"kaidoku.stats.allow=10.1.0.0/16 kaidoku.agent.allow=any kaidoku.busypoll=200us kaidoku.napi.threaded " +
 				"kaidoku.supervise=off kaidoku.stats.console=250ms kaidoku.pcap kaidoku.tsc_khz=2596138 kaidoku.xdp.drop=10.0.2.9,192.168.1.7/16 " +
-				"kaidoku.test.clock=2s kaidoku.test.exit=3 kaidoku.test.panic"},
+				"kaidoku.test.clock=2s kaidoku.test.exit=3 kaidoku.test.panic kaidoku.test.xdp_abort=9"},
 			want: func(c *Config) {
 				c.Addr = netip.MustParsePrefix("192.168.7.2/16")
 				c.Gateway = netip.Addr{}
@@ -70,7 +70,7 @@ func TestParse(t *testing.T) {
 				c.ConsoleStats = 250 * time.Millisecond
 				c.Pcap = true
 				c.TSCkHz = 2596138
-				c.Test = TestHooks{Clock: 2 * time.Second, Exit: 3, Panic: true}
+				c.Test = TestHooks{Clock: 2 * time.Second, Exit: 3, Panic: true, XDPAbort: 9}
 			},
 		},
 		{

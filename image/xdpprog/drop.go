@@ -52,18 +52,39 @@ func DropSources(prefixes []netip.Prefix, next xdp.Program) xdp.Program {
 // service that shares the device with the stack (ARP, other ports).
 func RedirectUDP(port uint16, t xdp.Target) xdp.Program {
 	return func(b *xdp.Buff) xdp.Action {
-		d := b.Data()
-		if len(d) < ethHlen+ipMinHdr || binary.BigEndian.Uint16(d[12:]) != ethPIP || d[ethHlen]>>4 != 4 {
-			return xdp.Pass
-		}
-		ip := d[ethHlen:]
-		ihl := int(ip[0]&0xf) * 4
-		if ip[9] != ipProtoUDP || ihl < ipMinHdr || len(ip) < ihl+4 || binary.BigEndian.Uint16(ip[6:])&ipOffsetMask != 0 {
-			return xdp.Pass
-		}
-		if binary.BigEndian.Uint16(ip[ihl+2:]) != port {
+		if udpDstPort(b.Data()) != port {
 			return xdp.Pass
 		}
 		return b.RedirectTo(t)
 	}
+}
+
+// AbortUDP returns a program that answers IPv4 UDP datagrams to port
+// with XDP_ABORTED, a program error the driver drops and counts
+// (kaidoku.test.xdp_abort, for tests), and gives every other frame to
+// next (XDP_PASS when nil).
+func AbortUDP(port uint16, next xdp.Program) xdp.Program {
+	return func(b *xdp.Buff) xdp.Action {
+		if udpDstPort(b.Data()) == port {
+			return xdp.Aborted
+		}
+		if next == nil {
+			return xdp.Pass
+		}
+		return next(b)
+	}
+}
+
+// udpDstPort returns the destination port of the IPv4 UDP datagram (a
+// whole one or its first fragment) in frame d, or 0.
+func udpDstPort(d []byte) uint16 {
+	if len(d) < ethHlen+ipMinHdr || binary.BigEndian.Uint16(d[12:]) != ethPIP || d[ethHlen]>>4 != 4 {
+		return 0
+	}
+	ip := d[ethHlen:]
+	ihl := int(ip[0]&0xf) * 4
+	if ip[9] != ipProtoUDP || ihl < ipMinHdr || len(ip) < ihl+4 || binary.BigEndian.Uint16(ip[6:])&ipOffsetMask != 0 {
+		return 0
+	}
+	return binary.BigEndian.Uint16(ip[ihl+2:])
 }

@@ -70,3 +70,16 @@ func TestRedirectUDP(t *testing.T) {
 		}
 	}
 }
+
+func TestAbortUDP(t *testing.T) {
+	prog := AbortUDP(9, Reflect)
+	if _, got := run(prog, udpFrame([4]byte{10, 0, 2, 2}, [4]byte{10, 0, 2, 15}, 4000, 9, 0, nil)); got != xdp.Aborted {
+		t.Errorf("to the port: %v", got)
+	}
+	if _, got := run(prog, udpFrame([4]byte{10, 0, 2, 2}, [4]byte{10, 0, 2, 15}, 4000, 7, 0, nil)); got != xdp.TX {
+		t.Errorf("to another port: %v, want the next program's", got)
+	}
+	if _, got := run(AbortUDP(9, nil), udpFrame([4]byte{10, 0, 2, 2}, [4]byte{10, 0, 2, 15}, 9, 7, 0, nil)); got != xdp.Pass {
+		t.Errorf("from the port: %v", got)
+	}
+}

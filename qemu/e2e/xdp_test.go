@@ -204,3 +204,49 @@ func keyValues(line string) map[string]uint64 {
 	}
 	return m
 }
+
+// XDP_ABORTED (kaidoku.test.xdp_abort) drops the frame in the poll and
+// counts it as an XDP drop and an exception, while XDP_PASS hands every
+// other frame to the stack: the echo answers, the discard service never
+// sees the aborted datagrams.
+func TestXDPAbortedAndPass(t *testing.T) {
+	mac, _ := testbench.ParseMAC(qemu.MACFor(1))
+	b, nd, err := testbench.Listen(mac, guestIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	boot(t, qemu.Config{Net: nd, Append: []string{"kaidoku.test.xdp_abort=9"}})
+	sc := b.StatsClient()
+	st0, err := sc.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	src := netip.AddrPortFrom(testerIP, 4100)
+	for i := 0; i < n; i++ {
+		if err := b.SendUDP(src, 9, []byte(fmt.Sprintf("aborted %d", i))); err != nil {
+			t.Fatal(err)
+		}
+		reply, err := b.Request(src, 7, []byte(fmt.Sprintf("passed %d", i)), 5*time.Second)
+		if err != nil || string(reply) != fmt.Sprintf("passed %d", i) {
+			t.Fatalf("echo %d: %q, %v", i, reply, err)
+		}
+	}
+	st, err := sc.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := func(name string) int64 { return st.Counter(name) - st0.Counter(name) }
+	if d("dev.rx.xdp_drops") != n || d("dev.xdp_exceptions") != n || d("dev.rx.drops") != n {
+		t.Errorf("xdp_drops +%d, exceptions +%d, rx drops +%d: want %d each", d("dev.rx.xdp_drops"), d("dev.xdp_exceptions"), d("dev.rx.drops"), n)
+	}
+	// Every frame went through the program: the aborted, the echoes and
+	// the stats request.
+	if d("dev.rx.xdp_packets") != d("dev.rx.packets") || d("dev.rx.packets") < 2*n {
+		t.Errorf("xdp_packets +%d, rx packets +%d", d("dev.rx.xdp_packets"), d("dev.rx.packets"))
+	}
+	if in := d("Udp.InDatagrams"); in != n+1 {
+		t.Errorf("Udp.InDatagrams +%d: want the %d echoes and the stats request", in, n)
+	}
+}
