@@ -56,7 +56,7 @@ test:
 	@$(MAKE) --no-print-directory conformance-linux
 
 # The side-by-side benchmark: kaidoku, the gVisor netstack on kaidoku's
-# driver, a Linux guest and the driver's reflector, on the same QEMU
+# driver, a Linux guest and the XDP reflector, on the same QEMU
 # settings, then the dnsperf and sockperf sections (make bench-clients);
 # writes results/bench.md and the plots, and prints the table.
 # The Linux peer needs Debian's kernel (make linux-guest-deps); without it

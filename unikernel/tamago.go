@@ -13,6 +13,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/image/config"
 	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/image/stats"
+	"github.com/kaidoku-net/kaidoku/image/xdpprog"
 	"github.com/kaidoku-net/kaidoku/netstack"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
@@ -72,7 +73,6 @@ func bringUp(cfg *config.Config, opts *Options) (*System, error) {
 		opts.Attach = defaultAttach
 	}
 	ncfg := netdev.Config{
-		Reflect:        cfg.Reflector,
 		Ifindex:        opts.Ifindex,
 		BusyPoll:       cfg.BusyPoll,
 		Threaded:       cfg.Threaded,
@@ -80,8 +80,16 @@ func bringUp(cfg *config.Config, opts *Options) (*System, error) {
 	}
 	// Frames flow only after Start, by which time deliver is set.
 	var deliver func(*skb.Buffer)
-	if !cfg.Reflector {
-		ncfg.Deliver = func(b *skb.Buffer) { deliver(b) }
+	ncfg.Deliver = func(b *skb.Buffer) { deliver(b) }
+	if cfg.Reflector {
+		// Every frame goes back from the driver's poll as XDP_TX.
+		ncfg.XDP = xdpprog.Reflect
+	}
+	if len(cfg.XDPDrop) > 0 {
+		ncfg.XDP = xdpprog.DropSources(cfg.XDPDrop, ncfg.XDP)
+	}
+	if p := cfg.Test.XDPAbort; p != 0 && p <= 0xffff {
+		ncfg.XDP = xdpprog.AbortUDP(uint16(p), ncfg.XDP)
 	}
 	nd, err := netdev.Open(ncfg)
 	if err != nil {
@@ -90,6 +98,11 @@ func bringUp(cfg *config.Config, opts *Options) (*System, error) {
 	sys.Device = nd
 	switch {
 	case cfg.Reflector:
+		// No stack: a frame the program passed has no protocol to go to.
+		deliver = func(b *skb.Buffer) {
+			nd.Net.AddRxDropped(1)
+			b.Free()
+		}
 	case opts.Attach != nil:
 		if deliver, err = opts.Attach(sys); err != nil {
 			return nil, err

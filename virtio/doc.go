@@ -78,8 +78,16 @@
 // # Differences from Linux v6.8
 //
 //   - One buffer per descriptor, no indirect descriptors, one queue pair,
-//     no control queue, no GSO/TSO, no XDP: the features negotiated are
+//     no control queue, no GSO/TSO: the features negotiated are
 //     VERSION_1, MAC, STATUS, EVENT_IDX, MRG_RXBUF and GUEST_CSUM only.
+//   - XDP (SetXDP) runs a Go program (package xdp), not BPF. With no
+//     control queue the guest checksum offloads cannot be turned off
+//     while it is attached (virtnet_clear_guest_offloads): DATA_VALID is
+//     ignored instead. XDP_TX shares the one send queue with the stack;
+//     a multi-buffer frame is seen linearised, without headroom; buffers
+//     posted before a program was attached are not copied to gain
+//     headroom (xdp_linearize_page). AF_XDP (package xsk) is copy mode
+//     only.
 //   - Mergeable frames of several buffers are linearised into a LargePool
 //     buffer instead of chained as page fragments. Frames stay in their
 //     pool buffer: a small one is not copied into a napi_alloc_skb head,

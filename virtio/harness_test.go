@@ -28,9 +28,8 @@ type opts struct {
 	features   uint64 // offered (default virtiotest.DefaultFeatures)
 	start      uint16 // ring start index
 	large      int    // large pool buffers (0: none)
-	reflect    bool
-	hold       bool // Deliver keeps buffers (the test frees them)
-	noRun      bool // no softnet goroutine: the test calls RunOnce
+	hold       bool   // Deliver keeps buffers (the test frees them)
+	noRun      bool   // no softnet goroutine: the test calls RunOnce
 	txQueueLen int
 	linkDown   bool
 	refill     time.Duration
@@ -108,7 +107,6 @@ func newHarness(t testing.TB, o opts) *harness {
 	cfg := virtio.NetConfig{
 		RxPool:      h.rxPool,
 		LargePool:   h.large,
-		Reflect:     o.reflect,
 		Ifindex:     2,
 		Softnet:     h.sn,
 		TxQueueLen:  o.txQueueLen,
@@ -134,7 +132,7 @@ func newHarness(t testing.TB, o opts) *harness {
 			h.cond.Broadcast()
 			h.mu.Unlock()
 		}
-	} else if !o.reflect {
+	} else {
 		cfg.Deliver = func(b *skb.Buffer) {
 			h.mu.Lock()
 			h.frames = append(h.frames, append([]byte(nil), b.Data()...))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kaidoku-net/kaidoku/napi"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/xdp"
 )
 
 // Frame geometry.
@@ -51,12 +52,9 @@ type NetConfig struct {
 	LargePool *skb.Pool
 	// Deliver receives every good frame, Data() starting at the Ethernet
 	// header; it owns the buffer from then on. It runs in the softnet
-	// goroutine (netif_receive_skb's place). Required unless Reflect.
+	// goroutine (netif_receive_skb's place). An XDP program (SetXDP)
+	// sees the frame first. Required.
 	Deliver func(*skb.Buffer)
-	// Reflect turns the driver into a reflector: every received frame has
-	// its MAC addresses swapped and is transmitted back from the NAPI
-	// poll, in its own buffer, with no stack involved.
-	Reflect bool
 	// Ifindex is stamped on received buffers (skb->skb_iif).
 	Ifindex int
 	// Softnet runs the NAPI polls. nil: NewNet creates one, which the
@@ -163,8 +161,6 @@ type Net struct {
 	lastFault error
 
 	c devCounters
-
-	reflectQ skb.Queue // frames to reflect, within one poll
 }
 
 type rxQueue struct {
@@ -180,6 +176,17 @@ type rxQueue struct {
 	minBufLen  int
 	fragOffset int
 	bufLen     atomic.Int32 // get_mergeable_buf_len at the last refill, for Stats
+
+	// XDP: the attached program (rq->xdp_prog), the poll counter SetXDP
+	// waits on, and, owned by the poll, the xdp_buff, the XDP_TX frames
+	// and the redirect targets to flush.
+	xdp                                       atomic.Pointer[xdpProg]
+	xdpHeadroom                               atomic.Int32 // in front of buffers posted from now on
+	pollSeq                                   atomic.Uint64
+	xbuff                                     xdp.Buff
+	xdpTxQ                                    skb.Queue
+	xdpFlush                                  []xdp.Target
+	xdpPackets, xdpTx, xdpRedirects, xdpDrops atomic.Uint64
 }
 
 // Reasons the transmit queue is stopped (netif_tx_stop_queue and friends).
@@ -225,14 +232,19 @@ type txQueue struct {
 	xmit uint64
 	// +checklocks:mu
 	xmitMore uint64
+	// XDP frames offered (XDP_TX), and those not sent.
+	// +checklocks:mu
+	xdpTx uint64
+	// +checklocks:mu
+	xdpTxDrops uint64
 }
 
 type devCounters struct {
-	rxLengthErrors, rxFrameErrors       atomic.Uint64
-	txDropped, txFifoErrors             atomic.Uint64
-	interrupts, spurious, configChanges atomic.Uint64
-	resets, refillRuns, reflected       atomic.Uint64
-	faults                              [NumFaultKinds]atomic.Uint64
+	rxLengthErrors, rxFrameErrors, rxDropped atomic.Uint64
+	txDropped, txFifoErrors                  atomic.Uint64
+	interrupts, spurious, configChanges      atomic.Uint64
+	resets, refillRuns, xdpExceptions        atomic.Uint64
+	faults                                   [NumFaultKinds]atomic.Uint64
 }
 
 // PoolMemory adapts a Memory to the storage function of skb.NewPool, so
@@ -255,8 +267,8 @@ func newNet(regs Registers, mem Memory, cfg NetConfig, startIdx uint16) (*Net, e
 	if cfg.RxPool == nil {
 		return nil, errors.New("virtio: NetConfig.RxPool is required")
 	}
-	if cfg.Deliver == nil && !cfg.Reflect {
-		return nil, errors.New("virtio: NetConfig.Deliver is required unless Reflect")
+	if cfg.Deliver == nil {
+		return nil, errors.New("virtio: NetConfig.Deliver is required")
 	}
 	for _, p := range []*skb.Pool{cfg.RxPool, cfg.LargePool} {
 		if p == nil {
@@ -691,3 +703,9 @@ func (d *Net) Features() uint64 { return d.features }
 
 // Softnet returns the softnet that runs this device's NAPI polls.
 func (d *Net) Softnet() *napi.Softnet { return d.sn }
+
+// AddRxDropped counts frames dropped after the driver delivered them with
+// no protocol to take them (the device's rx_dropped, as
+// __netif_receive_skb_core increments it for an unhandled protocol): the
+// frames an XDP program passes when no stack is attached.
+func (d *Net) AddRxDropped(n uint64) { d.c.rxDropped.Add(n) }

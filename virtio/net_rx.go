@@ -27,21 +27,28 @@ func parseNetHdr(b []byte) netHdr {
 // rqStats is virtnet_rq_stats: one poll's counts, added to the queue's
 // once at the end.
 type rqStats struct {
-	bytes, drops uint64
+	bytes, drops                              uint64
+	xdpPackets, xdpTx, xdpRedirects, xdpDrops uint64
 }
 
 // virtnetPoll is virtnet_poll, the receive NAPI's poll function: reclaim
 // transmit completions, receive up to budget frames, and complete NAPI
-// (re-arming the interrupt) if the ring ran dry first. Frames to reflect
-// are sent after completion, as XDP_TX frames are flushed.
+// (re-arming the interrupt) if the ring ran dry first; then flush what
+// the XDP program redirected (xdp_do_flush) and transmit its XDP_TX
+// frames with one notification.
 func (d *Net) virtnetPoll(n *napi.NAPI, budget int) int {
+	d.rx.pollSeq.Add(1) // odd: a poll runs (for SetXDP)
+	defer d.rx.pollSeq.Add(1)
 	d.virtnetPollCleantx()
 	received := d.virtnetReceive(n, budget)
 	if received < budget {
 		d.virtqueueNapiComplete(n, d.rx.vq, received)
 	}
-	if !d.reflectQ.Empty() {
-		d.reflectFlush()
+	if len(d.rx.xdpFlush) != 0 {
+		d.xdpDoFlush()
+	}
+	if !d.rx.xdpTxQ.Empty() {
+		d.virtnetXDPXmit()
 	}
 	return received
 }
@@ -69,13 +76,14 @@ func (d *Net) virtnetReceive(n *napi.NAPI, budget int) int {
 	vq := rq.vq
 	var st rqStats
 	t0, t1 := n.T0(), n.T1()
+	prog := rq.xdp.Load()
 	packets := 0
 	for packets < budget {
 		b, length, posted := vq.virtqueueGetBufCtxSplit()
 		if b == nil {
 			break
 		}
-		d.receiveBuf(b, length, posted, &st, t0, t1)
+		d.receiveBuf(prog, b, length, posted, &st, t0, t1)
 		packets++
 	}
 	if vq.numFree > min(budget, int(vq.num))/2 {
@@ -89,19 +97,26 @@ func (d *Net) virtnetReceive(n *napi.NAPI, budget int) int {
 	if st.drops != 0 {
 		rq.drops.Add(st.drops)
 	}
+	if st.xdpPackets != 0 {
+		rq.xdpPackets.Add(st.xdpPackets)
+		rq.xdpTx.Add(st.xdpTx)
+		rq.xdpRedirects.Add(st.xdpRedirects)
+		rq.xdpDrops.Add(st.xdpDrops)
+	}
 	return packets
 }
 
-// receiveBuf is receive_buf: validate one frame, build its buffer, set
-// the checksum state from the header and hand it up (or reflect it).
-func (d *Net) receiveBuf(b *skb.Buffer, length, posted uint32, st *rqStats, t0, t1 int64) {
+// receiveBuf is receive_buf: validate one frame, build its buffer, run
+// the XDP program if one is attached, set the checksum state from the
+// header and hand it up.
+func (d *Net) receiveBuf(prog *xdpProg, b *skb.Buffer, length, posted uint32, st *rqStats, t0, t1 int64) {
 	hdrLen := uint32(d.hdrLen)
 	if length < hdrLen+ethHlen {
 		d.c.rxLengthErrors.Add(1)
 		b.Free()
 		return
 	}
-	hdr := parseNetHdr(b.Head())
+	hdr := parseNetHdr(b.Head()[b.DataOffset():])
 	if d.mergeable {
 		b = d.receiveMergeable(b, length, posted, hdr.numBuffers, st)
 	} else {
@@ -109,6 +124,32 @@ func (d *Net) receiveBuf(b *skb.Buffer, length, posted uint32, st *rqStats, t0, 
 	}
 	if b == nil {
 		return
+	}
+	if prog != nil {
+		// receive_small_xdp and receive_mergeable_xdp refuse a GSO frame
+		// before the program sees it.
+		if hdr.gsoType != NetHdrGSONone {
+			st.xdpDrops++
+			st.drops++
+			b.Free()
+			return
+		}
+		// Linux turns the guest checksum offloads off while a program is
+		// attached (virtnet_clear_guest_offloads), since a program may
+		// rewrite what the device validated: the stack checks in software.
+		hdr.flags &^= NetHdrFDataValid
+		off := b.DataOffset()
+		if b = d.xdpRun(prog, b, st, t0); b == nil {
+			return
+		}
+		// A partial checksum's start follows the frame's head.
+		start := int(hdr.csumStart) - (b.DataOffset() - off)
+		if hdr.flags&NetHdrFNeedsCsum != 0 && (start < 0 || start > 0xffff) {
+			d.c.rxFrameErrors.Add(1)
+			b.Free()
+			return
+		}
+		hdr.csumStart = uint16(start)
 	}
 	if hdr.flags&NetHdrFDataValid != 0 {
 		b.IPSummed = skb.ChecksumUnnecessary
@@ -131,15 +172,6 @@ func (d *Net) receiveBuf(b *skb.Buffer, length, posted uint32, st *rqStats, t0, 
 	}
 	b.Ifindex = d.cfg.Ifindex
 	b.Trace.T0, b.Trace.T1 = t0, t1
-	if d.cfg.Reflect {
-		data := b.Data()
-		var tmp [6]byte
-		copy(tmp[:], data[0:6])
-		copy(data[0:6], data[6:12])
-		copy(data[6:12], tmp[:])
-		d.reflectQ.PushBack(b)
-		return
-	}
 	d.cfg.Deliver(b)
 }
 
@@ -230,7 +262,7 @@ func (d *Net) receiveMergeable(b *skb.Buffer, length, posted uint32, numBuf uint
 		}
 		if ok {
 			if dst := large.Put(int(nlen)); dst != nil {
-				copy(dst, nb.Head()[:nlen])
+				copy(dst, nb.Head()[nb.DataOffset():][:nlen])
 			} else {
 				ok = false
 				d.c.rxLengthErrors.Add(1) // frame larger than LargePool buffers
@@ -274,10 +306,14 @@ func (d *Net) usedLenFault(length, posted uint32) {
 
 // tryFillRecv is try_fill_recv with add_recvbuf_mergeable: post pool
 // buffers until the ring is full or the pool is empty, then kick if the
-// device asked to be told. It returns false if the pool ran dry.
+// device asked to be told. It returns false if the pool ran dry. While
+// an XDP program is attached each buffer is posted behind
+// VIRTIO_XDP_HEADROOM bytes (virtnet_get_headroom), room for the
+// program to grow the frame's head.
 func (d *Net) tryFillRecv() bool {
 	vq := d.rx.vq
 	pool := d.cfg.RxPool
+	hr := int(d.rx.xdpHeadroom.Load())
 	oom := false
 	for vq.numFree > 0 {
 		b := pool.Get()
@@ -285,11 +321,12 @@ func (d *Net) tryFillRecv() bool {
 			oom = true
 			break
 		}
-		length := len(b.Head())
+		b.Reserve(hr)
+		length := len(b.Head()) - hr
 		if d.mergeable {
 			length = d.addRecvbufMergeable(length)
 		}
-		if err := vq.virtqueueAddSplit(b.Addr(), uint32(length), true, b); err != nil {
+		if err := vq.virtqueueAddSplit(b.DataAddr(), uint32(length), true, b); err != nil {
 			b.Free()
 			break
 		}
@@ -299,17 +336,4 @@ func (d *Net) tryFillRecv() bool {
 	}
 	vq.publishInFlight()
 	return !oom
-}
-
-// reflectFlush transmits the frames the poll reflected, kicking once at
-// the end (the XDP_TX flush of virtnet_poll).
-func (d *Net) reflectFlush() {
-	q := &d.tx
-	n := uint64(d.reflectQ.Len())
-	q.mu.Lock()
-	for b := d.reflectQ.PopFront(); b != nil; b = d.reflectQ.PopFront() {
-		_ = d.devQueueXmit(b, !d.reflectQ.Empty())
-	}
-	q.mu.Unlock()
-	d.c.reflected.Add(n)
 }

@@ -684,42 +684,6 @@ func TestResetUnderTraffic(t *testing.T) {
 	}
 }
 
-func TestReflector(t *testing.T) {
-	var mu sync.Mutex
-	var out [][]byte
-	h := newHarness(t, opts{queue: 64, reflect: true, onTX: func(f []byte) {
-		mu.Lock()
-		out = append(out, append([]byte(nil), f...))
-		mu.Unlock()
-	}})
-	const n = 500
-	for i := 0; i < n; i += 50 {
-		for j := i; j < i+50; j++ {
-			h.dev.Inject(frame(j, 100), virtiotest.RxOptions{})
-		}
-		waitUntil(t, "reflections", func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return len(out) >= i+50
-		})
-	}
-	mu.Lock()
-	for i, f := range out {
-		want := frame(i, 100)
-		copy(want[0:6], peerMAC[:])
-		copy(want[6:12], devMAC[:])
-		if !bytes.Equal(f, want) {
-			t.Fatalf("reflection %d differs", i)
-		}
-	}
-	mu.Unlock()
-	st := h.net.Stats()
-	if st.Reflected != n {
-		t.Fatalf("reflected %d", st.Reflected)
-	}
-	waitUntil(t, "reflected buffers back", func() bool { return h.rxPool.InUse() == h.net.Stats().RX.Posted })
-}
-
 func TestStatsString(t *testing.T) {
 	h := newHarness(t, opts{queue: 16})
 	h.send(0, 5, 5, 64)

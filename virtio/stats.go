@@ -19,6 +19,11 @@ type RxQueueStats struct {
 	// packet-length EWMA (sysfs mergeable_rx_buffer_size); 0 without
 	// mergeable buffers.
 	BufLen int
+	// XDP (ethtool -S rx_queue_0_xdp_*): frames the attached program
+	// ran on, and those it returned XDP_TX and XDP_REDIRECT on, and
+	// those dropped: XDP_DROP, XDP_ABORTED, an unknown action or a
+	// failed redirect (counted in Drops too).
+	XDPPackets, XDPTx, XDPRedirects, XDPDrops uint64
 }
 
 // TxQueueStats are the transmit queue's counters (ethtool -S
@@ -41,6 +46,10 @@ type TxQueueStats struct {
 	InFlight     int    // frames in the ring now
 	Stopped      bool
 	Size         int
+	// XDP_TX frames handed to the queue (tx_queue_0_xdp_tx) and those
+	// it could not send: no descriptor free, or no headroom left for
+	// the virtio-net header (tx_queue_0_xdp_tx_drops).
+	XDPTx, XDPTxDrops uint64
 }
 
 // Stats are a device's counters, mirroring Linux's.
@@ -51,6 +60,7 @@ type Stats struct {
 	// __netif_receive_skb_core counts, is the stack's (link.rx_dropped).
 	RxLengthErrors uint64
 	RxFrameErrors  uint64
+	RxDropped      uint64 // frames passed with no stack (AddRxDropped)
 	TxDropped      uint64
 	TxFifoErrors   uint64
 	// Interrupts counts handler runs; Spurious those with no cause.
@@ -60,8 +70,10 @@ type Stats struct {
 	Faults     [NumFaultKinds]uint64
 	Resets     uint64
 	RefillRuns uint64 // refill_work runs (the pool had run dry)
-	Reflected  uint64
-	LinkUp     bool
+	// XDPExceptions counts trace_xdp_exception: XDP_ABORTED, an
+	// unknown action, a failed redirect.
+	XDPExceptions uint64
+	LinkUp        bool
 }
 
 // Stats returns a snapshot of the device's counters.
@@ -76,9 +88,15 @@ func (d *Net) Stats() Stats {
 			Posted:  int(d.rx.vq.inFlight.Load()),
 			Size:    int(d.rx.vq.num),
 			BufLen:  int(d.rx.bufLen.Load()),
+
+			XDPPackets:   d.rx.xdpPackets.Load(),
+			XDPTx:        d.rx.xdpTx.Load(),
+			XDPRedirects: d.rx.xdpRedirects.Load(),
+			XDPDrops:     d.rx.xdpDrops.Load(),
 		},
 		RxLengthErrors: d.c.rxLengthErrors.Load(),
 		RxFrameErrors:  d.c.rxFrameErrors.Load(),
+		RxDropped:      d.c.rxDropped.Load(),
 		TxDropped:      d.c.txDropped.Load(),
 		TxFifoErrors:   d.c.txFifoErrors.Load(),
 		Interrupts:     d.c.interrupts.Load(),
@@ -86,7 +104,7 @@ func (d *Net) Stats() Stats {
 		ConfigChanges:  d.c.configChanges.Load(),
 		Resets:         d.c.resets.Load(),
 		RefillRuns:     d.c.refillRuns.Load(),
-		Reflected:      d.c.reflected.Load(),
+		XDPExceptions:  d.c.xdpExceptions.Load(),
 		LinkUp:         d.link.Load(),
 	}
 	for i := range s.Faults {
@@ -109,6 +127,8 @@ func (d *Net) Stats() Stats {
 		InFlight:     int(q.vq.num) - q.vq.numFree,
 		Stopped:      q.stopped != 0,
 		Size:         int(q.vq.num),
+		XDPTx:        q.xdpTx,
+		XDPTxDrops:   q.xdpTxDrops,
 	}
 	q.mu.Unlock()
 	return s
@@ -130,14 +150,16 @@ func (s Stats) String() string {
 	if s.LinkUp {
 		link = "up"
 	}
-	fmt.Fprintf(&b, "link %s interrupts %d spurious %d config_changes %d resets %d refill_runs %d reflected %d\n",
-		link, s.Interrupts, s.Spurious, s.ConfigChanges, s.Resets, s.RefillRuns, s.Reflected)
+	fmt.Fprintf(&b, "link %s interrupts %d spurious %d config_changes %d resets %d refill_runs %d\n",
+		link, s.Interrupts, s.Spurious, s.ConfigChanges, s.Resets, s.RefillRuns)
 	fmt.Fprintf(&b, "rx_queue_0: packets %d bytes %d drops %d kicks %d calls %d posted %d/%d mergeable_rx_buffer_size %d\n",
 		s.RX.Packets, s.RX.Bytes, s.RX.Drops, s.RX.Kicks, s.RX.Calls, s.RX.Posted, s.RX.Size, s.RX.BufLen)
 	fmt.Fprintf(&b, "tx_queue_0: packets %d bytes %d kicks %d xmit %d xmit_more %d calls %d stops %d wakes %d in_flight %d/%d backlog %d backlog_drops %d link_drops %d\n",
 		s.TX.Packets, s.TX.Bytes, s.TX.Kicks, s.TX.Xmit, s.TX.XmitMore, s.TX.Calls, s.TX.Stops, s.TX.Wakes, s.TX.InFlight, s.TX.Size, s.TX.Backlog, s.TX.BacklogDrops, s.TX.LinkDrops)
-	fmt.Fprintf(&b, "rx_length_errors %d rx_frame_errors %d tx_dropped %d tx_fifo_errors %d\n",
-		s.RxLengthErrors, s.RxFrameErrors, s.TxDropped, s.TxFifoErrors)
+	fmt.Fprintf(&b, "xdp: rx_queue_0_xdp_packets %d rx_queue_0_xdp_tx %d rx_queue_0_xdp_redirects %d rx_queue_0_xdp_drops %d tx_queue_0_xdp_tx %d tx_queue_0_xdp_tx_drops %d exceptions %d\n",
+		s.RX.XDPPackets, s.RX.XDPTx, s.RX.XDPRedirects, s.RX.XDPDrops, s.TX.XDPTx, s.TX.XDPTxDrops, s.XDPExceptions)
+	fmt.Fprintf(&b, "rx_length_errors %d rx_frame_errors %d rx_dropped %d tx_dropped %d tx_fifo_errors %d\n",
+		s.RxLengthErrors, s.RxFrameErrors, s.RxDropped, s.TxDropped, s.TxFifoErrors)
 	b.WriteString("faults:")
 	for k, v := range s.Faults {
 		fmt.Fprintf(&b, " %s %d", FaultKind(k), v)

@@ -45,7 +45,8 @@ type Image struct {
 	// Services are the UDP services the image has (names of
 	// DefaultPorts), all started unless kaidoku.services= says otherwise.
 	Services []string
-	// Reflector: kaidoku.mode=reflector, the driver returning every frame.
+	// Reflector: kaidoku.mode=reflector, an XDP program returning every
+	// frame from the driver.
 	Reflector bool
 	// ConsoleStats: kaidoku.stats.console=, counters on the console.
 	ConsoleStats bool
@@ -85,7 +86,8 @@ type Config struct {
 	// Gateway is the default route's; the zero Addr means no default
 	// route.
 	Gateway netip.Addr
-	// Reflector makes the driver return every frame, with no stack.
+	// Reflector attaches the XDP program that returns every frame from
+	// the driver's poll (XDP_TX), with no stack.
 	Reflector bool
 	// Services holds every service the image has, by name.
 	Services map[string]Service
@@ -99,6 +101,9 @@ type Config struct {
 	Threaded bool
 	// Supervise is the device health check period (0: on faults only).
 	Supervise time.Duration
+	// XDPDrop lists the source prefixes whose IPv4 frames an XDP program
+	// drops in the driver's poll, before the stack (empty: none).
+	XDPDrop []netip.Prefix
 	// ConsoleStats is how often counters go to the console (0: never).
 	ConsoleStats time.Duration
 	// TSCkHz is the host's TSC rate the launcher measured (0: none). The
@@ -118,6 +123,9 @@ type TestHooks struct {
 	Exit int
 	// Panic makes the image panic.
 	Panic bool
+	// XDPAbort, if not 0, is a UDP port whose datagrams an XDP program
+	// answers with XDP_ABORTED.
+	XDPAbort uint64
 }
 
 // Parse returns img's configuration: the defaults, then each line's
@@ -151,7 +159,7 @@ func newSet(img Image) (*Config, *cmdline.Set, func()) {
 	set.Var(&addrValue{&c.Addr}, "addr", "the interface's IPv4 address and prefix length")
 	set.Var(&gatewayValue{&c.Gateway}, "gw", `the default gateway; "none": no default route`)
 	if img.Reflector {
-		set.Var(&modeValue{&c.Reflector}, "mode", "stack: the network stack; reflector: the driver returns every frame, no stack")
+		set.Var(&modeValue{&c.Reflector}, "mode", "stack: the network stack; reflector: an XDP program returns every frame from the driver, no stack")
 	}
 	on := &servicesValue{have: img.Services, on: map[string]bool{}}
 	for _, s := range img.Services {
@@ -185,6 +193,7 @@ func newSet(img Image) (*Config, *cmdline.Set, func()) {
 	set.Bool(&c.Threaded, "napi.threaded", "poll only in the softnet goroutine, never on interrupt exit (Linux's threaded NAPI)")
 	c.Supervise = time.Second
 	set.Var((*superviseValue)(&c.Supervise), "supervise", `the device health check period; "off": only on faults the driver reports`)
+	set.Var((*prefixesValue)(&c.XDPDrop), "xdp.drop", `drop IPv4 frames from these sources in the driver's poll, before the stack (XDP_DROP): comma-separated prefixes or addresses; "none": nothing`)
 	if img.ConsoleStats {
 		set.Duration(&c.ConsoleStats, "stats.console", 0, "print driver and NAPI counters on the console this often; 0: never")
 	}
@@ -193,6 +202,7 @@ func newSet(img Image) (*Config, *cmdline.Set, func()) {
 		set.Duration(&c.Test.Clock, "test.clock", 0, "test only: print CLOCK lines around a sleep this long once READY")
 		set.Var(&exitValue{&c.Test.Exit}, "test.exit", "test only: exit with this code (0-127) once READY")
 		set.Bool(&c.Test.Panic, "test.panic", "test only: panic once READY")
+		set.Uint(&c.Test.XDPAbort, "test.xdp_abort", 0, "test only: an XDP program returns XDP_ABORTED for UDP datagrams to this port; 0: none")
 	}
 	fix := func() {
 		for _, s := range img.Services {
@@ -265,6 +275,45 @@ func (v *modeValue) Set(s string) error {
 	default:
 		return fmt.Errorf("want stack or reflector, not %q", s)
 	}
+	return nil
+}
+
+// prefixesValue is a list of IPv4 prefixes; an address alone is its /32.
+type prefixesValue []netip.Prefix
+
+func (v *prefixesValue) String() string {
+	if len(*v) == 0 {
+		return "none"
+	}
+	s := make([]string, len(*v))
+	for i, p := range *v {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (v *prefixesValue) Set(s string) error {
+	var ps []netip.Prefix
+	if s != "none" {
+		for _, w := range strings.Split(s, ",") {
+			if w == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(w)
+			if err != nil {
+				a, aerr := netip.ParseAddr(w)
+				if aerr != nil {
+					return fmt.Errorf(`want IPv4 prefixes or addresses, comma-separated, or "none", not %q`, w)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			if !p.Addr().Is4() {
+				return fmt.Errorf(`want IPv4 prefixes or addresses, comma-separated, or "none", not %q`, w)
+			}
+			ps = append(ps, p.Masked())
+		}
+	}
+	*v = ps
 	return nil
 }
 

@@ -53,8 +53,8 @@ func TestParse(t *testing.T) {
 			lines: []string{"kaidoku.addr=192.168.7.2/16 kaidoku.gw=none kaidoku.mode=reflector kaidoku.services=echo,stats " +
 				"kaidoku.echo.port=10007 kaidoku.discard.port=10009 kaidoku.stats.port=10161 kaidoku.agent.port=15555 " +
 				"kaidoku.stats.allow=10.1.0.0/16 kaidoku.agent.allow=any kaidoku.busypoll=200us kaidoku.napi.threaded " +
-				"kaidoku.supervise=off kaidoku.stats.console=250ms kaidoku.capture.port=12002 kaidoku.capture.allow=10.0.2.0/24 kaidoku.tsc_khz=2596138 " +
-				"kaidoku.test.clock=2s kaidoku.test.exit=3 kaidoku.test.panic kaidoku.echo.batch=1"},
+				"kaidoku.supervise=off kaidoku.stats.console=250ms kaidoku.capture.port=12002 kaidoku.capture.allow=10.0.2.0/24 kaidoku.tsc_khz=2596138 kaidoku.xdp.drop=10.0.2.9,192.168.1.7/16 " +
+				"kaidoku.test.clock=2s kaidoku.test.exit=3 kaidoku.test.panic kaidoku.echo.batch=1 kaidoku.test.xdp_abort=9"},
 			want: func(c *Config) {
 				c.Addr = netip.MustParsePrefix("192.168.7.2/16")
 				c.Gateway = netip.Addr{}
@@ -69,9 +69,10 @@ func TestParse(t *testing.T) {
 				c.BusyPoll = 200 * time.Microsecond
 				c.Threaded = true
 				c.Supervise = 0
+				c.XDPDrop = []netip.Prefix{netip.MustParsePrefix("10.0.2.9/32"), netip.MustParsePrefix("192.168.0.0/16")}
 				c.ConsoleStats = 250 * time.Millisecond
 				c.TSCkHz = 2596138
-				c.Test = TestHooks{Clock: 2 * time.Second, Exit: 3, Panic: true}
+				c.Test = TestHooks{Clock: 2 * time.Second, Exit: 3, Panic: true, XDPAbort: 9}
 				c.EchoBatch = 1
 			},
 		},
@@ -114,7 +115,7 @@ func TestParse(t *testing.T) {
 			lines: []string{"kaidoku.addr=notanip kaidoku.addr=fe80::1/64 kaidoku.addr=10.0.2.15 kaidoku.gw=10.0.2 kaidoku.mode=bridge " +
 				"kaidoku.services=echo,ftp kaidoku.echo.port=0 kaidoku.echo.port=65536 kaidoku.stats.allow=everyone " +
 				"kaidoku.busypoll=soon kaidoku.supervise=-1s kaidoku.stats.console=often kaidoku.tsc_khz=-5 " +
-				"kaidoku.test.exit=200 kaidoku.test.panic=please kaidoku.addr kaidoku.echo.batch=0 kaidoku.echo.batch=1025"},
+				"kaidoku.test.exit=200 kaidoku.test.panic=please kaidoku.addr kaidoku.echo.batch=0 kaidoku.echo.batch=1025 kaidoku.xdp.drop=10.0.2.9,fe80::1 kaidoku.xdp.drop=ten"},
 			errs: []string{
 				`kaidoku.addr=notanip: want an IPv4 address with its prefix length, such as 10.0.2.15/24, not "notanip"; keeping 10.0.2.15/24`,
 				`kaidoku.addr=fe80::1/64: want an IPv4 address with its prefix length, such as 10.0.2.15/24, not "fe80::1/64"; keeping 10.0.2.15/24`,
@@ -134,6 +135,8 @@ func TestParse(t *testing.T) {
 				`kaidoku.addr: needs a value (kaidoku.addr=...); keeping 10.0.2.15/24`,
 				`kaidoku.echo.batch=0: want a batch size from 1 to 1024, not "0"; keeping 32`,
 				`kaidoku.echo.batch=1025: want a batch size from 1 to 1024, not "1025"; keeping 32`,
+				`kaidoku.xdp.drop=10.0.2.9,fe80::1: want IPv4 prefixes or addresses, comma-separated, or "none", not "fe80::1"; keeping none`,
+				`kaidoku.xdp.drop=ten: want IPv4 prefixes or addresses, comma-separated, or "none", not "ten"; keeping none`,
 			},
 		},
 		{

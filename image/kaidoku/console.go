@@ -23,8 +23,8 @@ func consoleStats(sys *system, every time.Duration) {
 			irqs += n.Interrupts
 		}
 		halts, _ := board.IdleStats()
-		fmt.Printf("STATS rx_packets=%d rx_drops=%d tx_packets=%d tx_kicks=%d reflected=%d interrupts=%d napi_irqs=%d polls=%d poll_packets=%d halts=%d frames_in_use=%d faults=%d\n",
-			d.RX.Packets, d.RX.Drops, d.TX.Packets, d.TX.Kicks, d.Reflected, d.Interrupts, irqs, polls, packets, halts,
+		fmt.Printf("STATS rx_packets=%d rx_drops=%d tx_packets=%d tx_kicks=%d xdp_tx=%d xdp_tx_drops=%d interrupts=%d napi_irqs=%d polls=%d poll_packets=%d halts=%d frames_in_use=%d faults=%d\n",
+			d.RX.Packets, d.RX.Drops, d.TX.Packets, d.TX.Kicks, d.RX.XDPTx, d.TX.XDPTxDrops, d.Interrupts, irqs, polls, packets, halts,
 			sys.nd.Frames.InUse(), d.FaultCount())
 	}
 }

@@ -5,7 +5,7 @@
 // driver with its supervisor, and its interrupt with NAPI polling on
 // interrupt exit. Images
 // differ only in what consumes the frames (kaidoku's stack, the gVisor
-// netstack, or the driver's own reflector), so that benchmarks compare
+// netstack, or an XDP program such as the reflector), so that benchmarks compare
 // exactly that. It also renders the diagnostics every image's stats
 // service shares: memory in use, the pools, interrupts and idle.
 package netdev
@@ -21,6 +21,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/napi"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/virtio"
+	"github.com/kaidoku-net/kaidoku/xdp"
 )
 
 // Packet buffer memory. Every packet buffer lives in the board's DMA
@@ -60,11 +61,12 @@ var arena *skb.Arena
 
 // Config says how the device is used.
 type Config struct {
-	// Deliver receives every frame (the stack's netif_receive_skb);
-	// unused with Reflect.
+	// Deliver receives every frame the XDP program passes (the stack's
+	// netif_receive_skb). Required.
 	Deliver func(*skb.Buffer)
-	// Reflect makes the driver return every frame itself.
-	Reflect bool
+	// XDP, if set, is attached to the device before any frame flows
+	// (xdpprog.Reflect makes the image the benchmark's reflector).
+	XDP xdp.Program
 	// Ifindex and Name identify the interface: the driver stamps Ifindex
 	// on received buffers (skb_iif) and names the device Name in its
 	// messages, and the consumer's stack must know it by the same
@@ -144,7 +146,6 @@ func Open(cfg Config) (*Device, error) {
 		RxPool:    d.Frames,
 		LargePool: d.Large,
 		Deliver:   cfg.Deliver,
-		Reflect:   cfg.Reflect,
 		Ifindex:   cfg.Ifindex,
 		Softnet:   d.Softnet,
 		Now:       board.Nanotime,
@@ -159,6 +160,9 @@ func Open(cfg Config) (*Device, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.XDP != nil {
+		d.Net.SetXDP(cfg.XDP)
 	}
 	return d, nil
 }

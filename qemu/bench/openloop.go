@@ -107,7 +107,7 @@ func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64) ([]Ope
 		r, err := b.OpenLoop(testbench.OpenLoopOptions{
 			Src: netip.AddrPortFrom(openLoopSource, uint16(openLoopPort+i)), Port: p.EchoPort, Size: o.Size,
 			Rate: f * capacity, WarmUp: ol.WarmUp, Duration: ol.Duration, Deadline: ol.Deadline,
-			Seed: uint64(i + 1), Reflected: p.Reflected,
+			Seed: uint64(i + 1),
 		})
 		if err != nil {
 			return out, fmt.Errorf("open loop at %.0f/s: %w", f*capacity, err)
@@ -130,7 +130,7 @@ func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64) ([]Ope
 // answers says whether p answers any of a few sequential echoes.
 func answers(b *testbench.Bench, p Peer, o Options) bool {
 	r := b.Echo(testbench.EchoOptions{Src: benchSource, Port: p.EchoPort, Size: o.Size, InFlight: 1,
-		Count: 5, Timeout: time.Second, Reflected: p.Reflected})
+		Count: 5, Timeout: time.Second})
 	return r.Received > 0
 }
 

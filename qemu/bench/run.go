@@ -31,9 +31,6 @@ type Peer struct {
 	// ParseCounters, the machine form of kaidoku's images); a peer with
 	// another service returns the parts it has.
 	Stats func(reply []byte) (*stats.Snapshot, error)
-	// Reflected means the guest returns frames unchanged but for the MAC
-	// addresses (the driver's reflector): replies keep the request's ports.
-	Reflected bool
 }
 
 // Options sets the workload. Zero values take the defaults.
@@ -212,7 +209,7 @@ func runPeer(p Peer, o Options) (r Result) {
 	echo := func(inFlight, count int, dur time.Duration) testbench.EchoResult {
 		return b.Echo(testbench.EchoOptions{
 			Src: benchSource, Port: p.EchoPort, Size: o.Size, InFlight: inFlight,
-			Count: count, Duration: dur, Timeout: o.Timeout, Reflected: p.Reflected,
+			Count: count, Duration: dur, Timeout: o.Timeout,
 		})
 	}
 	warm := echo(4, o.WarmUp, 0)

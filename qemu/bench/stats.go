@@ -1,6 +1,6 @@
 // Package bench runs kaidoku's side-by-side benchmark: every peer (the
 // kaidoku echo, the gVisor netstack on kaidoku's driver, a Linux guest,
-// the driver's reflector) is booted in turn on the same QEMU settings with
+// the XDP reflector) is booted in turn on the same QEMU settings with
 // a datagram backend and measured by the same host client — boot-to-READY,
 // sequential round-trip time, echoes per second with a window of requests
 // in flight, interrupt-to-wakeup latency where the guest measures it,

@@ -57,10 +57,6 @@ type EchoOptions struct {
 	// Timeout is how long a request may go unanswered before it is lost
 	// and replaced (default 200 ms).
 	Timeout time.Duration
-	// Reflected drives a guest that returns every frame with only its MAC
-	// addresses swapped (the driver's reflector): replies keep the
-	// request's addresses and ports.
-	Reflected bool
 }
 
 // Echo drives the guest's UDP echo service as o says and returns what it
@@ -84,11 +80,7 @@ func (b *Bench) Echo(o EchoOptions) EchoResult {
 		if p.Proto != 17 || len(p.UDPData) < 8 {
 			return false
 		}
-		if o.Reflected {
-			if p.SrcPort != o.Src.Port() || p.DstPort != o.Port {
-				return false
-			}
-		} else if p.SrcPort != o.Port || p.DstPort != o.Src.Port() {
+		if p.SrcPort != o.Port || p.DstPort != o.Src.Port() {
 			return false
 		}
 		s := binary.BigEndian.Uint64(p.UDPData)

@@ -34,9 +34,6 @@ type OpenLoopOptions struct {
 	Deadline time.Duration
 	// Seed seeds the arrival times (the same seed gives the same schedule).
 	Seed uint64
-	// Reflected drives a guest that returns every frame with only its MAC
-	// addresses swapped (the driver's reflector).
-	Reflected bool
 }
 
 // OpenLoopHeader is the bytes an open-loop request carries at the start
@@ -144,11 +141,7 @@ func (b *Bench) OpenLoop(o OpenLoopOptions) (OpenLoopResult, error) {
 		if p.Proto != 17 || len(p.UDPData) < OpenLoopHeader {
 			return false
 		}
-		if o.Reflected {
-			if p.SrcPort != o.Src.Port() || p.DstPort != o.Port {
-				return false
-			}
-		} else if p.SrcPort != o.Port || p.DstPort != o.Src.Port() {
+		if p.SrcPort != o.Port || p.DstPort != o.Src.Port() {
 			return false
 		}
 		d := p.UDPData

@@ -261,7 +261,7 @@ func TestParseSockstat(t *testing.T) {
 }
 
 func TestParseConsoleStats(t *testing.T) {
-	good := "STATS rx_packets=10 rx_drops=0 tx_packets=10 tx_kicks=3 reflected=10 interrupts=4 napi_irqs=4 polls=5 poll_packets=10 halts=99 frames_in_use=256 faults=0"
+	good := "STATS rx_packets=10 rx_drops=0 tx_packets=10 tx_kicks=3 xdp_tx=10 interrupts=4 napi_irqs=4 polls=5 poll_packets=10 halts=99 frames_in_use=256 faults=0"
 	m, err := ParseConsoleStats(good)
 	if err != nil || m["rx_packets"] != 10 || m["frames_in_use"] != 256 || len(m) != len(ConsoleStatsKeys) {
 		t.Fatalf("%v %v", m, err)

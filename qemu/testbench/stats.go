@@ -147,7 +147,7 @@ func LatencyParts(s *stats.Snapshot) (map[string]*Latency, error) {
 // ConsoleStatsKeys are the counters of the STATS console line the image
 // prints with stats.console=<interval> (image/kaidoku's consoleStats),
 // for modes without the stats service (the reflector).
-var ConsoleStatsKeys = []string{"rx_packets", "rx_drops", "tx_packets", "tx_kicks", "reflected", "interrupts",
+var ConsoleStatsKeys = []string{"rx_packets", "rx_drops", "tx_packets", "tx_kicks", "xdp_tx", "interrupts",
 	"napi_irqs", "polls", "poll_packets", "halts", "frames_in_use", "faults"}
 
 // ParseConsoleStats reads a STATS console line, "STATS key=value ...",

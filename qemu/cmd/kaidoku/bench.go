@@ -21,7 +21,7 @@ import (
 func benchCmd(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	out := fs.String("out", "results", "folder for bench.md and the plots")
-	peersFlag := fs.String("peers", "kaidoku,kaidoku-per-datagram,gvisor,linux,reflector,kaidoku-busypoll", "peers to measure, in order")
+	peersFlag := fs.String("peers", "kaidoku,kaidoku-per-datagram,gvisor,linux,reflector,af_xdp,kaidoku-busypoll", "peers to measure, in order")
 	busyPoll := fs.Duration("busypoll", 200*time.Microsecond, "NAPI busy-poll window of the kaidoku-busypoll peer")
 	loadTime := fs.Duration("load", 10*time.Second, "throughput run length")
 	rttCount := fs.Int("rtt", 2000, "sequential round trips")
@@ -33,6 +33,7 @@ func benchCmd(args []string) error {
 	stacks := fs.String("stacks", "kaidoku,gvisor,linux", "stacks of the dnsperf and sockperf sections, in order")
 	clientTime := fs.Duration("clienttime", 10*time.Second, "length of each dnsperf and sockperf run")
 	clientProfile := fs.Bool("profile", true, "profile the kaidoku guest during a second dnsperf run (the driver's, the stack's and the program's shares)")
+	xdpDrop := fs.Uint64("xdpdrop", 1_000_000, "frames of the flood the XDP_DROP run drops (0: no XDP_DROP run)")
 	fs.Parse(args)
 	ol, err := openLoopOptions(*openLoop, *fractions)
 	if err != nil {
@@ -102,8 +103,14 @@ func benchCmd(args []string) error {
 			if err := qemu.BuildImage(root, "./image/kaidoku", kaidokuImage, ""); err != nil {
 				return err
 			}
-			peers = append(peers, bench.Peer{Name: "reflector (driver ceiling)", Files: []string{kaidokuImage}, GuestIP: guestIP,
-				EchoPort: 7, Reflected: true, Config: imageConfig(kaidokuImage, "kaidoku.mode=reflector")})
+			peers = append(peers, bench.Peer{Name: "reflector (XDP_TX, driver ceiling)", Files: []string{kaidokuImage}, GuestIP: guestIP,
+				EchoPort: 7, Config: imageConfig(kaidokuImage, "kaidoku.mode=reflector")})
+		case "af_xdp":
+			p, err := xskPeer(root, guestIP)
+			if err != nil {
+				return err
+			}
+			peers = append(peers, p)
 		default:
 			return fmt.Errorf("unknown peer %q", name)
 		}
@@ -113,7 +120,7 @@ func benchCmd(args []string) error {
 	var plots []string
 	if len(peers) > 0 {
 		results := bench.Run(peers, o)
-		table, goals = bench.Markdown(results, o), bench.Goals(results)
+		table, goals = bench.Markdown(results, o), bench.Goals(results)+bench.XSKGoals(results)
 		if t := bench.OpenLoopMarkdown(results, o); t != "" {
 			table += "\n## Latency against offered load\n\n" + t
 		}
@@ -138,6 +145,14 @@ func benchCmd(args []string) error {
 		goals += clientGoals
 	}
 	report := "# kaidoku side-by-side benchmark\n\n" + time.Now().UTC().Format(time.RFC3339) + "\n\n" + table + "\n" + goals
+	if *xdpDrop > 0 {
+		xdp, err := benchXDPDrop(root, kaidokuImage, guestIP, bench.XDPDropOptions{Count: *xdpDrop, Size: *size})
+		if err != nil {
+			return err
+		}
+		report += "\n" + xdp
+		goals += "\n" + xdp
+	}
 	for _, p := range plots {
 		report += fmt.Sprintf("\n![%s](%s)\n", filepath.Base(p), filepath.Base(p))
 	}

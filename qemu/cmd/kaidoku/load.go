@@ -27,7 +27,7 @@ func loadCmd(args []string) error {
 	gdb := fs.Int("gdb", 0, "open a gdbstub on this 127.0.0.1 port")
 	appendArgs := fs.String("append", "", "extra kernel command line words")
 	stats := fs.String("stats", "latency napi irq", "stats sections to print afterwards (empty: none)")
-	reflected := fs.Bool("reflected", false, "boot the driver's reflector (kaidoku.mode=reflector) and print its counters from the console")
+	reflected := fs.Bool("reflected", false, "boot the XDP reflector (kaidoku.mode=reflector) and print its counters from the console")
 	prof := fs.String("profile", "", "sample the guest's stacks during the load into this pprof profile (opens a gdbstub)")
 	hz := fs.Int("hz", 200, "with -profile: samples per second")
 	fs.Parse(args)
@@ -84,7 +84,7 @@ func loadCmd(args []string) error {
 	var r testbench.EchoResult
 	if *reflected {
 		before, _ := lastStats(vm, time.Second)
-		r = b.Echo(testbench.EchoOptions{Src: src, Port: 7, Size: *size, InFlight: *inFlight, Duration: *dur, Timeout: 200 * time.Millisecond, Reflected: true})
+		r = b.Echo(testbench.EchoOptions{Src: src, Port: 7, Size: *size, InFlight: *inFlight, Duration: *dur, Timeout: 200 * time.Millisecond})
 		after, err := lastStats(vm, time.Second)
 		if err != nil {
 			return err
@@ -135,7 +135,7 @@ func printReflectorStats(before, after map[string]uint64) {
 		}
 		return float64(a) / float64(b)
 	}
-	fmt.Printf("driver during the run: rx %d, reflected %d, rx drops %d, tx kicks %d; interrupts %d, NAPI polls %d (%d packets): %.1f packets per poll, %.1f packets per interrupt, %.2f polls per interrupt; CPU halts %d\n",
-		d("rx_packets"), d("reflected"), d("rx_drops"), d("tx_kicks"), d("interrupts"), d("polls"), d("poll_packets"),
+	fmt.Printf("driver during the run: rx %d, xdp_tx %d (xdp_tx_drops %d), rx drops %d, tx kicks %d; interrupts %d, NAPI polls %d (%d packets): %.1f packets per poll, %.1f packets per interrupt, %.2f polls per interrupt; CPU halts %d\n",
+		d("rx_packets"), d("xdp_tx"), d("xdp_tx_drops"), d("rx_drops"), d("tx_kicks"), d("interrupts"), d("polls"), d("poll_packets"),
 		per(d("poll_packets"), d("polls")), per(d("rx_packets"), d("interrupts")), per(d("polls"), d("interrupts")), d("halts"))
 }

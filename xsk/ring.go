@@ -1,0 +1,163 @@
+package xsk
+
+import "sync/atomic"
+
+// RingNeedWakeup is XDP_RING_NEED_WAKEUP, the flag a ring's Flags carry
+// when the application must call Socket.Kick (sendto, or poll) for the
+// kernel side to look at the ring again.
+const RingNeedWakeup = 1
+
+// Desc is struct xdp_desc: a frame in the UMEM, by its address (offset
+// into the UMEM) and length.
+type Desc struct {
+	Addr    uint64
+	Len     uint32
+	Options uint32
+}
+
+// ring is struct xdp_ring with struct xsk_queue's kernel-side cached
+// indices: a single-producer, single-consumer ring of n (a power of two)
+// entries. producer and consumer are free-running; an entry lives at
+// index & mask. The application side may write any values into the
+// indices and entries (as it may into Linux's mmapped ring): the kernel
+// side masks every index and validates every entry it reads, so nothing
+// it does with them reaches outside the ring or the UMEM.
+type ring[T any] struct {
+	producer, consumer atomic.Uint32
+	flags              atomic.Uint32
+	mask               uint32
+	entries            []T
+	// Kernel side (xsk_queue's cached_prod and cached_cons).
+	cachedProd, cachedCons uint32
+	// Counted by the kernel side: entries it refused, and times it found
+	// the ring empty (or full) when it wanted an entry (a slot).
+	invalidDescs, queueEmptyDescs atomic.Uint64
+}
+
+func newRing[T any](n uint32) *ring[T] {
+	return &ring[T]{mask: n - 1, entries: make([]T, n)}
+}
+
+func (r *ring[T]) size() uint32 { return r.mask + 1 }
+
+// Kernel side, consumer (xskq_cons_*).
+
+// consNbEntries is xskq_cons_nb_entries: how many entries are ready, at
+// most max, refreshing the cached producer when the cache has none. A
+// producer index the application pushed beyond the ring's size yields
+// at most max entries; each is validated when read.
+func (r *ring[T]) consNbEntries(max uint32) uint32 {
+	entries := r.cachedProd - r.cachedCons
+	if entries >= max {
+		return max
+	}
+	r.cachedProd = r.producer.Load()
+	entries = r.cachedProd - r.cachedCons
+	return min(entries, max)
+}
+
+// consPeek is xskq_cons_peek without validation: the next entry, if any.
+func (r *ring[T]) consPeek() (T, bool) {
+	var zero T
+	if r.consNbEntries(1) == 0 {
+		return zero, false
+	}
+	return r.entries[r.cachedCons&r.mask], true
+}
+
+// consRelease is xskq_cons_release: the entry peeked is consumed (not yet
+// visible to the producer).
+func (r *ring[T]) consRelease() { r.cachedCons++ }
+
+// consPublish is __xskq_cons_release: publish the consumed entries.
+func (r *ring[T]) consPublish() { r.consumer.Store(r.cachedCons) }
+
+// Kernel side, producer (xskq_prod_*).
+
+// prodNbFree is xskq_prod_nb_free: free slots, at most max, refreshing
+// the cached consumer when the cache says full. A consumer index the
+// application moved beyond the producer counts as a full ring.
+func (r *ring[T]) prodNbFree(max uint32) uint32 {
+	free := r.size() - (r.cachedProd - r.cachedCons)
+	if free >= max && free <= r.size() {
+		return max
+	}
+	r.cachedCons = r.consumer.Load()
+	used := r.cachedProd - r.cachedCons
+	if used > r.size() {
+		return 0
+	}
+	return min(r.size()-used, max)
+}
+
+// prodReserve is xskq_prod_reserve_*: write one entry into a free slot,
+// not yet visible; false if the ring is full.
+func (r *ring[T]) prodReserve(v T) bool {
+	if r.prodNbFree(1) == 0 {
+		return false
+	}
+	r.entries[r.cachedProd&r.mask] = v
+	r.cachedProd++
+	return true
+}
+
+// prodCancel is xskq_prod_cancel_n.
+func (r *ring[T]) prodCancel(n uint32) { r.cachedProd -= n }
+
+// prodSubmit is xskq_prod_submit: make the reserved entries visible.
+func (r *ring[T]) prodSubmit() { r.producer.Store(r.cachedProd) }
+
+// Application side: the accessors of libxdp's xsk.h, which keep their
+// own cached copies of the other side's index.
+
+// prodRing is the application's producer view (fill and TX rings).
+type prodRing[T any] struct {
+	r                      *ring[T]
+	cachedProd, cachedCons uint32
+}
+
+// consRing is the application's consumer view (completion and RX rings).
+type consRing[T any] struct {
+	r                      *ring[T]
+	cachedProd, cachedCons uint32
+}
+
+func (p *prodRing[T]) free(n uint32) uint32 {
+	free := p.cachedCons - p.cachedProd
+	if free >= n {
+		return free
+	}
+	p.cachedCons = p.r.consumer.Load() + p.r.size()
+	return p.cachedCons - p.cachedProd
+}
+
+func (p *prodRing[T]) reserve(n uint32) (idx uint32, got uint32) {
+	if p.free(n) < n {
+		return 0, 0
+	}
+	idx = p.cachedProd
+	p.cachedProd += n
+	return idx, n
+}
+
+func (p *prodRing[T]) submit(n uint32) { p.r.producer.Store(p.r.producer.Load() + n) }
+
+func (c *consRing[T]) avail(n uint32) uint32 {
+	entries := c.cachedProd - c.cachedCons
+	if entries == 0 {
+		c.cachedProd = c.r.producer.Load()
+		entries = c.cachedProd - c.cachedCons
+	}
+	return min(entries, n)
+}
+
+func (c *consRing[T]) peek(n uint32) (idx uint32, got uint32) {
+	got = c.avail(n)
+	if got > 0 {
+		idx = c.cachedCons
+		c.cachedCons += got
+	}
+	return idx, got
+}
+
+func (c *consRing[T]) release(n uint32) { c.r.consumer.Store(c.r.consumer.Load() + n) }
