@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -102,10 +101,7 @@ type PacketSocket struct {
 	rcvtimeo atomic.Int64 // ns; −1 infinite
 	rdl      atomic.Int64 // read deadline (UnixNano); 0 none
 
-	mu     sync.Mutex
-	closed atomic.Bool
-	// +checklocks:mu
-	users int
+	file
 }
 
 // newPacket is socket(AF_PACKET, typ, proto): proto is the protocol in
@@ -124,22 +120,9 @@ func newPacket(t *packet.Table, typ, proto int) (*PacketSocket, error) {
 	return s, nil
 }
 
-func (s *PacketSocket) get() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return false
-	}
-	s.users++
-	return true
-}
-
+// put is fdput: the last reference of a closed socket releases it.
 func (s *PacketSocket) put() {
-	s.mu.Lock()
-	s.users--
-	last := s.users == 0 && s.closed.Load()
-	s.mu.Unlock()
-	if last {
+	if s.file.put() {
 		s.sk.Release()
 	}
 }
@@ -280,14 +263,10 @@ func (s *PacketSocket) SendTo(p []byte, flags int, to *SockaddrLL) (int, error) 
 // Close is close(2) (see Socket.Close); blocked Go-API reads return
 // net.ErrClosed.
 func (s *PacketSocket) Close() error {
-	s.mu.Lock()
-	if s.closed.Load() {
-		s.mu.Unlock()
-		return syscall.EBADF
+	last, err := s.file.close()
+	if err != nil {
+		return err
 	}
-	s.closed.Store(true)
-	last := s.users == 0
-	s.mu.Unlock()
 	if last {
 		s.sk.Release()
 	} else {

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -199,32 +198,13 @@ type Socket struct {
 	rdl      atomic.Int64 // read deadline, UnixNano of time.Time; 0 none
 	wdl      atomic.Int64
 
-	mu     sync.Mutex
-	closed atomic.Bool // the descriptor is gone (written under mu)
-	// +checklocks:mu
-	users int // calls in progress (fdget)
-}
-
-// get is fdget: it fails once the descriptor is closed; otherwise the
-// caller holds a reference until put.
-func (s *Socket) get() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return false
-	}
-	s.users++
-	return true
+	file
 }
 
 // put is fdput: the last reference of a closed socket releases it
 // (sock_close).
 func (s *Socket) put() {
-	s.mu.Lock()
-	s.users--
-	last := s.users == 0 && s.closed.Load()
-	s.mu.Unlock()
-	if last {
+	if s.file.put() {
 		s.sk.Close()
 	}
 }
@@ -449,14 +429,10 @@ func (s *Socket) Shutdown(how int) error {
 // blocked in the net.Conn and net.PacketConn methods are woken and
 // return net.ErrClosed.
 func (s *Socket) Close() error {
-	s.mu.Lock()
-	if s.closed.Load() {
-		s.mu.Unlock()
-		return syscall.EBADF
+	last, err := s.file.close()
+	if err != nil {
+		return err
 	}
-	s.closed.Store(true)
-	last := s.users == 0
-	s.mu.Unlock()
 	if last {
 		s.sk.Close()
 	} else {
