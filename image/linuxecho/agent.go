@@ -333,50 +333,14 @@ func (s *agentServer) do(req *agentproto.Request, r *agentproto.Response) error 
 // control messages the protocol reports (IP_PKTINFO, SO_RXQ_OVFL)
 // returned as the kernel wrote them.
 func (s *agentServer) recvmsg(fd int, req *agentproto.Request, r *agentproto.Response) error {
-	if req.Len < 0 || req.Len > agentMaxRecv {
-		return fmt.Errorf("%w: len %d", syscall.EINVAL, req.Len)
-	}
-	buf := make([]byte, req.Len+1) // +1: a valid base for a 0-byte read
-	oob := make([]byte, 256)
-	if req.Controllen > 0 {
-		// msg_controllen as asked: the control data comes back as the
-		// kernel wrote it, MSG_CTRUNC included.
-		oob = make([]byte, min(req.Controllen, agentMaxControl))
-	}
 	var name unix.RawSockaddrInet4
-	iov := unix.Iovec{Base: &buf[0]}
-	iov.SetLen(req.Len)
-	msg := unix.Msghdr{
-		Name:    (*byte)(unsafe.Pointer(&name)),
-		Namelen: unix.SizeofSockaddrInet4,
-		Iov:     &iov,
-		Iovlen:  1,
-		Control: &oob[0],
-	}
-	msg.SetControllen(len(oob))
-	var n uintptr
-	err := s.blocking(fd, func() error {
-		var e syscall.Errno
-		n, _, e = unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(req.Flags))
-		return errnoErr(e)
-	})
+	cmsgs, err := s.rawRecvmsg(fd, req, unsafe.Pointer(&name), unix.SizeofSockaddrInet4, r)
 	if err != nil {
 		return err
 	}
-	r.Ret = int(n)
-	r.Data = buf[:min(int(n), req.Len)]
-	r.Namelen = int(msg.Namelen)
-	if msg.Namelen > 0 && name.Family == unix.AF_INET {
+	if r.Namelen > 0 && name.Family == unix.AF_INET {
 		port := name.Port>>8 | name.Port<<8
 		r.From = netip.AddrPortFrom(netip.AddrFrom4(name.Addr), port).String()
-	}
-	r.MsgFlags = int(msg.Flags)
-	if req.Controllen > 0 {
-		r.Control = oob[:msg.Controllen]
-	}
-	cmsgs, err := unix.ParseSocketControlMessage(oob[:msg.Controllen])
-	if err != nil {
-		return fmt.Errorf("%w: control messages: %v", syscall.EINVAL, err)
 	}
 	for _, c := range cmsgs {
 		switch {
@@ -393,6 +357,55 @@ func (s *agentServer) recvmsg(fd int, req *agentproto.Request, r *agentproto.Res
 		}
 	}
 	return nil
+}
+
+// rawRecvmsg is recvmsg(2) on fd with one iovec of req.Len bytes, the
+// source address written to name (namelen bytes of room) and req's
+// control buffer; it fills r's Ret, Data, Namelen, MsgFlags and, when
+// req.Controllen asked for it, Control, and returns the control messages
+// parsed.
+func (s *agentServer) rawRecvmsg(fd int, req *agentproto.Request, name unsafe.Pointer, namelen uint32, r *agentproto.Response) ([]unix.SocketControlMessage, error) {
+	if req.Len < 0 || req.Len > agentMaxRecv {
+		return nil, fmt.Errorf("%w: len %d", syscall.EINVAL, req.Len)
+	}
+	buf := make([]byte, req.Len+1) // +1: a valid base for a 0-byte read
+	oob := make([]byte, 256)
+	if req.Controllen > 0 {
+		// msg_controllen as asked: the control data comes back as the
+		// kernel wrote it, MSG_CTRUNC included.
+		oob = make([]byte, min(req.Controllen, agentMaxControl))
+	}
+	iov := unix.Iovec{Base: &buf[0]}
+	iov.SetLen(req.Len)
+	msg := unix.Msghdr{
+		Name:    (*byte)(name),
+		Namelen: namelen,
+		Iov:     &iov,
+		Iovlen:  1,
+		Control: &oob[0],
+	}
+	msg.SetControllen(len(oob))
+	var n uintptr
+	err := s.blocking(fd, func() error {
+		var e syscall.Errno
+		n, _, e = unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(req.Flags))
+		return errnoErr(e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.Ret = int(n)
+	r.Data = buf[:min(int(n), req.Len)]
+	r.Namelen = int(msg.Namelen)
+	r.MsgFlags = int(msg.Flags)
+	if req.Controllen > 0 {
+		r.Control = oob[:msg.Controllen]
+	}
+	cmsgs, err := unix.ParseSocketControlMessage(oob[:msg.Controllen])
+	if err != nil {
+		return nil, fmt.Errorf("%w: control messages: %v", syscall.EINVAL, err)
+	}
+	return cmsgs, nil
 }
 
 // blocking runs call, which may block in a system call on fd, on an OS

@@ -108,40 +108,12 @@ func (s *agentServer) doPacket(req *agentproto.Request, r *agentproto.Response) 
 // packetRecvmsg is recvmsg(2) on a packet socket: the sockaddr_ll, the
 // flags and PACKET_AUXDATA as the kernel wrote them.
 func (s *agentServer) packetRecvmsg(fd int, req *agentproto.Request, r *agentproto.Response) error {
-	if req.Len < 0 || req.Len > agentMaxRecv {
-		return fmt.Errorf("%w: len %d", syscall.EINVAL, req.Len)
-	}
-	buf := make([]byte, req.Len+1)
-	oob := make([]byte, 256)
 	var name unix.RawSockaddrLinklayer
-	iov := unix.Iovec{Base: &buf[0]}
-	iov.SetLen(req.Len)
-	msg := unix.Msghdr{
-		Name:    (*byte)(unsafe.Pointer(&name)),
-		Namelen: unix.SizeofSockaddrLinklayer,
-		Iov:     &iov,
-		Iovlen:  1,
-		Control: &oob[0],
-	}
-	msg.SetControllen(len(oob))
-	var n uintptr
-	err := s.blocking(fd, func() error {
-		var e syscall.Errno
-		n, _, e = unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(req.Flags))
-		return errnoErr(e)
-	})
+	cmsgs, err := s.rawRecvmsg(fd, req, unsafe.Pointer(&name), unix.SizeofSockaddrLinklayer, r)
 	if err != nil {
 		return err
 	}
-	r.Ret = int(n)
-	r.Data = buf[:min(int(n), req.Len)]
-	r.Namelen = int(msg.Namelen)
-	r.MsgFlags = int(msg.Flags)
 	r.LL = fromRawLL(&name)
-	cmsgs, err := unix.ParseSocketControlMessage(oob[:msg.Controllen])
-	if err != nil {
-		return fmt.Errorf("%w: control messages: %v", syscall.EINVAL, err)
-	}
 	for _, c := range cmsgs {
 		switch {
 		case c.Header.Level == unix.SOL_PACKET && c.Header.Type == unix.PACKET_AUXDATA && len(c.Data) >= int(unsafe.Sizeof(unix.TpacketAuxdata{})):
