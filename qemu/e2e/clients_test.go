@@ -74,19 +74,7 @@ func TestServiceOtherStacks(t *testing.T) {
 				Append:   []string{"kaidoku.exec=" + name, "kaidoku.exec.port=" + strconv.Itoa(p.port)},
 				Lifetime: 3 * time.Minute,
 			})
-			vm, err := qemu.Start(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("console:\n%s", vm.Console.Text())
-				}
-				vm.Close()
-			})
-			if _, err := vm.WaitReady(90 * time.Second); err != nil {
-				t.Fatal(err)
-			}
+			vm, _ := startVM(t, cfg, 90*time.Second)
 			if want := "program /bin/" + name; !strings.Contains(vm.Console.Text(), want) {
 				t.Errorf("READY line lacks %q", want)
 			}

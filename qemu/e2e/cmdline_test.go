@@ -101,19 +101,7 @@ func TestCmdlineBuiltIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	vm, err := qemu.Start(qemu.Config{Kernel: img, Net: nd, Lifetime: 2 * time.Minute, Append: []string{"kaidoku.echo.port=2007"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("console:\n%s", vm.Console.Text())
-		}
-		vm.Close()
-	})
-	if _, err := vm.WaitReady(60 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	vm := bootProgram(t, img, qemu.Config{Net: nd, Append: []string{"kaidoku.echo.port=2007"}})
 	for _, want := range []string{
 		`kaidoku: Unknown kernel command line parameters "kaidoku.built.in", ignored`,
 		"services [ echo:2007 stats:161 ]",

@@ -76,22 +76,9 @@ func startTarget(t *testing.T, name string) (g *guest, skip string) {
 	t.Cleanup(func() { b.Close() })
 	// No IPv6: its router solicitations and MLD reports would only add
 	// frames to the capture; nothing here is IPv6.
-	vm, err := qemu.Start(lg.Config(qemu.Config{Net: nd, Append: []string{"ipv6.disable=1"}, Lifetime: 20 * time.Minute}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { vm.Close() })
-	d, err := vm.WaitReady(2 * time.Minute)
-	if err != nil {
-		t.Fatalf("%v\nconsole:\n%s", err, vm.Console.Text())
-	}
+	vm, d := startVM(t, lg.Config(qemu.Config{Net: nd, Append: []string{"ipv6.disable=1"}, Lifetime: 20 * time.Minute}), 2*time.Minute)
 	t.Logf("Linux guest %s: accelerator %s; boot to READY %v", lg.Release, vm.Accel, d.Round(time.Millisecond))
 	g = &guest{t: t, vm: vm, b: b, a: b.Agent(agentPort)}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("console:\n%s", vm.Console.Text())
-		}
-	})
 	return g, ""
 }
 

@@ -60,15 +60,7 @@ func TestLinuxGuestEcho(t *testing.T) {
 		Append:   []string{"kaidoku.agent.allow=10.0.2.77/32"},
 		Lifetime: 4 * time.Minute,
 	})
-	vm, err := qemu.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { vm.Close() })
-	d, err := vm.WaitReady(2 * time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm, d := startVM(t, cfg, 2*time.Minute)
 	t.Logf("accelerator %s (%s); boot to READY %v; command line %q",
 		vm.Accel, vm.Why, d.Round(time.Millisecond), cfg.Append)
 

@@ -61,15 +61,25 @@ func freeUDPPort(t *testing.T) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
-// bootProgram boots the image kernel with cfg's other fields, waits for
-// READY and registers the VM's teardown (printing the console if the test
-// failed).
+// bootProgram boots the image kernel with cfg's other fields (a lifetime
+// of 2 minutes unless cfg sets one) and waits a minute at most for READY,
+// as startVM.
 func bootProgram(t *testing.T, kernel string, cfg qemu.Config) *qemu.VM {
 	t.Helper()
 	cfg.Kernel = kernel
 	if cfg.Lifetime == 0 {
 		cfg.Lifetime = 2 * time.Minute
 	}
+	vm, d := startVM(t, cfg, 60*time.Second)
+	t.Logf("accelerator %s (%s); boot to READY %v", vm.Accel, vm.Why, d)
+	return vm
+}
+
+// startVM starts cfg, registers the VM's teardown (killing QEMU, and
+// printing the console if the test failed) and waits up to ready for
+// READY, returning the time boot took.
+func startVM(t *testing.T, cfg qemu.Config, ready time.Duration) (*qemu.VM, time.Duration) {
+	t.Helper()
 	vm, err := qemu.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -80,12 +90,11 @@ func bootProgram(t *testing.T, kernel string, cfg qemu.Config) *qemu.VM {
 		}
 		vm.Close()
 	})
-	d, err := vm.WaitReady(60 * time.Second)
+	d, err := vm.WaitReady(ready)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("accelerator %s (%s); boot to READY %v", vm.Accel, vm.Why, d)
-	return vm
+	return vm, d
 }
 
 // A program on package unikernel gets its arguments from after "--",
