@@ -21,6 +21,12 @@ const DefaultBinary = "qemu-system-x86_64"
 // ReadyPattern is what the image prints once its services are up.
 var ReadyPattern = regexp.MustCompile(`\bREADY\b`)
 
+// KaidokuMinMemoryMB is the least guest memory a kaidoku image boots in:
+// the Go runtime's memory starts at 0x10000000 and the DMA region of the
+// virtqueues and packet buffers ends at 0x60000000 (package board).
+// With less, the guest faults before it can print why.
+const KaidokuMinMemoryMB = 0x60000000 >> 20
+
 // Config describes one VM.
 type Config struct {
 	// Binary is the QEMU system emulator; DefaultBinary when empty.
@@ -35,8 +41,8 @@ type Config struct {
 	// Accel is the accelerator; empty probes (KVM if it really runs
 	// guests, else TCG).
 	Accel Accel
-	// MemoryMB is the guest memory, 4096 when 0; kaidoku's board needs
-	// well over 1.5 GiB.
+	// MemoryMB is the guest memory, 4096 when 0; a kaidoku image needs
+	// KaidokuMinMemoryMB.
 	MemoryMB int
 	// SMP is the number of guest CPUs, 1 when 0.
 	SMP int

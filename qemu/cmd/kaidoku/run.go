@@ -49,6 +49,9 @@ func run(args []string) error {
 		tw.Flush()
 	}
 	fs.Parse(args)
+	if *mem < qemu.KaidokuMinMemoryMB {
+		return fmt.Errorf("-m %d: a kaidoku image needs at least %d MiB of guest memory", *mem, qemu.KaidokuMinMemoryMB)
+	}
 	cfg := qemu.Config{
 		Accel:    qemu.Accel(*accel),
 		MemoryMB: *mem,

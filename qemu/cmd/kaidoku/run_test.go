@@ -66,3 +66,14 @@ func TestIsLocal(t *testing.T) {
 		}
 	}
 }
+
+// kaidoku run refuses guest memory a kaidoku image cannot boot in, with
+// the figure it needs, before it starts QEMU (which would hang silently).
+func TestRunTooLittleMemory(t *testing.T) {
+	for _, m := range []string{"256", "1535"} {
+		err := run([]string{"-m", m, "-net", "none", "no-such.elf"})
+		if err == nil || !strings.Contains(err.Error(), "needs at least 1536 MiB") {
+			t.Errorf("-m %s: %v", m, err)
+		}
+	}
+}
