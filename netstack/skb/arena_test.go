@@ -115,3 +115,39 @@ func TestArenaMerges(t *testing.T) {
 		t.Fatalf("arena %+v", s)
 	}
 }
+
+// An arena pool keeps the metadata of freed buffers for reuse, up to
+// arenaSpares of it, and says how much in Stats.Spare: what a burst
+// leaves on the heap is bounded, and a fixed pool reports none.
+func TestArenaSpares(t *testing.T) {
+	a, err := NewArena((arenaSpares+100)*ArenaMinBlock, HeapMemory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := NewArenaPool("small", 64, a)
+	var bs []*Buffer
+	for range arenaSpares + 100 {
+		b := p.Get()
+		if b == nil {
+			t.Fatal("arena exhausted")
+		}
+		bs = append(bs, b)
+	}
+	if s := p.Stats().Spare; s != 0 {
+		t.Fatalf("%d spares with every buffer in use", s)
+	}
+	for i, b := range bs {
+		b.Free()
+		if want := min(i+1, arenaSpares); p.Stats().Spare != want {
+			t.Fatalf("after %d frees: %d spares, want %d", i+1, p.Stats().Spare, want)
+		}
+	}
+	if b := p.Get(); b == nil || p.Stats().Spare != arenaSpares-1 {
+		t.Fatalf("a Get did not reuse a spare: %d left", p.Stats().Spare)
+	}
+	fixed, _ := NewPool("fixed", 64, 4, HeapMemory)
+	fixed.Get().Free()
+	if s := fixed.Stats().Spare; s != 0 {
+		t.Fatalf("fixed pool: %d spares", s)
+	}
+}

@@ -102,6 +102,13 @@ type Buffer struct {
 	VlanTCI     uint16
 	VlanPresent bool
 
+	// XmitMore is netdev_xmit_more() for a frame handed to a driver:
+	// more frames follow at once, so the driver may post this one
+	// without notifying the device. The last frame of a batch has it
+	// clear, or its sender flushes the link when the batch ends early.
+	// The driver clears it when it takes the frame.
+	XmitMore bool
+
 	// Rt is the route the receive path attached (skb_dst): the result of
 	// ip_route_input. Zero means no route.
 	Rt Route
@@ -117,17 +124,10 @@ type Buffer struct {
 	// link puts the buffer in one queue at a time (Queue).
 	link ilist.Entry[*Buffer]
 
-	// XmitMore is netdev_xmit_more() for a frame handed to a driver:
-	// more frames follow at once, so the driver may post this one
-	// without notifying the device. The last frame of a batch has it
-	// clear, or its sender flushes the link when the batch ends early.
-	// The driver clears it when it takes the frame.
-	XmitMore bool
-
 	pool  *Pool
-	state uint8
 	blk   int32 // arena block index (arena pools)
-	ord   int8  // arena block order (arena pools)
+	state uint8
+	ord   int8 // arena block order (arena pools)
 }
 
 const (
