@@ -2,9 +2,11 @@ package netstack
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/kaidoku-net/kaidoku/netstack/internal/wire"
+	"github.com/kaidoku-net/kaidoku/netstack/latency"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
@@ -103,6 +105,49 @@ func TestLatencyTrace(t *testing.T) {
 	tr := e.s.udp.Latency
 	if tr.Total.Count() != 1 || tr.Total.Max() != 8000 || tr.IRQ.Max() != 1000 || tr.Stack.Max() != 2000 || tr.Wakeup.Max() != 5000 {
 		t.Fatalf("total %d irq %d stack %d wakeup %d", tr.Total.Max(), tr.IRQ.Max(), tr.Stack.Max(), tr.Wakeup.Max())
+	}
+}
+
+// With the trace on (the default) each datagram read is one sample in
+// every part; with Config.NoLatencyTrace datagrams stamped by the driver
+// are received as ever, nothing is recorded and Latency is nil. (A peek
+// records nothing either way.)
+func TestLatencyTraceOnOff(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		t.Run(fmt.Sprintf("off=%v", off), func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { c.NoLatencyTrace = off })
+			s := e.bound(0, 7000)
+			const n = 3
+			for i := range n {
+				now := e.clk.Now()
+				p := udpPkt(7000, []byte{byte(i)})
+				e.injectMod(p.frame(), func(b *skb.Buffer) { b.Trace.T0, b.Trace.T1 = now-3000, now-2000 })
+			}
+			e.clk.Advance(5000)
+			buf := make([]byte, 16)
+			var from socket.Sockaddr
+			if _, err := s.RecvFrom(buf, socket.MsgPeek|socket.MsgDontwait, &from); err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				mustRecv(t, s, []byte{byte(i)})
+			}
+			tr := e.s.Latency()
+			if off {
+				if tr != nil {
+					t.Fatalf("trace off: Latency() %v", tr)
+				}
+				return
+			}
+			if tr == nil {
+				t.Fatal("trace on: Latency() nil")
+			}
+			for name, h := range map[string]*latency.Histogram{"total": &tr.Total, "irq": &tr.IRQ, "stack": &tr.Stack, "wakeup": &tr.Wakeup} {
+				if h.Count() != n {
+					t.Errorf("%s: %d samples, want %d", name, h.Count(), n)
+				}
+			}
+		})
 	}
 }
 

@@ -77,6 +77,7 @@ func bringUp(cfg *config.Config, opts *Options) (*System, error) {
 		BusyPoll:       cfg.BusyPoll,
 		Threaded:       cfg.Threaded,
 		SuperviseEvery: cfg.Supervise,
+		NoTrace:        !cfg.Trace,
 	}
 	// Frames flow only after Start, by which time deliver is set.
 	var deliver func(*skb.Buffer)
@@ -139,6 +140,8 @@ func newStack(cfg *config.Config, nd *netdev.Device) (*netstack.Stack, error) {
 		PrefixLen: cfg.Addr.Bits(),
 		Gateway:   gw,
 		Now:       board.Nanotime,
+		// kaidoku.trace=off: no T2/T3, no histograms, Latency() nil.
+		NoLatencyTrace: !cfg.Trace,
 	})
 	if err != nil {
 		return nil, err

@@ -38,6 +38,7 @@ type opts struct {
 	busyPollNs int64
 	noNapiTx   bool              // napi_tx=0 (the image's mode); tests default to Linux's napi_tx=1
 	deliver    func(*skb.Buffer) // hands each frame on (instead of recording it)
+	noTrace    bool              // NetConfig.NoTrace
 }
 
 // harness wires the model, an interrupt line and the driver together as
@@ -112,6 +113,7 @@ func newHarness(t testing.TB, o opts) *harness {
 		TxQueueLen:  o.txQueueLen,
 		RefillRetry: o.refill,
 		NapiTx:      !o.noNapiTx,
+		NoTrace:     o.noTrace,
 		OnFault: func(err error) {
 			h.mu.Lock()
 			h.faults = append(h.faults, err)

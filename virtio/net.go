@@ -102,6 +102,15 @@ type NetConfig struct {
 	// reclaims them (the transmit cleanup timer of drivers that run
 	// without transmit interrupts). Default DefaultTxCleanup.
 	TxCleanup time.Duration
+	// NoTrace leaves received frames unstamped: Trace.T0 and T1 of the
+	// buffers handed to Deliver, and T0 of the XDP buffer, stay 0, so a
+	// stack records no latency for them. It is the driver's half of
+	// turning the latency trace off (netstack.Config.NoLatencyTrace),
+	// to measure what the trace costs. The clock reads stay: T0 is the
+	// hard-IRQ time the interrupt path takes anyway (NAPI counts
+	// interrupts by it), T1 the poll start the softnet reads for its
+	// time budget.
+	NoTrace bool
 }
 
 // Net is a virtio-net device on a virtio-mmio transport: drivers/net/

@@ -76,6 +76,9 @@ func (d *Net) virtnetReceive(n *napi.NAPI, budget int) int {
 	vq := rq.vq
 	var st rqStats
 	t0, t1 := n.T0(), n.T1()
+	if d.cfg.NoTrace {
+		t0, t1 = 0, 0
+	}
 	prog := rq.xdp.Load()
 	packets := 0
 	for packets < budget {

@@ -143,6 +143,24 @@ func TestReceive(t *testing.T) {
 	}
 }
 
+// With NoTrace received frames carry no T0/T1, and arrive as without it.
+func TestReceiveNoTrace(t *testing.T) {
+	h := newHarness(t, opts{queue: 16, noTrace: true})
+	for i := range 3 {
+		if !h.dev.Inject(frame(i, 64), virtiotest.RxOptions{}) {
+			t.Fatal("device dropped the frame")
+		}
+	}
+	h.waitDelivered(3)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, m := range h.meta {
+		if m.Trace != (skb.Trace{}) || m.Ifindex != 2 || !bytes.Equal(h.frames[i], frame(i, 64)) {
+			t.Fatalf("frame %d: trace %+v ifindex %d", i, m.Trace, m.Ifindex)
+		}
+	}
+}
+
 func TestMergeableBuffers(t *testing.T) {
 	big := frame(3, 1514)
 	cases := []struct {

@@ -143,6 +143,29 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// A BoolDefault flag that is on by default: a bare word or =on leaves it
+// on, =off clears it, a refused value keeps it, and Default says on.
+func TestBoolDefault(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want bool
+		errs int
+	}{
+		{"", true, 0}, {"kaidoku.trace", true, 0}, {"kaidoku.trace=on", true, 0},
+		{"kaidoku.trace=off", false, 0}, {"kaidoku.trace=0 kaidoku.trace=y", true, 0}, {"kaidoku.trace=maybe", true, 1},
+	} {
+		var s Set
+		var on bool
+		s.BoolDefault(&on, "trace", true, "a flag on by default")
+		if errs := s.Parse(tc.line); on != tc.want || len(errs) != tc.errs {
+			t.Errorf("%q: %v %v, want %v and %d errors", tc.line, on, errs, tc.want, tc.errs)
+		}
+		if p := s.Lookup("trace"); p.Default != "on" {
+			t.Errorf("Default %q", p.Default)
+		}
+	}
+}
+
 func TestParseErrorTypes(t *testing.T) {
 	s := newTestSet()
 	errs := s.Parse("kaidoku.tsc_khz=x kaidoku.y")

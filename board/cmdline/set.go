@@ -62,7 +62,13 @@ func (s *Set) Var(v Value, name, usage string) {
 // Bool registers a flag, false unless the word is present (or =1, y,
 // yes, on, true; =0, n, no, off, false clear it, as Linux's kstrtobool).
 func (s *Set) Bool(p *bool, name, usage string) {
-	*p = false
+	s.BoolDefault(p, name, false, usage)
+}
+
+// BoolDefault registers a flag as Bool does, with def its value when no
+// word sets it (true: on unless =off, =0 … clears it).
+func (s *Set) BoolDefault(p *bool, name string, def bool, usage string) {
+	*p = def
 	s.Var((*boolValue)(p), name, usage)
 }
 

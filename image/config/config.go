@@ -99,6 +99,11 @@ type Config struct {
 	EchoBatch int
 	// Threaded leaves every NAPI poll to the softnet goroutine.
 	Threaded bool
+	// Trace is the receive-path latency trace (T0…T3): the driver's
+	// stamps and the stack's histograms. Off, neither is taken and the
+	// stats service's latency section is absent, to measure what the
+	// trace costs.
+	Trace bool
 	// Supervise is the device health check period (0: on faults only).
 	Supervise time.Duration
 	// XDPDrop lists the source prefixes whose IPv4 frames an XDP program
@@ -191,6 +196,7 @@ func newSet(img Image) (*Config, *cmdline.Set, func()) {
 	}
 	set.Duration(&c.BusyPoll, "busypoll", 0, "NAPI busy-poll window before the CPU halts; 0: off")
 	set.Bool(&c.Threaded, "napi.threaded", "poll only in the softnet goroutine, never on interrupt exit (Linux's threaded NAPI)")
+	set.BoolDefault(&c.Trace, "trace", true, "the receive-path latency trace (T0-T3): the driver's stamps and the stack's histograms; off: neither, to measure the trace's own cost")
 	c.Supervise = time.Second
 	set.Var((*superviseValue)(&c.Supervise), "supervise", `the device health check period; "off": only on faults the driver reports`)
 	set.Var((*prefixesValue)(&c.XDPDrop), "xdp.drop", `drop IPv4 frames from these sources in the driver's poll, before the stack (XDP_DROP): comma-separated prefixes or addresses; "none": nothing`)

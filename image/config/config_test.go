@@ -28,6 +28,7 @@ func defaults() Config {
 		},
 		Supervise: time.Second,
 		EchoBatch: DefaultEchoBatch,
+		Trace:     true,
 		Test:      TestHooks{Exit: -1},
 	}
 }
@@ -46,7 +47,7 @@ func TestParse(t *testing.T) {
 			name: "Linux's words and the old bare words change nothing", img: kaidoku,
 			lines: []string{"console=ttyS0 panic=-1 quiet loglevel=3 earlyprintk=ttyS0 tsc_early_khz=2000 root=/dev/vda init=/init rw ro " +
 				"panic exit=3 clocktest=1s ip=192.168.1.2/16 gw=none mode=reflector services=echo busypoll=1s napi.threaded " +
-				"stats.console=1s supervise=off pcap tsc_khz=1 echo.port=1 stats.allow=any test.panic virtio_mmio.device=512@0xfeb00e00:12"},
+				"stats.console=1s supervise=off pcap tsc_khz=1 echo.port=1 stats.allow=any test.panic trace=off virtio_mmio.device=512@0xfeb00e00:12"},
 		},
 		{
 			name: "every word", img: kaidoku,
@@ -54,7 +55,7 @@ func TestParse(t *testing.T) {
 				"kaidoku.echo.port=10007 kaidoku.discard.port=10009 kaidoku.stats.port=10161 kaidoku.agent.port=15555 " +
 				"kaidoku.stats.allow=10.1.0.0/16 kaidoku.agent.allow=any kaidoku.busypoll=200us kaidoku.napi.threaded " +
 				"kaidoku.supervise=off kaidoku.stats.console=250ms kaidoku.capture.port=12002 kaidoku.capture.allow=10.0.2.0/24 kaidoku.tsc_khz=2596138 kaidoku.xdp.drop=10.0.2.9,192.168.1.7/16 " +
-				"kaidoku.test.clock=2s kaidoku.test.exit=3 kaidoku.test.panic kaidoku.echo.batch=1 kaidoku.test.xdp_abort=9"},
+				"kaidoku.test.clock=2s kaidoku.test.exit=3 kaidoku.test.panic kaidoku.echo.batch=1 kaidoku.test.xdp_abort=9 kaidoku.trace=off"},
 			want: func(c *Config) {
 				c.Addr = netip.MustParsePrefix("192.168.7.2/16")
 				c.Gateway = netip.Addr{}
@@ -68,6 +69,7 @@ func TestParse(t *testing.T) {
 				}
 				c.BusyPoll = 200 * time.Microsecond
 				c.Threaded = true
+				c.Trace = false
 				c.Supervise = 0
 				c.XDPDrop = []netip.Prefix{netip.MustParsePrefix("10.0.2.9/32"), netip.MustParsePrefix("192.168.0.0/16")}
 				c.ConsoleStats = 250 * time.Millisecond
@@ -102,6 +104,14 @@ func TestParse(t *testing.T) {
 			},
 		},
 		{
+			name: "the trace: off at build time, on again at boot", img: kaidoku,
+			lines: []string{"kaidoku.trace=off", "kaidoku.trace"},
+		},
+		{
+			name: "the trace off", img: kaidoku, lines: []string{"kaidoku.trace=0"},
+			want: func(c *Config) { c.Trace = false },
+		},
+		{
 			name: "no services", img: kaidoku, lines: []string{"kaidoku.services=none"},
 			want: func(c *Config) {
 				for n, s := range c.Services {
@@ -115,7 +125,7 @@ func TestParse(t *testing.T) {
 			lines: []string{"kaidoku.addr=notanip kaidoku.addr=fe80::1/64 kaidoku.addr=10.0.2.15 kaidoku.gw=10.0.2 kaidoku.mode=bridge " +
 				"kaidoku.services=echo,ftp kaidoku.echo.port=0 kaidoku.echo.port=65536 kaidoku.stats.allow=everyone " +
 				"kaidoku.busypoll=soon kaidoku.supervise=-1s kaidoku.stats.console=often kaidoku.tsc_khz=-5 " +
-				"kaidoku.test.exit=200 kaidoku.test.panic=please kaidoku.addr kaidoku.echo.batch=0 kaidoku.echo.batch=1025 kaidoku.xdp.drop=10.0.2.9,fe80::1 kaidoku.xdp.drop=ten"},
+				"kaidoku.test.exit=200 kaidoku.test.panic=please kaidoku.trace=maybe kaidoku.addr kaidoku.echo.batch=0 kaidoku.echo.batch=1025 kaidoku.xdp.drop=10.0.2.9,fe80::1 kaidoku.xdp.drop=ten"},
 			errs: []string{
 				`kaidoku.addr=notanip: want an IPv4 address with its prefix length, such as 10.0.2.15/24, not "notanip"; keeping 10.0.2.15/24`,
 				`kaidoku.addr=fe80::1/64: want an IPv4 address with its prefix length, such as 10.0.2.15/24, not "fe80::1/64"; keeping 10.0.2.15/24`,
@@ -132,6 +142,7 @@ func TestParse(t *testing.T) {
 				`kaidoku.tsc_khz=-5: want a decimal number, not "-5"; keeping 0`,
 				`kaidoku.test.exit=200: want an exit code from 0 to 127, not "200"; keeping none`,
 				`kaidoku.test.panic=please: want on or off, not "please"; keeping off`,
+				`kaidoku.trace=maybe: want on or off, not "maybe"; keeping on`,
 				`kaidoku.addr: needs a value (kaidoku.addr=...); keeping 10.0.2.15/24`,
 				`kaidoku.echo.batch=0: want a batch size from 1 to 1024, not "0"; keeping 32`,
 				`kaidoku.echo.batch=1025: want a batch size from 1 to 1024, not "1025"; keeping 32`,
@@ -146,7 +157,7 @@ func TestParse(t *testing.T) {
 		},
 		{
 			name: "gvisor-echo: its services, its words", img: gvisor,
-			lines: []string{"kaidoku.addr=10.0.0.5/24 kaidoku.services=stats kaidoku.napi.threaded kaidoku.supervise=off " +
+			lines: []string{"kaidoku.addr=10.0.0.5/24 kaidoku.services=stats kaidoku.napi.threaded kaidoku.supervise=off kaidoku.trace=off " +
 				"kaidoku.mode=reflector kaidoku.agent.port=1 kaidoku.pcap kaidoku.stats.console=1s kaidoku.test.panic kaidoku.echo.batch=4"},
 			want: func(c *Config) {
 				c.Addr = netip.MustParsePrefix("10.0.0.5/24")
@@ -155,6 +166,7 @@ func TestParse(t *testing.T) {
 					"stats": {On: true, Port: 161, Allow: netip.MustParsePrefix("10.0.0.0/24")},
 				}
 				c.Threaded = true
+				c.Trace = false
 				c.Supervise = 0
 				c.EchoBatch = 0
 			},

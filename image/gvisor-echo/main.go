@@ -85,16 +85,23 @@ type system struct {
 	link   *gvisornet.LinkEndpoint
 	stack  *stack.Stack
 	stamps *stampRing
+	// trace is kaidoku.trace: off, the driver stamps nothing, no stamps
+	// are matched and the latency section is absent.
+	trace bool
 }
 
 // attach wires the link endpoint and the gVisor stack to the device the
 // runtime opened (package unikernel), before frames flow.
 func attach(u *unikernel.System) (*system, error) {
 	cfg := u.Config
-	sys := &system{dev: u.Device, stamps: newStampRing(cfg.Services["echo"].Port)}
+	sys := &system{dev: u.Device, stamps: newStampRing(cfg.Services["echo"].Port), trace: cfg.Trace}
 	// The echo loop matches the driver's timestamps to its reads
 	// (stamp.go).
-	sys.link = gvisornet.NewLinkEndpoint(u.Device.Net, u.Device.Frames, sys.stamps.observe)
+	var observe func(frame []byte, t0, t1 int64)
+	if sys.trace {
+		observe = sys.stamps.observe
+	}
+	sys.link = gvisornet.NewLinkEndpoint(u.Device.Net, u.Device.Frames, observe)
 	var err error
 	sys.stack, err = gvisornet.NewStack(gvisornet.Config{Addr: cfg.Addr, Gateway: cfg.Gateway, Name: u.Device.Name()}, sys.link)
 	if err != nil {

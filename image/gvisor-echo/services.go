@@ -35,7 +35,11 @@ var statsRefused atomic.Uint64
 
 func startServices(cfg *config.Config, sys *system) {
 	if svc := cfg.Services["echo"]; svc.On {
-		go echo(mustBind(sys, svc.Port), sys.stamps)
+		stamps := sys.stamps
+		if !sys.trace {
+			stamps = nil
+		}
+		go echo(mustBind(sys, svc.Port), stamps)
 	}
 	if svc := cfg.Services["stats"]; svc.On {
 		go stats(mustBind(sys, svc.Port), sys, svc.Allow)
@@ -56,7 +60,8 @@ func mustBind(sys *system, port uint16) *gonet.UDPConn {
 // queued (gVisor's recvfrom), then WriteTo sends it back to its source.
 //
 // T3 is taken as soon as ReadFrom returns, the same point as kaidoku's
-// RecvFrom wakeup; T0 and T1 come from the driver through the stamp ring.
+// RecvFrom wakeup; T0 and T1 come from the driver through the stamp ring
+// (nil with the trace off: nothing is recorded).
 func echo(c *gonet.UDPConn, stamps *stampRing) {
 	buf := make([]byte, 65536)
 	for {
@@ -66,7 +71,7 @@ func echo(c *gonet.UDPConn, stamps *stampRing) {
 			continue
 		}
 		ua, _ := from.(*net.UDPAddr)
-		if ua != nil {
+		if ua != nil && stamps != nil {
 			if t0, t1, ok := stamps.take(uint16(ua.Port), buf[:n]); ok {
 				trace.Record(t0, t1, 0, t3)
 			}
@@ -113,13 +118,17 @@ func snapshot(sys *system) *kstats.Snapshot {
 	dev := sys.dev.Net.Stats()
 	ns := sys.dev.Softnet.Stats()
 	halts, timer := board.IdleStats()
+	var lat *kstats.Latency
+	if sys.trace {
+		lat = kstats.LatencyOf(&trace)
+	}
 	return &kstats.Snapshot{
 		Dev:      &dev,
 		NAPI:     &ns,
 		Pools:    kstats.PoolsOf(sys.dev.Frames, sys.dev.Large),
 		IRQ:      kstats.IRQOf(irq.Default.Stats(), halts, timer),
 		Services: &kstats.Services{Stats: kstats.StatsService{Refused: statsRefused.Load()}},
-		Latency:  kstats.LatencyOf(&trace),
+		Latency:  lat,
 		Mem:      kstats.ReadMem(board.DMAReserved()),
 	}
 }
@@ -157,6 +166,10 @@ func writeStats(w *bytes.Buffer, sys *system, section string) {
 	case "pools":
 		sys.dev.WritePools(w)
 	case "latency":
+		if !sys.trace {
+			w.WriteString(kstats.TraceOff)
+			break
+		}
 		trace.WriteStats(w)
 		// Lines the benchmark does not parse: why two parts are empty.
 		w.WriteString("# stack (T2-T1) and wakeup (T3-T2) are not observable inside gVisor's netstack: left empty\n")

@@ -84,6 +84,9 @@ type Config struct {
 	SuperviseEvery time.Duration
 	// OnLink, if set, is called on link changes after the console line.
 	OnLink func(up bool)
+	// NoTrace leaves received frames without the latency trace's T0/T1
+	// stamps (virtio.NetConfig.NoTrace; kaidoku.trace=off).
+	NoTrace bool
 }
 
 // Device is the brought-up device.
@@ -151,6 +154,7 @@ func Open(cfg Config) (*Device, error) {
 		Now:       board.Nanotime,
 		Name:      cfg.Name,
 		OnFault:   d.Supervisor.Fault,
+		NoTrace:   cfg.NoTrace,
 		OnLink: func(up bool) {
 			fmt.Println("virtio-net: link up:", up)
 			if cfg.OnLink != nil {

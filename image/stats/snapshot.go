@@ -162,8 +162,12 @@ func HistogramOf(h *latency.Histogram) Histogram {
 	return out
 }
 
-// LatencyOf digests a trace's four histograms.
+// LatencyOf digests a trace's four histograms; nil (no latency
+// counters in the machine form) when t is nil, the trace being off.
 func LatencyOf(t *latency.Trace) *Latency {
+	if t == nil {
+		return nil
+	}
 	return &Latency{Total: HistogramOf(&t.Total), IRQToPoll: HistogramOf(&t.IRQ),
 		Stack: HistogramOf(&t.Stack), Wakeup: HistogramOf(&t.Wakeup)}
 }

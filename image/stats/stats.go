@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/kaidoku-net/kaidoku/netstack"
+	"github.com/kaidoku-net/kaidoku/netstack/latency"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
 )
 
@@ -68,16 +69,33 @@ func StackSections(st *netstack.Stack) []Section {
 		{Name: "softnet", Write: func(w io.Writer) { st.WriteSoftnetStat(w) }},
 		{Name: "dev", Write: func(w io.Writer) { st.WriteDevStats(w) }},
 		{Name: "drops", Write: func(w io.Writer) { st.WriteDrops(w) }},
-		{Name: "latency", Write: func(w io.Writer) { st.Latency().WriteStats(w) }},
+		{Name: "latency", Write: func(w io.Writer) { WriteLatency(w, st.Latency()) }},
 		{Name: "sockstat", Write: func(w io.Writer) { st.WriteSockstat(w) }},
 		{Name: "latency-reset", Action: true, Write: func(w io.Writer) {
-			st.Latency().Reset()
+			if t := st.Latency(); t != nil {
+				t.Reset()
+			}
 			io.WriteString(w, "ok\n")
 		}},
 		CountersSection(func() *Snapshot {
 			return &Snapshot{Stack: st.Counters(), Latency: LatencyOf(st.Latency())}
 		}),
 	}
+}
+
+// TraceOff is the latency section of a stack without the trace
+// (netstack.Config.NoLatencyTrace, kaidoku.trace=off): a comment line,
+// which the benchmark does not parse, so that the parts read as absent.
+const TraceOff = "# latency trace off (kaidoku.trace=off)\n"
+
+// WriteLatency writes t's latency section (latency.Trace.WriteStats),
+// or TraceOff when t is nil.
+func WriteLatency(w io.Writer, t *latency.Trace) {
+	if t == nil {
+		io.WriteString(w, TraceOff)
+		return
+	}
+	t.WriteStats(w)
 }
 
 // Service answers stats requests.

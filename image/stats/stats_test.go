@@ -25,6 +25,12 @@ type env struct {
 func newEnv(t testing.TB, allow string) *env {
 	t.Helper()
 	st, pool := netstacktest.New(t, 64)
+	return newEnvOn(t, st, pool, allow)
+}
+
+// newEnvOn is newEnv on a stack the test made.
+func newEnvOn(t testing.TB, st *netstack.Stack, pool *skb.Pool, allow string) *env {
+	t.Helper()
 	so, err := st.Socket(2, 2, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +113,41 @@ func TestAnswer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With the latency trace off (Stack.Latency nil) the latency section
+// says so, latency-reset does nothing, and the machine form has no
+// latency counters.
+func TestAnswerTraceOff(t *testing.T) {
+	pool, err := skb.NewPool("frames", 2048, 64, skb.HeapMemory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := netstack.New(netstack.Config{Link: netstacktest.NullLink{}, FramePool: pool,
+		Addr: [4]byte{10, 0, 2, 15}, PrefixLen: 24, ManualTimers: true, NoLatencyTrace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Latency() != nil {
+		t.Fatal("Latency() is not nil with the trace off")
+	}
+	e := newEnvOn(t, st, pool, "")
+	for _, tc := range []struct{ req, want string }{
+		{"latency", TraceOff},
+		{"latency-reset", "ok\n"},
+		{"all", "== latency\n" + TraceOff},
+	} {
+		e.inject(t, netip.MustParseAddr("10.0.2.9"), []byte(tc.req))
+		if reply, ok := e.serveOne(t); !ok || !strings.Contains(reply, tc.want) {
+			t.Errorf("%s: answered %v:\n%s", tc.req, ok, reply)
+		}
+	}
+	e.inject(t, netip.MustParseAddr("10.0.2.9"), []byte("counters"))
+	reply, _ := e.serveOne(t)
+	s, err := ParseCounters(reply)
+	if err != nil || s.Latency != nil || s.Stack == nil {
+		t.Fatalf("%v: latency %+v\n%s", err, s.Latency, reply)
 	}
 }
 

@@ -229,6 +229,13 @@ func TestParseStats(t *testing.T) {
 		s.Counter("Udp.NoSuchCounter")
 	}()
 
+	// kaidoku.trace=off: no latency histograms, the rest as usual.
+	noTrace := imageSnapshot()
+	noTrace.Latency = nil
+	if s, err := ParseStats(snapshotText(t, noTrace)); err != nil || s.Latency != nil || s.Counter("Ip.InReceives") != 1519435 {
+		t.Errorf("a reply without latency: %v", err)
+	}
+
 	noStack := imageSnapshot()
 	noStack.Stack = nil
 	noAgent := imageSnapshot()

@@ -235,8 +235,9 @@ func (u *UDP) udpEnqueueScheduleSkb(sk *Sock, b *skb.Buffer) int {
 		b.CB.DropCount = 0
 	}
 	// T2 (ARCHITECTURE.md): taken here, under the receive-queue lock, just
-	// before the datagram becomes visible to readers.
-	if b.Trace.T0 != 0 || b.Trace.T1 != 0 {
+	// before the datagram becomes visible to readers. Not with the
+	// trace off.
+	if u.Latency != nil && (b.Trace.T0 != 0 || b.Trace.T1 != 0) {
 		b.Trace.T2 = u.ip.Clock().Now()
 	}
 	sk.rq.q.PushBack(b)

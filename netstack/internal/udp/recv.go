@@ -385,8 +385,8 @@ func (sk *Sock) udpRecvmsgSkb(b *skb.Buffer, p []byte, flags, off int, msgFlags 
 	if !peek {
 		// T3 (ARCHITECTURE.md): the reader has woken (or found data),
 		// dequeued and copied this datagram; taken just before
-		// returning to the application.
-		if b.Trace.T0 != 0 || b.Trace.T2 != 0 {
+		// returning to the application. Not with the trace off.
+		if sk.u.Latency != nil && (b.Trace.T0 != 0 || b.Trace.T2 != 0) {
 			sk.u.Latency.Record(b.Trace.T0, b.Trace.T1, b.Trace.T2, sk.u.ip.Clock().Now())
 		}
 		sk.skbConsumeUdp(b, ret)

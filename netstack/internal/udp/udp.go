@@ -117,6 +117,9 @@ type Config struct {
 	// with EACCES and SO_RCVBUFFORCE with EPERM (no CAP_NET_BIND_SERVICE,
 	// no CAP_NET_ADMIN). The default is a privileged program.
 	Unprivileged bool
+	// NoLatencyTrace leaves UDP.Latency nil: no T2 at enqueue, no T3
+	// at recvmsg, nothing recorded (netstack.Config.NoLatencyTrace).
+	NoLatencyTrace bool
 }
 
 // hslot is struct udp_hslot of the primary table: the sockets of one
@@ -189,6 +192,8 @@ type UDP struct {
 	tbl     table
 	hashMix uint32 // net_hash_mix
 	ehash   uint32 // udp_ehash_secret
+	// Latency is the receive-path trace T2 and T3 are recorded into;
+	// nil with Config.NoLatencyTrace, when neither is taken.
 	Latency *latency.Trace
 
 	memMu sync.Mutex
@@ -204,7 +209,10 @@ type UDP struct {
 // New creates the UDP layer and registers it with IPv4 (inet_add_protocol
 // of udp_protocol). bh is the stack's BH lock.
 func New(ip *ipv4.IPv4, bh *sync.Mutex, cfg Config) *UDP {
-	u := &UDP{ip: ip, mib: ip.MIB(), bh: bh, cfg: cfg, Latency: new(latency.Trace)}
+	u := &UDP{ip: ip, mib: ip.MIB(), bh: bh, cfg: cfg}
+	if !cfg.NoLatencyTrace {
+		u.Latency = new(latency.Trace)
+	}
 	if cfg.MemoryBytes <= 0 {
 		cfg.MemoryBytes = 4 << 30
 		u.cfg.MemoryBytes = cfg.MemoryBytes
