@@ -111,6 +111,18 @@ type NetConfig struct {
 	// interrupts by it), T1 the poll start the softnet reads for its
 	// time budget.
 	NoTrace bool
+	// DeviceFence makes the driver read a device register after it
+	// re-arms a queue's interrupt (storing used_event) and before it
+	// checks used->idx once more. Linux relies on virtio_mb there; QEMU
+	// TCG with one vCPU does not emit guest barriers on the host, so
+	// the store and the device's update of used->idx can pass each
+	// other and both sides miss: the device sees the old used_event and
+	// raises no interrupt, the driver sees the old used->idx and
+	// completes NAPI, and the queue stalls with the ring full. A
+	// register access is served under the lock QEMU's device model
+	// holds, which orders the two. Set it under TCG only: with KVM the
+	// barrier is real and the read would be a VM exit for nothing.
+	DeviceFence bool
 }
 
 // Net is a virtio-net device on a virtio-mmio transport: drivers/net/
@@ -406,6 +418,12 @@ func (d *Net) initDevice(first bool) error {
 		vq.event = d.has(FeatureEventIdx)
 		vq.notify = t.notify
 		vq.onFault = d.ringFault
+		vq.deviceFence = nil
+		if d.cfg.DeviceFence {
+			// Reading a register is side-effect free, and QEMU serves it
+			// under the lock its device model holds.
+			vq.deviceFence = func() { t.regs.Read32(RegInterruptStatus) }
+		}
 		t.activateQueue(vq)
 	}
 

@@ -105,6 +105,9 @@ type virtqueue struct {
 
 	notify  func(index uint16)
 	onFault func(*Fault)
+	// deviceFence, if set, orders the driver's used_event store before
+	// its next read of used->idx as seen by the device (NetConfig.DeviceFence).
+	deviceFence func()
 }
 
 // vringSizes returns the bytes of the three parts for num entries.
@@ -413,6 +416,9 @@ func (vq *virtqueue) virtqueueEnableCbPrepare() uint16 {
 	vq.enableCb()
 	last := uint16(vq.lastUsedIdx.Load())
 	vq.storeUsedEvent(last)
+	if vq.deviceFence != nil {
+		vq.deviceFence()
+	}
 	return last
 }
 
@@ -435,6 +441,9 @@ func (vq *virtqueue) virtqueueEnableCbDelayed() bool {
 	last := uint16(vq.lastUsedIdx.Load())
 	bufs := uint16(int(vq.availIdxShadow-last) * 3 / 4)
 	vq.storeUsedEvent(last + bufs)
+	if vq.deviceFence != nil {
+		vq.deviceFence()
+	}
 	if vq.broken.Load() {
 		return true
 	}

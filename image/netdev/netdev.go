@@ -155,6 +155,8 @@ func Open(cfg Config) (*Device, error) {
 		Name:      cfg.Name,
 		OnFault:   d.Supervisor.Fault,
 		NoTrace:   cfg.NoTrace,
+		// QEMU's TCG drops guest barriers with one vCPU; KVM keeps them.
+		DeviceFence: !board.CPU.Features().KVM,
 		OnLink: func(up bool) {
 			fmt.Println("virtio-net: link up:", up)
 			if cfg.OnLink != nil {
