@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,12 +40,28 @@ type opts struct {
 	noNapiTx   bool              // napi_tx=0 (the image's mode); tests default to Linux's napi_tx=1
 	deliver    func(*skb.Buffer) // hands each frame on (instead of recording it)
 	noTrace    bool              // NetConfig.NoTrace
+	fence      bool              // NetConfig.DeviceFence
+}
+
+// countingRegs is the model's registers, counting the driver's reads of
+// InterruptStatus.
+type countingRegs struct {
+	*virtiotest.Device
+	statusReads atomic.Uint64
+}
+
+func (r *countingRegs) Read32(off uint32) uint32 {
+	if off == virtio.RegInterruptStatus {
+		r.statusReads.Add(1)
+	}
+	return r.Device.Read32(off)
 }
 
 // harness wires the model, an interrupt line and the driver together as
 // the image does.
 type harness struct {
 	t      testing.TB
+	regs   *countingRegs
 	region *virtio.Region
 	rxPool *skb.Pool
 	txPool *skb.Pool
@@ -114,6 +131,7 @@ func newHarness(t testing.TB, o opts) *harness {
 		RefillRetry: o.refill,
 		NapiTx:      !o.noNapiTx,
 		NoTrace:     o.noTrace,
+		DeviceFence: o.fence,
 		OnFault: func(err error) {
 			h.mu.Lock()
 			h.faults = append(h.faults, err)
@@ -149,7 +167,8 @@ func newHarness(t testing.TB, o opts) *harness {
 			h.mu.Unlock()
 		}
 	}
-	h.net, err = virtio.NewNetAt(h.dev, h.region, cfg, o.start)
+	h.regs = &countingRegs{Device: h.dev}
+	h.net, err = virtio.NewNetAt(h.regs, h.region, cfg, o.start)
 	if err != nil {
 		t.Fatal(err)
 	}
