@@ -208,6 +208,16 @@ type rxQueue struct {
 	xdpTxQ                                    skb.Queue
 	xdpFlush                                  []xdp.Target
 	xdpPackets, xdpTx, xdpRedirects, xdpDrops atomic.Uint64
+
+	// AF_XDP zero-copy (rq->xsk_pool): the frames of the bound socket's
+	// UMEM, posted instead of RxPool buffers, and the batch AllocBatch
+	// fills. Changed only with the poll held off (SetXSKPool), read by
+	// whoever owns the NAPI.
+	xsk     xdp.FramePool
+	xskBufs []*skb.Buffer
+	// Frames received into UMEM frames, and those of them copied out
+	// for the stack or XDP_TX (xsk_construct_skb).
+	xskPackets, xskCopies atomic.Uint64
 }
 
 // Reasons the transmit queue is stopped (netif_tx_stop_queue and friends).
@@ -599,7 +609,7 @@ func (d *Net) Check() error {
 // Reset may be tried again.
 func (d *Net) Reset() error {
 	d.ctlMu.Lock()
-	wasUp, up, err := d.resetLocked()
+	wasUp, up, err := d.resetLocked(nil)
 	d.ctlMu.Unlock()
 	if err == nil && up != wasUp && d.cfg.OnLink != nil {
 		d.cfg.OnLink(up)
@@ -608,10 +618,12 @@ func (d *Net) Reset() error {
 }
 
 // resetLocked is Reset under ctlMu: it returns the link status before
-// and after.
+// and after. rebind, if set, runs once the device is reset and every
+// buffer taken back, before the rings are filled again (where
+// virtnet_xsk_pool_enable swaps the queue's buffer source).
 //
 // +checklocks:d.ctlMu
-func (d *Net) resetLocked() (wasUp, up bool, err error) {
+func (d *Net) resetLocked(rebind func()) (wasUp, up bool, err error) {
 	if d.closed.Load() {
 		return false, false, ErrClosed
 	}
@@ -625,6 +637,9 @@ func (d *Net) resetLocked() (wasUp, up bool, err error) {
 		d.err = nil
 		d.faultMu.Unlock()
 		d.statusFault.Store(false)
+		if rebind != nil {
+			rebind()
+		}
 		return d.initDevice(false)
 	})
 	if err != nil {
@@ -688,12 +703,14 @@ func (d *Net) quiesceLocked(purge bool, after func(resetErr error) error) error 
 // freeUnusedBufs is free_unused_bufs: after a device reset, take back and
 // free every buffer still posted. Both queues must be owned.
 func (d *Net) freeUnusedBufs() {
-	for _, vq := range []*virtqueue{d.rx.vq, d.tx.vq} {
-		for b := vq.detachUnusedBufSplit(); b != nil; b = vq.detachUnusedBufSplit() {
-			b.Free()
-		}
-		vq.publishInFlight()
+	for b := d.rx.vq.detachUnusedBufSplit(); b != nil; b = d.rx.vq.detachUnusedBufSplit() {
+		d.rxFree(b)
 	}
+	d.rx.vq.publishInFlight()
+	for b := d.tx.vq.detachUnusedBufSplit(); b != nil; b = d.tx.vq.detachUnusedBufSplit() {
+		b.Free()
+	}
+	d.tx.vq.publishInFlight()
 }
 
 // Close stops the device for good (virtnet_remove): NAPI off, device

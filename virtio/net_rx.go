@@ -5,6 +5,7 @@ import (
 
 	"github.com/kaidoku-net/kaidoku/napi"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
+	"github.com/kaidoku-net/kaidoku/xdp"
 )
 
 // netHdr is a parsed virtio_net_hdr_v1.
@@ -111,18 +112,26 @@ func (d *Net) virtnetReceive(n *napi.NAPI, budget int) int {
 
 // receiveBuf is receive_buf: validate one frame, build its buffer, run
 // the XDP program if one is attached, set the checksum state from the
-// header and hand it up.
+// header and hand it up. A frame in a UMEM frame of a zero-copy AF_XDP
+// socket (receive_xsk) reaches the stack only as a copy.
 func (d *Net) receiveBuf(prog *xdpProg, b *skb.Buffer, length, posted uint32, st *rqStats, t0, t1 int64) {
+	zc := d.rx.xsk
+	if zc != nil && !zc.Owns(b) {
+		zc = nil // posted before the pool was bound
+	}
 	hdrLen := uint32(d.hdrLen)
 	if length < hdrLen+ethHlen {
 		d.c.rxLengthErrors.Add(1)
-		b.Free()
+		d.rxFree(b)
 		return
 	}
 	hdr := parseNetHdr(b.Head()[b.DataOffset():])
-	if d.mergeable {
+	switch {
+	case zc != nil:
+		b = d.receiveXSK(zc, b, length, posted, hdr.numBuffers, st)
+	case d.mergeable:
 		b = d.receiveMergeable(b, length, posted, hdr.numBuffers, st)
-	} else {
+	default:
 		b = d.receiveSmall(b, length, posted, st)
 	}
 	if b == nil {
@@ -134,25 +143,29 @@ func (d *Net) receiveBuf(prog *xdpProg, b *skb.Buffer, length, posted uint32, st
 		if hdr.gsoType != NetHdrGSONone {
 			st.xdpDrops++
 			st.drops++
-			b.Free()
+			d.rxFree(b)
 			return
 		}
 		// Linux turns the guest checksum offloads off while a program is
 		// attached (virtnet_clear_guest_offloads), since a program may
 		// rewrite what the device validated: the stack checks in software.
 		hdr.flags &^= NetHdrFDataValid
-		off := b.DataOffset()
-		if b = d.xdpRun(prog, b, st, t0); b == nil {
+		var moved int
+		if b, moved = d.xdpRun(prog, zc, b, st, t0); b == nil {
 			return
 		}
 		// A partial checksum's start follows the frame's head.
-		start := int(hdr.csumStart) - (b.DataOffset() - off)
+		start := int(hdr.csumStart) - moved
 		if hdr.flags&NetHdrFNeedsCsum != 0 && (start < 0 || start > 0xffff) {
 			d.c.rxFrameErrors.Add(1)
 			b.Free()
 			return
 		}
 		hdr.csumStart = uint16(start)
+	} else if zc != nil {
+		if b = d.xskConstructSkb(zc, b, st); b == nil {
+			return
+		}
 	}
 	if hdr.flags&NetHdrFDataValid != 0 {
 		b.IPSummed = skb.ChecksumUnnecessary
@@ -176,6 +189,69 @@ func (d *Net) receiveBuf(prog *xdpProg, b *skb.Buffer, length, posted uint32, st
 	b.Ifindex = d.cfg.Ifindex
 	b.Trace.T0, b.Trace.T1 = t0, t1
 	d.cfg.Deliver(b)
+}
+
+// rxFree frees a buffer taken off the receive ring: back to the
+// zero-copy pool if it is one of its frames (xsk_buff_free), to its own
+// pool otherwise.
+func (d *Net) rxFree(b *skb.Buffer) {
+	if p := d.rx.xsk; p != nil && p.Owns(b) {
+		p.Free(b)
+		return
+	}
+	b.Free()
+}
+
+// receiveXSK is the length handling of receive_xsk (virtio-net's
+// zero-copy AF_XDP receive, Linux 6.10): a frame in one UMEM frame. A
+// frame the device spread over several buffers is dropped with the rest
+// of its buffers, as virtio-net does without multi-buffer AF_XDP
+// (xsk_drop_follow_bufs); a UMEM frame's 1,792 bytes and more hold any
+// frame of the 1,500-byte MTU.
+func (d *Net) receiveXSK(p xdp.FramePool, b *skb.Buffer, length, posted uint32, numBuf uint16, st *rqStats) *skb.Buffer {
+	st.bytes += uint64(length) - uint64(d.hdrLen)
+	d.rx.xskPackets.Add(1)
+	if length > posted {
+		d.usedLenFault(length, posted)
+	}
+	if length > posted || (d.mergeable && numBuf != 1) {
+		d.c.rxLengthErrors.Add(1)
+		st.drops++
+		p.Free(b)
+		if d.mergeable && numBuf > 1 {
+			d.mergeableBufFree(int(numBuf), st)
+		}
+		return nil
+	}
+	b.SetLen(int(length))
+	b.Pull(d.hdrLen)
+	return b
+}
+
+// xskConstructSkb is xsk_construct_skb: the frame in a UMEM frame copied
+// into a receive buffer of the stack's, behind room for a virtio-net
+// header (for XDP_TX, as xdp_convert_zc_to_xdp_frame leaves headroom),
+// and the UMEM frame given back to the pool. No buffer left drops the
+// frame.
+func (d *Net) xskConstructSkb(p xdp.FramePool, b *skb.Buffer, st *rqStats) *skb.Buffer {
+	d.rx.xskCopies.Add(1)
+	nb := d.cfg.RxPool.Get()
+	if nb != nil {
+		nb.Reserve(d.hdrLen)
+		if dst := nb.Put(b.Len()); dst != nil {
+			copy(dst, b.Data())
+		} else {
+			nb.Free()
+			nb = nil
+		}
+	}
+	p.Free(b)
+	if nb == nil {
+		st.drops++
+		return nil
+	}
+	nb.Truesize = smallTruesize
+	return nb
 }
 
 // receiveSmall is receive_small, for a device without MRG_RXBUF: one
@@ -259,7 +335,7 @@ func (d *Net) receiveMergeable(b *skb.Buffer, length, posted uint32, numBuf uint
 		if nlen > nposted {
 			d.usedLenFault(nlen, nposted)
 			d.c.rxLengthErrors.Add(1)
-			nb.Free()
+			d.rxFree(nb)
 			d.mergeableBufFree(int(numBuf)-i, st)
 			return d.dropLarge(large, st)
 		}
@@ -271,7 +347,7 @@ func (d *Net) receiveMergeable(b *skb.Buffer, length, posted uint32, numBuf uint
 				d.c.rxLengthErrors.Add(1) // frame larger than LargePool buffers
 			}
 		}
-		nb.Free()
+		d.rxFree(nb)
 	}
 	if !ok {
 		return d.dropLarge(large, st)
@@ -299,7 +375,7 @@ func (d *Net) mergeableBufFree(numBuf int, st *rqStats) {
 			return
 		}
 		st.bytes += uint64(length)
-		b.Free()
+		d.rxFree(b)
 	}
 }
 
@@ -314,6 +390,9 @@ func (d *Net) usedLenFault(length, posted uint32) {
 // VIRTIO_XDP_HEADROOM bytes (virtnet_get_headroom), room for the
 // program to grow the frame's head.
 func (d *Net) tryFillRecv() bool {
+	if p := d.rx.xsk; p != nil {
+		return d.addRecvbufXSK(p)
+	}
 	vq := d.rx.vq
 	pool := d.cfg.RxPool
 	hr := int(d.rx.xdpHeadroom.Load())
@@ -339,4 +418,36 @@ func (d *Net) tryFillRecv() bool {
 	}
 	vq.publishInFlight()
 	return !oom
+}
+
+// addRecvbufXSK is virtnet_add_recvbuf_xsk, try_fill_recv's zero-copy
+// branch: post as many UMEM frames as the ring has room for, each at its
+// data address less the virtio-net header, so that the header lands in
+// the XDP headroom and the frame where the socket expects it; then kick
+// if the device asked to be told. It returns false when the fill ring
+// gave nothing to a ring with room (the -ENOMEM of Linux).
+func (d *Net) addRecvbufXSK(p xdp.FramePool) bool {
+	vq := d.rx.vq
+	want := min(vq.numFree, len(d.rx.xskBufs))
+	if want == 0 {
+		return true
+	}
+	bufs := d.rx.xskBufs[:want]
+	n := p.AllocBatch(bufs)
+	for i, b := range bufs[:n] {
+		off := b.DataOffset() - d.hdrLen
+		if off < 0 || !b.SetData(off, 0) ||
+			vq.virtqueueAddSplit(b.DataAddr(), uint32(len(b.Head())-off), true, b) != nil {
+			for _, r := range bufs[i:n] {
+				p.Free(r)
+			}
+			break
+		}
+	}
+	clear(bufs)
+	if vq.virtqueueKickPrepare() && vq.virtqueueNotify() {
+		d.rx.kicks.Add(1)
+	}
+	vq.publishInFlight()
+	return n > 0
 }

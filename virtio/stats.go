@@ -24,6 +24,9 @@ type RxQueueStats struct {
 	// those dropped: XDP_DROP, XDP_ABORTED, an unknown action or a
 	// failed redirect (counted in Drops too).
 	XDPPackets, XDPTx, XDPRedirects, XDPDrops uint64
+	// Zero-copy AF_XDP (SetXSKPool): frames the device wrote into UMEM
+	// frames, and those of them copied out for the stack or XDP_TX.
+	XSKPackets, XSKCopies uint64
 }
 
 // TxQueueStats are the transmit queue's counters (ethtool -S
@@ -93,6 +96,8 @@ func (d *Net) Stats() Stats {
 			XDPTx:        d.rx.xdpTx.Load(),
 			XDPRedirects: d.rx.xdpRedirects.Load(),
 			XDPDrops:     d.rx.xdpDrops.Load(),
+			XSKPackets:   d.rx.xskPackets.Load(),
+			XSKCopies:    d.rx.xskCopies.Load(),
 		},
 		RxLengthErrors: d.c.rxLengthErrors.Load(),
 		RxFrameErrors:  d.c.rxFrameErrors.Load(),
@@ -156,8 +161,9 @@ func (s Stats) String() string {
 		s.RX.Packets, s.RX.Bytes, s.RX.Drops, s.RX.Kicks, s.RX.Calls, s.RX.Posted, s.RX.Size, s.RX.BufLen)
 	fmt.Fprintf(&b, "tx_queue_0: packets %d bytes %d kicks %d xmit %d xmit_more %d calls %d stops %d wakes %d in_flight %d/%d backlog %d backlog_drops %d link_drops %d\n",
 		s.TX.Packets, s.TX.Bytes, s.TX.Kicks, s.TX.Xmit, s.TX.XmitMore, s.TX.Calls, s.TX.Stops, s.TX.Wakes, s.TX.InFlight, s.TX.Size, s.TX.Backlog, s.TX.BacklogDrops, s.TX.LinkDrops)
-	fmt.Fprintf(&b, "xdp: rx_queue_0_xdp_packets %d rx_queue_0_xdp_tx %d rx_queue_0_xdp_redirects %d rx_queue_0_xdp_drops %d tx_queue_0_xdp_tx %d tx_queue_0_xdp_tx_drops %d exceptions %d\n",
-		s.RX.XDPPackets, s.RX.XDPTx, s.RX.XDPRedirects, s.RX.XDPDrops, s.TX.XDPTx, s.TX.XDPTxDrops, s.XDPExceptions)
+	fmt.Fprintf(&b, "xdp: rx_queue_0_xdp_packets %d rx_queue_0_xdp_tx %d rx_queue_0_xdp_redirects %d rx_queue_0_xdp_drops %d tx_queue_0_xdp_tx %d tx_queue_0_xdp_tx_drops %d exceptions %d xsk_zerocopy %d xsk_copies %d\n",
+		s.RX.XDPPackets, s.RX.XDPTx, s.RX.XDPRedirects, s.RX.XDPDrops, s.TX.XDPTx, s.TX.XDPTxDrops, s.XDPExceptions,
+		s.RX.XSKPackets, s.RX.XSKCopies)
 	fmt.Fprintf(&b, "rx_length_errors %d rx_frame_errors %d rx_dropped %d tx_dropped %d tx_fifo_errors %d\n",
 		s.RxLengthErrors, s.RxFrameErrors, s.RxDropped, s.TxDropped, s.TxFifoErrors)
 	b.WriteString("faults:")

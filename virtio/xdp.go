@@ -1,6 +1,7 @@
 package virtio
 
 import (
+	"errors"
 	"runtime"
 	"time"
 
@@ -78,35 +79,51 @@ func (d *Net) synchronizeXDP() {
 }
 
 // xdpRun is virtnet_xdp_handler with the verdict handling of
-// receive_small_xdp and receive_mergeable_xdp: run the program on the
-// frame in b and return b for the stack (XDP_PASS, its data moved as the
-// program moved the frame's head and tail), or nil when the frame was
-// consumed: queued for XDP_TX, handed to a redirect target, or dropped.
-// Every drop counts xdp_drops and the queue's drops; XDP_ABORTED, an
-// unknown action and a failed redirect also count an exception
-// (trace_xdp_exception). A frame the device spread over several buffers
-// is seen as the one buffer receiveMergeable assembled it into, which
-// has no headroom: the program cannot grow its head, and XDP_TX of it
-// is counted in xdp_tx_drops (Linux would run it as a multi-buffer
-// xdp_buff).
-func (d *Net) xdpRun(prog *xdpProg, b *skb.Buffer, st *rqStats, t0 int64) *skb.Buffer {
+// receive_small_xdp, receive_mergeable_xdp and receive_xsk: run the
+// program on the frame in b and return the buffer for the stack
+// (XDP_PASS, its data moved as the program moved the frame's head and
+// tail) and how far the head moved, or nil when the frame was consumed:
+// queued for XDP_TX, handed to a redirect target, or dropped. Every drop
+// counts xdp_drops and the queue's drops; XDP_ABORTED, an unknown action
+// and a failed redirect also count an exception (trace_xdp_exception).
+//
+// zc is the zero-copy pool when b is one of its UMEM frames: a redirect
+// target that owns the pool keeps the frame where it is, and a frame
+// for the stack or XDP_TX is copied out and the UMEM frame given back
+// (xsk_construct_skb, xdp_convert_zc_to_xdp_frame).
+//
+// A frame the device spread over several buffers is seen as the one
+// buffer receiveMergeable assembled it into, which has no headroom: the
+// program cannot grow its head, and XDP_TX of it is counted in
+// xdp_tx_drops (Linux would run it as a multi-buffer xdp_buff).
+func (d *Net) xdpRun(prog *xdpProg, zc xdp.FramePool, b *skb.Buffer, st *rqStats, t0 int64) (*skb.Buffer, int) {
 	x := &d.rx.xbuff
 	off := b.DataOffset()
 	x.Init(b.Head(), off, off+b.Len())
 	x.RxQueue = 0
 	x.Ifindex = d.cfg.Ifindex
 	x.T0 = t0
+	x.Pool = zc
 	act := prog.run(x)
 	st.xdpPackets++
+	moved := x.Offset() - off
 	switch act {
 	case xdp.Pass:
 		b.SetData(x.Offset(), x.Len())
-		return b
+		if zc != nil {
+			b = d.xskConstructSkb(zc, b, st)
+		}
+		return b, moved
 	case xdp.TX:
 		st.xdpTx++
 		b.SetData(x.Offset(), x.Len())
+		if zc != nil {
+			if b = d.xskConstructSkb(zc, b, st); b == nil {
+				return nil, 0
+			}
+		}
 		d.rx.xdpTxQ.PushBack(b)
-		return nil
+		return nil, 0
 	case xdp.Redirect:
 		st.xdpRedirects++
 		t := x.Target()
@@ -115,17 +132,19 @@ func (d *Net) xdpRun(prog *xdpProg, b *skb.Buffer, st *rqStats, t0 int64) *skb.B
 			break
 		}
 		d.xdpFlushAdd(t)
-		// The copy-mode target copied the frame: the buffer is done.
-		b.Free()
-		return nil
+		if zc == nil || !x.Kept() {
+			// The target copied the frame: the buffer is done.
+			d.rxFree(b)
+		}
+		return nil, 0
 	case xdp.Drop:
 	default: // XDP_ABORTED and unknown actions
 		d.c.xdpExceptions.Add(1)
 	}
 	st.xdpDrops++
 	st.drops++
-	b.Free()
-	return nil
+	d.rxFree(b)
+	return nil, 0
 }
 
 // xdpFlushAdd remembers a target to flush at the end of the poll (the
@@ -188,4 +207,63 @@ func (d *Net) virtnetXDPXmit() {
 		}
 	}
 	q.mu.Unlock()
+}
+
+// ErrXSKBound is SetXSKPool's answer while another socket's pool is
+// bound to the queue (EBUSY in Linux's xp_assign_dev).
+var ErrXSKBound = errors.New("virtio: an AF_XDP pool is already bound to the receive queue")
+
+// SetXSKPool binds the frames of an AF_XDP socket to the receive queue in
+// zero-copy mode, or with nil unbinds them (ndo_bpf XDP_SETUP_XSK_POOL:
+// virtnet_xsk_pool_enable and virtnet_xsk_pool_disable, Linux 6.10).
+// While a pool is bound, the receive ring is filled from its fill ring
+// instead of RxPool: the device writes frames into the UMEM, a frame the
+// XDP program redirects to the socket stays there, and any other frame
+// (XDP_PASS, XDP_TX, or every frame when no program is attached) is
+// copied into an RxPool buffer and its UMEM frame goes back to the pool.
+// Frames the socket sends are still copied (its TX ring is served by
+// xsk's Kick).
+//
+// Binding and unbinding reset the device, as Linux resets the queue
+// (virtqueue_reset), so that the buffers posted before go back where
+// they came from and the UMEM is no longer written once SetXSKPool(nil)
+// returns; frames in flight on the transmit ring at that moment are
+// lost. It must not be called from the softnet goroutine or from a
+// callback of this device.
+func (d *Net) SetXSKPool(p xdp.FramePool) error {
+	d.ctlMu.Lock()
+	if d.closed.Load() {
+		d.ctlMu.Unlock()
+		return ErrClosed
+	}
+	if p != nil && d.rx.xsk != nil {
+		d.ctlMu.Unlock()
+		return ErrXSKBound
+	}
+	if p == nil && d.rx.xsk == nil {
+		d.ctlMu.Unlock()
+		return nil
+	}
+	wasUp, up, err := d.resetLocked(func() {
+		d.rx.xsk = p
+		d.rx.xskBufs = nil
+		if p != nil {
+			d.rx.xskBufs = make([]*skb.Buffer, d.rx.vq.num)
+		}
+	})
+	d.ctlMu.Unlock()
+	if err == nil && up != wasUp && d.cfg.OnLink != nil {
+		d.cfg.OnLink(up)
+	}
+	return err
+}
+
+// XSKWakeup is ndo_xsk_wakeup (virtnet_xsk_wakeup): an AF_XDP socket in
+// zero-copy mode whose fill ring asked for a wakeup has given it frames,
+// so the receive poll runs to post them.
+func (d *Net) XSKWakeup() {
+	if d.closed.Load() {
+		return
+	}
+	virtqueueNapiSchedule(d.rx.napi, d.rx.vq, 0)
 }

@@ -17,6 +17,8 @@ package xdp
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kaidoku-net/kaidoku/netstack/skb"
 )
 
 // Action is a program's verdict on a frame (enum xdp_action; the values
@@ -78,8 +80,14 @@ type Buff struct {
 	// T0 is the hard-IRQ time of the interrupt whose poll received the
 	// frame (0 if none): the start of kaidoku's interrupt-to-wakeup
 	// latency, for targets that measure it.
-	T0     int64
+	T0 int64
+	// Pool is the zero-copy pool the frame's buffer belongs to, when the
+	// driver received it into a frame of an AF_XDP socket's UMEM
+	// (rxq->mem.type MEM_TYPE_XSK_BUFF_POOL), and nil for the driver's
+	// own buffers. Drivers set it after Init.
+	Pool   FramePool
 	target Target
+	kept   bool
 }
 
 // Init points b at a new frame: buf[data:end] in the buffer buf, and
@@ -91,6 +99,8 @@ func (b *Buff) Init(buf []byte, data, end int) {
 	}
 	b.buf, b.data, b.end = buf, data, end
 	b.target = nil
+	b.Pool = nil
+	b.kept = false
 }
 
 // Data returns the frame, from its first byte (data) to data_end. The
@@ -148,8 +158,10 @@ func (b *Buff) AdjustTail(delta int) error {
 // bpf_redirect_map: an AF_XDP socket).
 type Target interface {
 	// XDPRedirect takes the frame in b, copying what it keeps: b and
-	// its buffer go back to the driver when it returns. A non-nil error
-	// drops the frame (xdp_do_redirect failing).
+	// its buffer go back to the driver when it returns. The exception
+	// is a frame of the target's own zero-copy pool (b.Pool), which it
+	// may keep where it is (xsk_rcv_zc) and then calls b.Keep. A
+	// non-nil error drops the frame (xdp_do_redirect failing).
 	XDPRedirect(b *Buff) error
 	// XDPFlush is called once at the end of every poll that redirected
 	// a frame to the target (xdp_do_flush): wake its readers then.
@@ -173,4 +185,35 @@ func (b *Buff) DoRedirect() error {
 		return ErrNoTarget
 	}
 	return b.target.XDPRedirect(b)
+}
+
+// Keep tells the driver that the target of a redirect kept the frame in
+// place: the frame of a FramePool now belongs to its socket and the
+// driver forgets the buffer. Targets call it; programs do not.
+func (b *Buff) Keep() { b.kept = true }
+
+// Kept reports whether the redirect target kept the frame (Keep).
+func (b *Buff) Kept() bool { return b.kept }
+
+// A FramePool is the UMEM of an AF_XDP socket bound to a device queue
+// in zero-copy mode, as the driver sees it (struct xsk_buff_pool through
+// the calls of include/net/xdp_sock_drv.h). While one is bound, the
+// driver posts the pool's frames to its receive ring instead of its own
+// buffers; a frame redirected to the socket stays where the device wrote
+// it, and any other frame is copied out (to the stack, or for XDP_TX)
+// and given back. The driver calls these from its NAPI poll, or with
+// the poll held off.
+type FramePool interface {
+	// AllocBatch is xsk_buff_alloc_batch: up to len(bufs) frames from
+	// the fill ring, each an empty buffer whose data begins where a
+	// received frame's first byte belongs (behind the UMEM's headroom
+	// and XDP_PACKET_HEADROOM). It returns how many it gave; fewer
+	// means the fill ring ran dry.
+	AllocBatch(bufs []*skb.Buffer) int
+	// Free is xsk_buff_free: a frame the driver took and did not hand
+	// to the socket (a drop, a copy, a device reset) goes back to the
+	// pool for a later AllocBatch.
+	Free(b *skb.Buffer)
+	// Owns reports whether b is one of the pool's frames.
+	Owns(b *skb.Buffer) bool
 }

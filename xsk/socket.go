@@ -32,11 +32,16 @@ type Config struct {
 	// device Ifindex received on queue Queue may be redirected to it.
 	// kaidoku's driver has queue 0 only.
 	Ifindex, Queue int
-	// ZeroCopy asks for XDP_ZEROCOPY, which the driver does not offer:
-	// New fails with EOPNOTSUPP.
+	// ZeroCopy is XDP_ZEROCOPY: the device receives into the UMEM's
+	// frames directly (see the package doc). It needs a Link that is a
+	// ZeroCopyDevice and a UMEM in DMA memory; otherwise New fails with
+	// EOPNOTSUPP, as bind does on a driver without zero-copy. Without
+	// it the socket is in copy mode (XDP_COPY).
 	ZeroCopy bool
 	// NeedWakeup is XDP_USE_NEED_WAKEUP: the TX ring's need_wakeup flag
-	// says when Kick is needed (always, in copy mode).
+	// says when Kick is needed (always: frames to send are copied), and
+	// in zero-copy mode the fill ring's says when the device found it
+	// empty and Wait must be called for it to look again.
 	NeedWakeup bool
 	// Link transmits; TxPool supplies the driver buffers frames to send
 	// are copied into. Both required.
@@ -56,6 +61,7 @@ type Stats struct {
 	TxRingEmptyDescs      uint64 // times Kick found the TX ring empty
 	FillInvalidDescs      uint64 // fill ring addresses beyond the UMEM, skipped
 	RxPackets, TxPackets  uint64 // frames put on the RX ring and handed to the driver
+	RxZeroCopy            uint64 // of RxPackets, those received in place (zero-copy)
 	Wakeups, FlushedPolls uint64 // Wait calls woken, polls that flushed frames to the socket
 }
 
@@ -70,11 +76,16 @@ type Socket struct {
 	Rx RxRing
 	Tx TxRing
 
+	// Zero-copy mode: the UMEM's frames as the driver's receive
+	// buffers, and the device they are bound to.
+	zc  *zcPool
+	dev ZeroCopyDevice
+
 	bound    atomic.Bool
 	readable chan struct{}
 	txMu     sync.Mutex // xs->mutex: one Kick at a time
 
-	rxDropped, rxQueueFull, rxPackets, txPackets, wakeups, flushes atomic.Uint64
+	rxDropped, rxQueueFull, rxPackets, rxZeroCopy, txPackets, wakeups, flushes atomic.Uint64
 }
 
 // Errors of New, Kick and Wait.
@@ -84,7 +95,9 @@ var (
 )
 
 // New creates a socket on umem and binds it (socket(AF_XDP), the ring
-// options, bind): copy mode on cfg.Ifindex's queue cfg.Queue.
+// options, bind) to cfg.Ifindex's queue cfg.Queue, in copy mode or, with
+// cfg.ZeroCopy, in zero-copy mode, which resets the device (see
+// virtio.Net.SetXSKPool).
 func New(umem *UMEM, cfg Config) (*Socket, error) {
 	if cfg.RxSize == 0 {
 		cfg.RxSize = DefaultRingSize
@@ -99,10 +112,15 @@ func New(umem *UMEM, cfg Config) (*Socket, error) {
 		return nil, fmt.Errorf("xsk: ring sizes %d and %d must be powers of two: %w", cfg.RxSize, cfg.TxSize, syscall.EINVAL)
 	case cfg.Queue != 0:
 		return nil, fmt.Errorf("xsk: queue %d: the device has queue 0 only: %w", cfg.Queue, syscall.EINVAL)
-	case cfg.ZeroCopy:
-		return nil, fmt.Errorf("xsk: zero-copy: %w", syscall.EOPNOTSUPP)
 	case umem.bound:
 		return nil, ErrUMEMBound
+	}
+	var dev ZeroCopyDevice
+	if cfg.ZeroCopy {
+		var ok bool
+		if dev, ok = cfg.Link.(ZeroCopyDevice); !ok {
+			return nil, fmt.Errorf("xsk: zero-copy: the link %T cannot receive into a UMEM: %w", cfg.Link, syscall.EOPNOTSUPP)
+		}
 	}
 	s := &Socket{umem: umem, cfg: cfg, rx: newRing[Desc](cfg.RxSize), tx: newRing[Desc](cfg.TxSize),
 		rxT0: make([]int64, cfg.RxSize), readable: make(chan struct{}, 1)}
@@ -111,23 +129,53 @@ func New(umem *UMEM, cfg Config) (*Socket, error) {
 	s.Tx.p.r = s.tx
 	s.Tx.p.cachedCons = cfg.TxSize
 	if cfg.NeedWakeup {
-		// Copy mode: TX is driven by the application's Kick only.
+		// Frames to send are copied: TX is driven by the application's
+		// Kick only.
 		s.tx.flags.Store(RingNeedWakeup)
+	}
+	if dev != nil {
+		zc, err := newZCPool(umem, s, cfg.NeedWakeup)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.NeedWakeup {
+			// The device has not looked at the fill ring yet.
+			umem.fq.flags.Store(RingNeedWakeup)
+		}
+		s.zc, s.dev = zc, dev
+		s.bound.Store(true)
+		if err := dev.SetXSKPool(zc); err != nil {
+			s.bound.Store(false)
+			return nil, fmt.Errorf("xsk: zero-copy bind: %w", err)
+		}
+		umem.bound = true
+		return s, nil
 	}
 	umem.bound = true
 	s.bound.Store(true)
 	return s, nil
 }
 
+// ZeroCopy reports whether the socket is bound in zero-copy mode
+// (XDP_OPTIONS' XDP_OPTIONS_ZEROCOPY).
+func (s *Socket) ZeroCopy() bool { return s.zc != nil }
+
 // UMEM returns the socket's UMEM.
 func (s *Socket) UMEM() *UMEM { return s.umem }
 
 // Close unbinds the socket (xsk_release): redirects to it fail from then
 // on. Detach the program redirecting to it first (xdp SetXDP waits for
-// the poll in flight) before reusing the UMEM's memory.
+// the poll in flight) before reusing the UMEM's memory. In zero-copy
+// mode Close takes the UMEM's frames back from the device, which resets
+// it, and reports the device's error if that fails.
 func (s *Socket) Close() error {
 	if !s.bound.Swap(false) {
 		return ErrClosed
+	}
+	if s.dev != nil {
+		if err := s.dev.SetXSKPool(nil); err != nil {
+			return fmt.Errorf("xsk: zero-copy unbind: %w", err)
+		}
 	}
 	return nil
 }
@@ -138,17 +186,23 @@ func (s *Socket) Program() xdp.Program {
 	return func(b *xdp.Buff) xdp.Action { return b.RedirectTo(s) }
 }
 
-// XDPRedirect is xsk_rcv in copy mode: check the socket is bound to the
-// frame's device and queue and the frame fits a UMEM frame, take a frame
-// from the fill ring, copy the frame behind the headrooms and put its
-// descriptor on the RX ring (visible at XDPFlush). It runs in the
-// driver's NAPI poll.
+// XDPRedirect is xsk_rcv: check the socket is bound to the frame's
+// device and queue; then, for a frame the device wrote into one of the
+// socket's own UMEM frames (zero-copy), put its descriptor on the RX
+// ring as it is (xsk_rcv_zc), and for any other frame (copy mode, or a
+// buffer posted before the zero-copy bind), check it fits a UMEM frame,
+// take a frame from the fill ring, copy the frame behind the headrooms
+// and put its descriptor on the RX ring (__xsk_rcv). Descriptors become
+// visible at XDPFlush. It runs in the driver's NAPI poll.
 func (s *Socket) XDPRedirect(b *xdp.Buff) error {
 	if !s.bound.Load() {
 		return syscall.ENXIO
 	}
 	if b.Ifindex != s.cfg.Ifindex || b.RxQueue != s.cfg.Queue {
 		return syscall.EINVAL
+	}
+	if s.zc != nil && b.Pool == xdp.FramePool(s.zc) {
+		return s.rcvZC(b)
 	}
 	u := s.umem
 	n := b.Len()
@@ -275,12 +329,16 @@ func (s *Socket) peekTxDesc() (Desc, bool) {
 
 // Wait blocks until the RX ring has a frame, the socket is closed or
 // timeout passes (a negative timeout waits for ever), as poll(POLLIN)
-// on the socket; in copy mode it first sends what the TX ring holds
-// when the need_wakeup flag asks for it, as xsk_poll does. It reports
+// on the socket. First, as xsk_poll does, it wakes the device when the
+// fill ring's need_wakeup flag asks for it (zero-copy) and sends what
+// the TX ring holds when its flag asks for it. It reports
 // whether the RX ring has frames.
 func (s *Socket) Wait(timeout time.Duration) (bool, error) {
 	if !s.bound.Load() {
 		return false, ErrClosed
+	}
+	if s.dev != nil && s.umem.fq.flags.Load()&RingNeedWakeup != 0 {
+		s.dev.XSKWakeup()
 	}
 	if s.tx.flags.Load()&RingNeedWakeup != 0 && s.tx.producer.Load() != s.tx.consumer.Load() {
 		s.txMu.Lock()
@@ -320,6 +378,7 @@ func (s *Socket) Stats() Stats {
 		TxRingEmptyDescs:     s.tx.queueEmptyDescs.Load(),
 		FillInvalidDescs:     s.umem.fq.invalidDescs.Load(),
 		RxPackets:            s.rxPackets.Load(),
+		RxZeroCopy:           s.rxZeroCopy.Load(),
 		TxPackets:            s.txPackets.Load(),
 		Wakeups:              s.wakeups.Load(),
 		FlushedPolls:         s.flushes.Load(),

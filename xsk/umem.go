@@ -14,12 +14,24 @@
 //
 // Frames reach a socket through an XDP program (package xdp) that
 // returns b.RedirectTo(sock), as a BPF program redirects to an XSKMAP
-// entry. This is copy mode (XDP_COPY): the frame is copied from the
-// driver's receive buffer into a UMEM frame taken from the fill ring,
-// and a frame to send is copied into a driver transmit buffer. Zero-copy
-// (UMEM frames posted to the virtio receive ring directly) is not
-// implemented: asking for it fails with EOPNOTSUPP, as binding with
-// XDP_ZEROCOPY on a driver without it does.
+// entry. A socket works in one of two modes:
+//
+//   - Copy mode (XDP_COPY): the frame is copied from the driver's
+//     receive buffer into a UMEM frame taken from the fill ring.
+//   - Zero-copy mode (XDP_ZEROCOPY, Config.ZeroCopy): the driver fills
+//     its receive ring from the fill ring (virtio.Net.SetXSKPool), the
+//     device writes each frame into a UMEM frame behind the headrooms,
+//     and a frame redirected to the socket goes on the RX ring where it
+//     is. Frames the program passes to the stack or sends back (XDP_TX)
+//     are copied out of the UMEM, and their UMEM frames reused, as
+//     Linux's virtio-net does (xsk_construct_skb). While the socket is
+//     bound every frame the device receives lands in the UMEM first, so
+//     the stack receives only while the application keeps the fill ring
+//     stocked.
+//
+// In both modes a frame to send is copied into a driver transmit buffer
+// (xsk_generic_xmit) and its UMEM frame is on the completion ring as
+// soon as Kick returns.
 //
 // The rings' indices and entries are the application's to write, as they
 // are in Linux's mmapped rings: the accessors (Reserve, Submit, Peek,
