@@ -14,6 +14,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/image/stats"
 	"github.com/kaidoku-net/kaidoku/image/xdpprog"
+	"github.com/kaidoku-net/kaidoku/irq"
 	"github.com/kaidoku-net/kaidoku/netstack"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
@@ -177,7 +178,8 @@ func (sys *System) startStats() string {
 
 // statsSections are the stack's sections with the device's added: the
 // driver's counters after the stack's dev line, NAPI's softnet counters
-// folded into softnet_stat, and the napi, irq, pools and mem sections.
+// folded into softnet_stat, the napi, irq, pools and mem sections, and
+// every counter in the machine form.
 func (sys *System) statsSections() []stats.Section {
 	st, nd := sys.Stack, sys.Device
 	var out []stats.Section
@@ -202,8 +204,31 @@ func (sys *System) statsSections() []stats.Section {
 		case "drops":
 			out = append(out, sec, stats.Section{Name: "pools", Write: nd.WritePools})
 			continue
+		case "counters":
+			sec = stats.CountersSection(sys.snapshot)
 		}
 		out = append(out, sec)
 	}
 	return append(out, stats.Section{Name: "mem", Write: netdev.WriteMem})
+}
+
+// snapshot is every counter of the runtime in the machine form: the
+// stack's, the driver's, NAPI's (folded into softnet_stat as the softnet
+// section does), the pools', the interrupts', the latency trace and the
+// image's memory.
+func (sys *System) snapshot() *stats.Snapshot {
+	st, nd := sys.Stack, sys.Device
+	dev := nd.Net.Stats()
+	ns := nd.Softnet.Stats()
+	st.SetSoftnetNAPI(ns.Dropped, ns.TimeSqueeze)
+	halts, timer := board.IdleStats()
+	return &stats.Snapshot{
+		Stack:   st.Counters(),
+		Dev:     &dev,
+		NAPI:    &ns,
+		Pools:   stats.PoolsOf(nd.Frames, nd.Large),
+		IRQ:     stats.IRQOf(irq.Default.Stats(), halts, timer),
+		Latency: stats.LatencyOf(st.Latency()),
+		Mem:     stats.ReadMem(board.DMAReserved()),
+	}
 }

@@ -86,8 +86,11 @@
 //     ignored instead. XDP_TX shares the one send queue with the stack;
 //     a multi-buffer frame is seen linearised, without headroom; buffers
 //     posted before a program was attached are not copied to gain
-//     headroom (xdp_linearize_page). AF_XDP (package xsk) is copy mode
-//     only.
+//     headroom (xdp_linearize_page).
+//   - AF_XDP zero-copy (SetXSKPool) follows Linux 6.10's virtio-net
+//     (v6.8 has none): binding or unbinding resets the whole device, not
+//     one queue (the MMIO transport has no queue reset); a frame of
+//     several buffers is dropped; frames to send are copied.
 //   - Mergeable frames of several buffers are linearised into a LargePool
 //     buffer instead of chained as page fragments. Frames stay in their
 //     pool buffer: a small one is not copied into a napi_alloc_skb head,

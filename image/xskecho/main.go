@@ -15,8 +15,9 @@
 // poll that received it to the reader taking it off the RX ring) goes
 // into the stack's latency trace, which the stats service (UDP 161)
 // reports with the stack's counters. Flags (after "--" on the kernel
-// command line): -port (7), -frames (UMEM frames, 256), -report (print
-// the socket's counters this often; 0, the default: never).
+// command line): -port (7), -frames (UMEM frames, 256), -zerocopy (bind
+// in zero-copy mode: the device receives into the UMEM directly), -report
+// (print the socket's counters this often; 0, the default: never).
 package main
 
 import (
@@ -36,6 +37,7 @@ func main() {
 	sys := unikernel.Start(unikernel.Options{Name: "xskecho", Stats: true, WaitReady: true})
 	port := flag.Uint("port", 7, "UDP port to echo on")
 	frames := flag.Int("frames", 256, "UMEM frames (2 KiB each, in DMA memory)")
+	zerocopy := flag.Bool("zerocopy", false, "bind in zero-copy mode (XDP_ZEROCOPY): the device receives into the UMEM")
 	report := flag.Duration("report", 0, "print the socket's counters this often (0: never)")
 	flag.Parse()
 	nd := sys.Device
@@ -46,19 +48,23 @@ func main() {
 		fatal(err)
 	}
 	s, err := xsk.New(umem, xsk.Config{RxSize: pow2Floor(uint32(n)), TxSize: pow2Floor(uint32(n)),
-		Ifindex: nd.Ifindex(), Link: nd.Net, TxPool: nd.Frames, NeedWakeup: true})
+		Ifindex: nd.Ifindex(), Link: nd.Net, TxPool: nd.Frames, NeedWakeup: true, ZeroCopy: *zerocopy})
 	if err != nil {
 		fatal(err)
 	}
 	e := newEcho(s, board.Nanotime, sys.Stack.Latency())
 	nd.Net.SetXDP(xdpprog.RedirectUDP(uint16(*port), s))
-	fmt.Printf("xskecho: AF_XDP echo on UDP port %d, copy mode, %d UMEM frames\n", *port, n)
+	mode := "copy"
+	if s.ZeroCopy() {
+		mode = "zero-copy"
+	}
+	fmt.Printf("xskecho: AF_XDP echo on UDP port %d, %s mode, %d UMEM frames\n", *port, mode, n)
 	if *report > 0 {
 		go func() {
 			for range time.Tick(*report) {
 				st := s.Stats()
-				fmt.Printf("XSK rx_packets=%d tx_packets=%d rx_dropped=%d rx_ring_full=%d rx_fill_ring_empty_descs=%d rx_invalid_descs=%d tx_invalid_descs=%d tx_ring_empty_descs=%d fill_invalid_descs=%d wakeups=%d\n",
-					st.RxPackets, st.TxPackets, st.RxDropped, st.RxRingFull, st.RxFillRingEmptyDescs, st.RxInvalidDescs,
+				fmt.Printf("XSK rx_packets=%d rx_zerocopy=%d tx_packets=%d rx_dropped=%d rx_ring_full=%d rx_fill_ring_empty_descs=%d rx_invalid_descs=%d tx_invalid_descs=%d tx_ring_empty_descs=%d fill_invalid_descs=%d wakeups=%d\n",
+					st.RxPackets, st.RxZeroCopy, st.TxPackets, st.RxDropped, st.RxRingFull, st.RxFillRingEmptyDescs, st.RxInvalidDescs,
 					st.TxInvalidDescs, st.TxRingEmptyDescs, st.FillInvalidDescs, st.Wakeups)
 			}
 		}()

@@ -20,18 +20,23 @@ func TestXSKGoals(t *testing.T) {
 	}
 	us := time.Microsecond
 	rs := []Result{
+		{Peer: "kaidoku, per-datagram echo", Latency: lat(10 * us)},
 		{Peer: "kaidoku", Latency: lat(100 * us)},
 		{Peer: "reflector (XDP_TX, driver ceiling)", RTT: rtt(100 * us), Load: load(1000)},
 		{Peer: XSKPeerName, RTT: rtt(105 * us), Load: load(960), Latency: lat(50 * us)},
 	}
-	if got := XSKGoals(rs); strings.Count(got, "- met:") != 3 {
+	if got := XSKGoals(rs); strings.Count(got, "- met: "+XSKPeerName) != 3 || strings.Contains(got, "not met") {
 		t.Fatalf("want three goals met:\n%s", got)
 	}
-	rs[2].RTT, rs[2].Load, rs[2].Latency = rtt(120*us), load(900), lat(60*us)
-	if got := XSKGoals(rs); strings.Count(got, "- not met:") != 3 {
+	rs[3].RTT, rs[3].Load, rs[3].Latency = rtt(120*us), load(900), lat(60*us)
+	if got := XSKGoals(rs); strings.Count(got, "- not met: "+XSKPeerName) != 3 {
 		t.Fatalf("want three goals not met:\n%s", got)
 	}
-	if got := XSKGoals(rs[:2]); got != "" {
-		t.Fatalf("without the AF_XDP row: %q", got)
+	rs = append(rs, Result{Peer: XSKZeroCopyPeerName, RTT: rtt(100 * us), Load: load(1000), Latency: lat(40 * us)})
+	if got := XSKGoals(rs); strings.Count(got, "- met: "+XSKZeroCopyPeerName) != 3 || strings.Count(got, "- not met: "+XSKPeerName) != 3 {
+		t.Fatalf("want the zero-copy row's goals met beside the copy row's:\n%s", got)
+	}
+	if got := XSKGoals(rs[:3]); got != "" {
+		t.Fatalf("without an AF_XDP row: %q", got)
 	}
 }

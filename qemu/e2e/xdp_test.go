@@ -108,20 +108,35 @@ func TestXDPDropFlood(t *testing.T) {
 	}
 }
 
-// image/xskecho answers UDP echoes through an AF_XDP socket: every
-// request once, as an echo (addresses and ports swapped, checksums
-// valid), with the socket's counters agreeing and each frame's
-// interrupt-to-wakeup in the stats service's latency trace; the stack
-// still answers the stats service beside it.
+// image/xskecho answers UDP echoes through an AF_XDP socket, in copy
+// mode and in zero-copy mode: every request once, as an echo (addresses
+// and ports swapped, checksums valid), with the socket's counters
+// agreeing (in zero-copy mode every request received in place, in copy
+// mode none) and each frame's interrupt-to-wakeup in the stats
+// service's latency trace; the stack still answers the stats service
+// beside it.
 func TestXSKEcho(t *testing.T) {
 	img := buildProgram(t, "./image/xskecho")
+	for _, mode := range []struct {
+		name     string
+		flags    []string
+		zeroCopy bool
+	}{
+		{"copy", nil, false},
+		{"zero-copy", []string{"-zerocopy"}, true},
+	} {
+		t.Run(mode.name, func(t *testing.T) { testXSKEcho(t, img, mode.flags, mode.zeroCopy) })
+	}
+}
+
+func testXSKEcho(t *testing.T, img string, flags []string, zeroCopy bool) {
 	mac, _ := testbench.ParseMAC(qemu.MACFor(1))
 	b, nd, err := testbench.Listen(mac, guestIP)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	vm := bootProgram(t, img, qemu.Config{Net: nd, Append: []string{"kaidoku.stats.allow=any", "--", "-report", "250ms"}})
+	vm := bootProgram(t, img, qemu.Config{Net: nd, Append: append([]string{"kaidoku.stats.allow=any", "--", "-report", "250ms"}, flags...)})
 	if _, err := b.Request(netip.AddrPortFrom(testbench.TestHost, 40001), 161, []byte("latency-reset"), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -167,9 +182,13 @@ func TestXSKEcho(t *testing.T) {
 		if m["tx_packets"] < n {
 			continue
 		}
+		wantZC := uint64(0)
+		if zeroCopy {
+			wantZC = n
+		}
 		if m["rx_packets"] != n || m["tx_packets"] != n || m["rx_dropped"] != 0 || m["rx_ring_full"] != 0 ||
-			m["tx_invalid_descs"] != 0 || m["fill_invalid_descs"] != 0 {
-			t.Fatalf("socket counters disagree with %d echoes: %s", n, l.Text)
+			m["tx_invalid_descs"] != 0 || m["fill_invalid_descs"] != 0 || m["rx_zerocopy"] != wantZC {
+			t.Fatalf("socket counters disagree with %d echoes (zero-copy %v): %s", n, zeroCopy, l.Text)
 		}
 		t.Logf("%s", l.Text)
 		break
@@ -181,6 +200,11 @@ func TestXSKEcho(t *testing.T) {
 	snap, err := stats.ParseCounters(string(reply))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// In zero-copy mode the device received every request into the
+	// UMEM; the stack's own frames were copied out of it.
+	if zeroCopy && (snap.Dev == nil || snap.Dev.RX.XSKPackets < n || snap.Dev.RX.XSKCopies == 0) {
+		t.Fatalf("zero-copy: the driver's counters do not show %d frames received into the UMEM: %+v", n, snap.Dev)
 	}
 	// Frames of polls that no interrupt started (a re-check after
 	// completion, the softnet goroutine) have no T0 and are not

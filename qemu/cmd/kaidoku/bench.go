@@ -21,7 +21,7 @@ import (
 func benchCmd(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	out := fs.String("out", "results", "folder for bench.md and the plots")
-	peersFlag := fs.String("peers", "kaidoku,kaidoku-per-datagram,gvisor,linux,reflector,af_xdp,kaidoku-busypoll", "peers to measure, in order")
+	peersFlag := fs.String("peers", "kaidoku,kaidoku-per-datagram,gvisor,linux,reflector,af_xdp,af_xdp_zc,kaidoku-busypoll", "peers to measure, in order")
 	busyPoll := fs.Duration("busypoll", 200*time.Microsecond, "NAPI busy-poll window of the kaidoku-busypoll peer")
 	loadTime := fs.Duration("load", 10*time.Second, "throughput run length")
 	rttCount := fs.Int("rtt", 2000, "sequential round trips")
@@ -105,8 +105,8 @@ func benchCmd(args []string) error {
 			}
 			peers = append(peers, bench.Peer{Name: "reflector (XDP_TX, driver ceiling)", Files: []string{kaidokuImage}, GuestIP: guestIP,
 				EchoPort: 7, Config: imageConfig(kaidokuImage, "kaidoku.mode=reflector")})
-		case "af_xdp":
-			p, err := xskPeer(root, guestIP)
+		case "af_xdp", "af_xdp_zc":
+			p, err := xskPeer(root, guestIP, name == "af_xdp_zc")
 			if err != nil {
 				return err
 			}

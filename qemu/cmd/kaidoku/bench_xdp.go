@@ -22,15 +22,19 @@ func benchXDPDrop(root, image string, guestIP netip.Addr, o bench.XDPDropOptions
 }
 
 // xskPeer builds image/xskecho, the UDP echo on an AF_XDP socket, as a
-// peer of the side-by-side benchmark; its stats service reports the
-// AF_XDP reader's interrupt-to-wakeup.
-func xskPeer(root string, guestIP netip.Addr) (bench.Peer, error) {
+// peer of the side-by-side benchmark, in copy mode or in zero-copy mode;
+// its stats service reports the AF_XDP reader's interrupt-to-wakeup.
+func xskPeer(root string, guestIP netip.Addr, zeroCopy bool) (bench.Peer, error) {
 	img := filepath.Join(root, "build", "xskecho.elf")
 	if err := qemu.BuildImage(root, "./image/xskecho", img, ""); err != nil {
 		return bench.Peer{}, err
 	}
-	return bench.Peer{Name: bench.XSKPeerName, Files: []string{img}, GuestIP: guestIP, EchoPort: 7, StatsPort: 161,
+	name, args := bench.XSKPeerName, []string{"kaidoku.stats.allow=any"}
+	if zeroCopy {
+		name, args = bench.XSKZeroCopyPeerName, append(args, "--", "-zerocopy")
+	}
+	return bench.Peer{Name: name, Files: []string{img}, GuestIP: guestIP, EchoPort: 7, StatsPort: 161,
 		Config: func() (qemu.Config, error) {
-			return qemu.Config{Kernel: img, Append: []string{"kaidoku.stats.allow=any"}}, nil
+			return qemu.Config{Kernel: img, Append: args}, nil
 		}}, nil
 }
