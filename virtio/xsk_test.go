@@ -2,6 +2,7 @@ package virtio_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"sync"
 	"testing"
 	"time"
@@ -226,4 +227,106 @@ func TestXSKZeroCopyNoProgram(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	h.checkRxAccounting()
+}
+
+// FuzzXSKZeroCopyMisuse lets an application bound in zero-copy mode give
+// the fill ring anything (addresses outside the UMEM, unaligned, the
+// same frame twice, a producer moved anywhere), release RX entries it
+// never had and never give frames back, while frames of every size
+// arrive and the program redirects or passes them. The driver must
+// report no fault, put only descriptors inside one UMEM frame on the RX
+// ring, and, once the socket is closed, receive into its own buffers
+// again with every buffer accounted for.
+func FuzzXSKZeroCopyMisuse(f *testing.F) {
+	f.Add([]byte{2, 3, 2, 3, 5, 2, 2, 3})
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 3, 3})
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0x7f, 2, 4, 0x10, 0, 0, 0, 2, 5, 3})
+	f.Add([]byte{0, 0x00, 0x08, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x08, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 3})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		h := newHarness(t, opts{queue: 16})
+		u, err := xsk.NewUMEM(virtio.PoolMemory(h.region), xsk.UMEMConfig{Frames: 16, FillSize: 8, CompletionSize: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := xsk.New(u, xsk.Config{RxSize: 8, TxSize: 8, Ifindex: 2, Link: h.net, TxPool: h.txPool,
+			ZeroCopy: true, NeedWakeup: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.net.SetXDP(func(b *xdp.Buff) xdp.Action {
+			if b.Len() > 14 && b.Data()[14]%3 == 0 {
+				return xdp.Pass
+			}
+			return b.RedirectTo(s)
+		})
+		word := func(i int) uint64 {
+			var w [8]byte
+			copy(w[:], ops[min(i, len(ops)):])
+			return binary.LittleEndian.Uint64(w[:])
+		}
+		fs := uint64(u.FrameSize())
+		seq := 0
+		for i := 0; i < len(ops); i++ {
+			v := word(i + 1)
+			switch ops[i] % 6 {
+			case 0: // a fill entry, anything, reserved or not
+				idx, got := u.Fill.Reserve(1)
+				if got == 0 {
+					idx = uint32(v >> 32)
+				}
+				u.Fill.SetAddr(idx, v)
+				u.Fill.Submit(1)
+				i += 8
+			case 1: // the fill producer moved anywhere
+				u.Fill.Submit(uint32(v))
+				i += 4
+			case 2: // a frame arrives
+				n := 14 + int(v%3000)
+				fr := make([]byte, n)
+				fr[0] = 0x52
+				if n > 14 {
+					fr[14] = byte(seq)
+				}
+				seq++
+				h.dev.Inject(fr, virtiotest.RxOptions{})
+				i += 2
+			case 3: // well-behaved: take the RX ring, give the frames back
+				s.Wait(time.Millisecond)
+				idx, got := s.Rx.Peek(8)
+				var back []uint64
+				for j := uint32(0); j < got; j++ {
+					d := s.Rx.Desc(idx + j)
+					if d.Len == 0 || d.Addr+uint64(d.Len) > u.Size() || d.Addr/fs != (d.Addr+uint64(d.Len)-1)/fs {
+						t.Fatalf("RX descriptor %+v outside a frame", d)
+					}
+					back = append(back, d.Addr)
+				}
+				s.Rx.Release(got)
+				if fi, room := u.Fill.Reserve(uint32(len(back))); room == uint32(len(back)) {
+					for j, a := range back {
+						u.Fill.SetAddr(fi+uint32(j), a)
+					}
+					u.Fill.Submit(room)
+				}
+			case 4: // RX entries released that were never taken
+				s.Rx.Release(uint32(v))
+				i += 4
+			case 5:
+				s.Wait(0)
+			}
+		}
+		if n := h.faultCount(); n != 0 {
+			t.Fatalf("%d device faults: %v", n, h.faultKinds())
+		}
+		h.net.SetXDP(nil)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		base := h.deliveredCount()
+		h.send(1000, 4, 4, 100)
+		if got := h.deliveredCount() - base; got != 4 {
+			t.Fatalf("after Close the stack got %d of 4 frames", got)
+		}
+		h.checkRxAccounting()
+	})
 }

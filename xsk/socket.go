@@ -222,6 +222,7 @@ func (s *Socket) XDPRedirect(b *xdp.Buff) error {
 		u.free(chunk)
 		return syscall.ENOBUFS
 	}
+	u.release(chunk)
 	s.rxT0[(s.rx.cachedProd-1)&s.rx.mask] = b.T0
 	s.rxPackets.Add(1)
 	return nil

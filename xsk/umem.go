@@ -91,8 +91,10 @@ type UMEM struct {
 	Completion CompletionRing
 
 	// Kernel side: frames taken from the fill ring and not used (the
-	// buffer pool's free list).
+	// buffer pool's free list), and, in zero-copy mode, which frames it
+	// holds (posted to the device or on the free list).
 	freeList []uint64
+	held     []bool
 	bound    bool
 }
 
@@ -162,12 +164,14 @@ func (u *UMEM) Data(addr uint64, n int) []byte {
 // memory).
 func (u *UMEM) BusAddr() uint64 { return u.busAddr }
 
-// alloc is xp_alloc in copy mode: a frame from the free list, or the next
-// valid address from the fill ring. Aligned mode rounds an address down
-// to its frame (xp_check_aligned); one beyond the UMEM is counted in the
-// fill ring's invalid descriptors and skipped, at most a ring's worth
-// per frame (see Socket.peekTxDesc). An empty fill ring counts
-// rx_fill_ring_empty_descs.
+// alloc is xp_alloc: a frame from the free list, or the next valid
+// address from the fill ring. Aligned mode rounds an address down to its
+// frame (xp_check_aligned); one beyond the UMEM is counted in the fill
+// ring's invalid descriptors and skipped, at most a ring's worth per
+// frame (see Socket.peekTxDesc). In zero-copy mode so is a frame the
+// kernel side already holds, which the application gave twice: Linux
+// would post it twice, and the device would write two frames into it.
+// An empty fill ring counts rx_fill_ring_empty_descs.
 func (u *UMEM) alloc() (uint64, bool) {
 	if n := len(u.freeList); n > 0 {
 		a := u.freeList[n-1]
@@ -182,9 +186,12 @@ func (u *UMEM) alloc() (uint64, bool) {
 		}
 		u.fq.consRelease()
 		a &^= u.chunkSize - 1
-		if a >= uint64(len(u.mem)) {
+		if a >= uint64(len(u.mem)) || u.held != nil && u.held[a/u.chunkSize] {
 			u.fq.invalidDescs.Add(1)
 			continue
+		}
+		if u.held != nil {
+			u.held[a/u.chunkSize] = true
 		}
 		return a, true
 	}
@@ -192,6 +199,14 @@ func (u *UMEM) alloc() (uint64, bool) {
 
 // free is xp_free: a frame taken but not used goes back to the free list.
 func (u *UMEM) free(a uint64) { u.freeList = append(u.freeList, a) }
+
+// release marks frame a as the application's again: its descriptor is
+// on the RX ring.
+func (u *UMEM) release(a uint64) {
+	if u.held != nil {
+		u.held[a/u.chunkSize] = false
+	}
+}
 
 // validTxDesc is xp_aligned_validate_desc: a non-empty frame inside one
 // chunk of the UMEM, with no option set.

@@ -49,6 +49,7 @@ func newZCPool(u *UMEM, s *Socket, needWakeup bool) (*zcPool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xsk: zero-copy: %w", err)
 	}
+	u.held = make([]bool, n)
 	z := &zcPool{u: u, s: s, pool: pool, frames: make([]*skb.Buffer, n), needWakeup: needWakeup}
 	for range n {
 		b := pool.Get()
@@ -114,6 +115,7 @@ func (s *Socket) rcvZC(b *xdp.Buff) error {
 		s.rxQueueFull.Add(1)
 		return syscall.ENOBUFS
 	}
+	s.umem.release(d.Addr &^ (s.umem.chunkSize - 1))
 	s.rxT0[(s.rx.cachedProd-1)&s.rx.mask] = b.T0
 	s.rxPackets.Add(1)
 	s.rxZeroCopy.Add(1)

@@ -108,6 +108,12 @@ func TestZeroCopyPool(t *testing.T) {
 	if n := p.AllocBatch(bufs[3:4]); n != 0 || !u.Fill.NeedsWakeup() {
 		t.Fatalf("dry fill ring: %d frames, need_wakeup %v", n, u.Fill.NeedsWakeup())
 	}
+	// Frames the kernel side holds (1 and 5, taken above), given again,
+	// are refused.
+	r.fill(1, 5)
+	if n := p.AllocBatch(bufs[3:4]); n != 0 || s.Stats().FillInvalidDescs != 3 {
+		t.Fatalf("frames given twice: %d taken, %+v", n, s.Stats())
+	}
 
 	// Redirects in place, until the RX ring (2 entries) is full.
 	r.fill(2)
