@@ -33,20 +33,20 @@ type rqStats struct {
 }
 
 // virtnetPoll is virtnet_poll, the receive NAPI's poll function: reclaim
-// transmit completions, receive up to budget frames, and complete NAPI
-// (re-arming the interrupt) if the ring ran dry first; then flush what
-// the XDP program redirected (xdp_do_flush) and transmit its XDP_TX
-// frames with one notification.
+// transmit completions, receive up to budget frames, flush what the XDP
+// program redirected (xdp_do_flush, which wakes AF_XDP readers), complete
+// NAPI (re-arming the interrupt) if the ring ran dry first, and transmit
+// the program's XDP_TX frames with one notification, in Linux's order.
 func (d *Net) virtnetPoll(n *napi.NAPI, budget int) int {
 	d.rx.pollSeq.Add(1) // odd: a poll runs (for SetXDP)
 	defer d.rx.pollSeq.Add(1)
 	d.virtnetPollCleantx()
 	received := d.virtnetReceive(n, budget)
-	if received < budget {
-		d.virtqueueNapiComplete(n, d.rx.vq, received)
-	}
 	if len(d.rx.xdpFlush) != 0 {
 		d.xdpDoFlush()
+	}
+	if received < budget {
+		d.virtqueueNapiComplete(n, d.rx.vq, received)
 	}
 	if !d.rx.xdpTxQ.Empty() {
 		d.virtnetXDPXmit()
