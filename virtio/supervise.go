@@ -107,8 +107,8 @@ func (s *Supervisor) Run(d *Net) {
 				poolUse(d.cfg.RxPool, ps), st.RX.Posted, st.RX.Size, st.RefillRuns)
 		}
 		if n := rxErrors(st) - rxErrors(last); n > 0 {
-			s.cfg.Logf("virtio-net: %d receive errors: rx_length_errors %d rx_frame_errors %d drops %d",
-				n, st.RxLengthErrors, st.RxFrameErrors, st.RX.Drops)
+			s.cfg.Logf("virtio-net: %d receive errors: rx_length_errors %d rx_frame_errors %d drops %d (of them by XDP %d) xdp_exceptions %d",
+				n, st.RxLengthErrors, st.RxFrameErrors, st.RX.Drops, st.RX.XDPDrops, st.XDPExceptions)
 		}
 		last, lastPool = st, ps
 	}
@@ -124,7 +124,12 @@ func poolUse(p *skb.Pool, s skb.PoolStats) string {
 	return fmt.Sprintf("in use %d of %d", s.InUse, s.Count)
 }
 
-func rxErrors(st Stats) uint64 { return st.RxLengthErrors + st.RxFrameErrors + st.RX.Drops }
+// rxErrors counts what went wrong on receive: length and frame errors,
+// drops, and program errors (XDP exceptions), but not the frames an XDP
+// program chose to drop, which are its verdicts (a flood it filters).
+func rxErrors(st Stats) uint64 {
+	return st.RxLengthErrors + st.RxFrameErrors + st.RX.Drops - st.RX.XDPDrops + st.XDPExceptions
+}
 
 // recover resets d until it works again, backing off between failed
 // attempts. It returns false if d was closed or Stop was called.

@@ -19,6 +19,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/virtio"
 	"github.com/kaidoku-net/kaidoku/virtio/virtiotest"
+	"github.com/kaidoku-net/kaidoku/xdp"
 )
 
 // supervised is a device wired as the image wires it, with the
@@ -290,4 +291,29 @@ func TestSupervisorReportsPoolStarvation(t *testing.T) {
 	if st := s.net.Stats(); st.RefillRuns == 0 || st.Resets != 0 {
 		t.Fatalf("refill_work runs %d, resets %d, want >0 and 0", st.RefillRuns, st.Resets)
 	}
+}
+
+// Frames an XDP program drops are its verdicts, not receive errors: the
+// supervisor reports a drop the driver made and an XDP_ABORTED, not
+// XDP_DROP.
+func TestSupervisorXDPDropsAreNotErrors(t *testing.T) {
+	s := newSupervised(t, time.Millisecond)
+	var abort atomic.Bool
+	s.net.SetXDP(func(b *xdp.Buff) xdp.Action {
+		if abort.Load() {
+			return xdp.Aborted
+		}
+		return xdp.Drop
+	})
+	for i := 0; i < 20; i++ {
+		s.dev.Inject(frame(i, 64), virtiotest.RxOptions{})
+	}
+	waitUntil(t, "drops", func() bool { return s.net.Stats().RX.XDPDrops == 20 })
+	time.Sleep(20 * time.Millisecond) // several supervisor rounds
+	if s.logged("receive errors") {
+		t.Fatal("XDP_DROP reported as receive errors")
+	}
+	abort.Store(true)
+	s.dev.Inject(frame(20, 64), virtiotest.RxOptions{})
+	waitUntil(t, "the XDP_ABORTED report", func() bool { return s.logged("receive errors") })
 }

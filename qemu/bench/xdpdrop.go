@@ -25,7 +25,10 @@ type XDPDropOptions struct {
 	// Idle is how long the echo is probed before the flood (3 s).
 	Idle time.Duration
 	// Backlog holds the flood while QEMU's socket has this many bytes
-	// queued (64 KiB): the flood goes as fast as QEMU takes frames.
+	// queued (64 KiB): the flood goes as fast as QEMU takes frames. The
+	// echo's requests wait behind what is queued there, so the backlog
+	// bounds what the flood adds to their round trip before the guest
+	// sees them.
 	Backlog   int64
 	BootLimit time.Duration // READY must come within this (60 s)
 	Log       io.Writer     // progress (os.Stderr)
@@ -171,8 +174,8 @@ func XDPDropMarkdown(r XDPDropResult, o XDPDropOptions) string {
 	fmt.Fprintf(&b, "| kaidoku | %d | %d | %d | %.0f | %s / %s | %s / %s | %d of %d |\n",
 		r.Sent, r.Dropped, r.HostLost, r.Rate(), us(r.Idle.Percentile(0.5)), us(r.Idle.Percentile(0.99)),
 		us(r.Flood.Percentile(0.5)), us(r.Flood.Percentile(0.99)), r.Flood.Lost, r.Flood.Sent)
-	fmt.Fprintf(&b, "\nA flood of %d-byte UDP datagrams to the echo port from %s, which the image drops with an XDP program in the driver's poll, offered as fast as QEMU reads them; meanwhile the echo is probed from another address, one request at a time. Accelerator: %s.\n",
-		o.Size, XDPDropSource, r.Accel)
+	fmt.Fprintf(&b, "\nA flood of %d-byte UDP datagrams to the echo port from %s, which the image drops with an XDP program in the driver's poll, offered as fast as QEMU reads them, with at most %d KiB queued in QEMU's socket (the echo's requests wait behind them); meanwhile the echo is probed from another address, one request at a time. Accelerator: %s.\n",
+		o.Size, XDPDropSource, o.Backlog>>10, r.Accel)
 	if r.Err != nil {
 		fmt.Fprintf(&b, "\nThe run did not add up: %s\n", oneLine(r.Err.Error()))
 	}

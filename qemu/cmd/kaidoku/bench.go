@@ -29,11 +29,12 @@ func benchCmd(args []string) error {
 	size := fs.Int("size", 64, "echo payload bytes")
 	openLoop := fs.Duration("openloop", 2*time.Second, "open loop: time measured at each offered rate (0 skips the section)")
 	fractions := fs.String("openloop-rates", "0.1,0.25,0.5,0.75,0.9,1,1.25,1.5", "open loop: offered rates as fractions of each peer's closed-loop echoes/s")
-	sections := fs.String("sections", "echo,dnsperf,sockperf", "sections to run: echo (the peers above, closed and open loop), dnsperf, sockperf")
+	sections := fs.String("sections", "echo,dnsperf,sockperf,xdpdrop", "sections to run: echo (the peers above, closed and open loop), dnsperf, sockperf, xdpdrop")
 	stacks := fs.String("stacks", "kaidoku,gvisor,linux", "stacks of the dnsperf and sockperf sections, in order")
 	clientTime := fs.Duration("clienttime", 10*time.Second, "length of each dnsperf and sockperf run")
 	clientProfile := fs.Bool("profile", true, "profile the kaidoku guest during a second dnsperf run (the driver's, the stack's and the program's shares)")
 	xdpDrop := fs.Uint64("xdpdrop", 1_000_000, "frames of the flood the XDP_DROP run drops (0: no XDP_DROP run)")
+	xdpBacklog := fs.Int64("xdpdrop-backlog", 64<<10, "bytes the XDP_DROP flood keeps queued in QEMU's socket at most")
 	fs.Parse(args)
 	ol, err := openLoopOptions(*openLoop, *fractions)
 	if err != nil {
@@ -41,8 +42,8 @@ func benchCmd(args []string) error {
 	}
 	want := map[string]bool{}
 	for _, s := range splitList(*sections) {
-		if s != "echo" && s != "dnsperf" && s != "sockperf" {
-			return fmt.Errorf("unknown section %q (echo, dnsperf, sockperf)", s)
+		if s != "echo" && s != "dnsperf" && s != "sockperf" && s != "xdpdrop" {
+			return fmt.Errorf("unknown section %q (echo, dnsperf, sockperf, xdpdrop)", s)
 		}
 		want[s] = true
 	}
@@ -145,8 +146,8 @@ func benchCmd(args []string) error {
 		goals += clientGoals
 	}
 	report := "# kaidoku side-by-side benchmark\n\n" + time.Now().UTC().Format(time.RFC3339) + "\n\n" + table + "\n" + goals
-	if *xdpDrop > 0 {
-		xdp, err := benchXDPDrop(root, kaidokuImage, guestIP, bench.XDPDropOptions{Count: *xdpDrop, Size: *size})
+	if want["xdpdrop"] && *xdpDrop > 0 {
+		xdp, err := benchXDPDrop(root, kaidokuImage, guestIP, bench.XDPDropOptions{Count: *xdpDrop, Size: *size, Backlog: *xdpBacklog})
 		if err != nil {
 			return err
 		}
@@ -156,10 +157,14 @@ func benchCmd(args []string) error {
 	for _, p := range plots {
 		report += fmt.Sprintf("\n![%s](%s)\n", filepath.Base(p), filepath.Base(p))
 	}
+	// A run without the echo section leaves a full run's report in place.
 	name := "bench.md"
-	if !want["echo"] {
-		// The client sections alone leave a full run's report in place.
+	switch {
+	case want["echo"]:
+	case want["dnsperf"] || want["sockperf"]:
 		name = "bench-clients.md"
+	default:
+		name = "bench-xdpdrop.md"
 	}
 	if err := os.WriteFile(filepath.Join(*out, name), []byte(report), 0o644); err != nil {
 		return err
