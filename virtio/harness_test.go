@@ -347,3 +347,24 @@ func (h *harness) checkRxAccounting() {
 		h.t.Fatalf("rx pool: %d double frees", ps.DoubleFree)
 	}
 }
+
+// txRecorder keeps a copy of every frame the device transmits: pass its
+// record as opts.onTX.
+type txRecorder struct {
+	mu sync.Mutex
+	// +checklocks:mu
+	frames [][]byte
+}
+
+func (r *txRecorder) record(f []byte) {
+	r.mu.Lock()
+	r.frames = append(r.frames, append([]byte(nil), f...))
+	r.mu.Unlock()
+}
+
+// sent returns the frames transmitted so far.
+func (r *txRecorder) sent() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.frames[:len(r.frames):len(r.frames)]
+}

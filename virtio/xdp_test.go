@@ -121,13 +121,8 @@ func TestXDPActions(t *testing.T) {
 			want{packets: n, redirects: n, drops: n, rq: n, exceptions: n}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var mu sync.Mutex
-			var tx [][]byte
-			h := newHarness(t, opts{queue: 64, onTX: func(f []byte) {
-				mu.Lock()
-				tx = append(tx, append([]byte(nil), f...))
-				mu.Unlock()
-			}})
+			var txr txRecorder
+			h := newHarness(t, opts{queue: 64, onTX: txr.record})
 			tg := &target{err: tc.tgErr}
 			if old := h.net.SetXDP(tc.prog(tg)); old != nil {
 				t.Fatal("a program was attached already")
@@ -139,20 +134,16 @@ func TestXDPActions(t *testing.T) {
 			}
 			waitUntil(t, "every frame seen", func() bool { return h.net.Stats().RX.XDPPackets == n })
 			waitUntil(t, "transmissions", func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return len(tx) >= tc.want.txed && h.txPool.InUse() == 0 && h.net.Stats().TX.InFlight == 0
+				return len(txr.sent()) >= tc.want.txed && h.txPool.InUse() == 0 && h.net.Stats().TX.InFlight == 0
 			})
 			h.waitDelivered(tc.want.delivered)
 			st := h.net.Stats()
+			sent := txr.sent()
 			h.mu.Lock()
-			mu.Lock()
 			tg.mu.Lock()
-			got := want{len(h.frames), len(tx), len(tg.frames), st.RX.XDPPackets, st.RX.XDPTx, st.RX.XDPRedirects,
+			got := want{len(h.frames), len(sent), len(tg.frames), st.RX.XDPPackets, st.RX.XDPTx, st.RX.XDPRedirects,
 				st.RX.XDPDrops, st.TX.XDPTx, st.TX.XDPTxDrops, st.XDPExceptions, st.RX.Drops}
-			sent := tx
 			tg.mu.Unlock()
-			mu.Unlock()
 			h.mu.Unlock()
 			if got != tc.want {
 				t.Fatalf("got %+v, want %+v\n%s", got, tc.want, st)

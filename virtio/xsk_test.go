@@ -3,7 +3,6 @@ package virtio_test
 import (
 	"bytes"
 	"encoding/binary"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,22 +21,31 @@ type xskRig struct {
 
 const xskFrames = 128
 
-func newXSKRig(t *testing.T, h *harness) *xskRig {
+// bindXSK binds a socket in zero-copy mode to the harness's device, on a
+// UMEM of the given frames whose rings (fill and RX) have ring entries.
+func bindXSK(t *testing.T, h *harness, frames int, ring uint32) *xskRig {
 	t.Helper()
-	u, err := xsk.NewUMEM(virtio.PoolMemory(h.region), xsk.UMEMConfig{Frames: xskFrames,
-		FillSize: xskFrames, CompletionSize: xskFrames})
+	u, err := xsk.NewUMEM(virtio.PoolMemory(h.region), xsk.UMEMConfig{Frames: frames, FillSize: ring, CompletionSize: ring})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := xsk.New(u, xsk.Config{RxSize: xskFrames, TxSize: xskFrames, Ifindex: 2,
-		Link: h.net, TxPool: h.txPool, ZeroCopy: true, NeedWakeup: true})
+	s, err := xsk.New(u, xsk.Config{RxSize: ring, TxSize: ring, Ifindex: 2, Link: h.net, TxPool: h.txPool,
+		ZeroCopy: true, NeedWakeup: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !s.ZeroCopy() {
 		t.Fatal("socket not in zero-copy mode")
 	}
-	r := &xskRig{h: h, u: u, s: s}
+	return &xskRig{h: h, u: u, s: s}
+}
+
+// newXSKRig binds a socket of xskFrames frames and gives them all to
+// the fill ring.
+func newXSKRig(t *testing.T, h *harness) *xskRig {
+	t.Helper()
+	r := bindXSK(t, h, xskFrames, xskFrames)
+	u := r.u
 	if !u.Fill.NeedsWakeup() {
 		t.Fatal("fill ring empty at bind and need_wakeup not set")
 	}
@@ -105,13 +113,8 @@ func (r *xskRig) take(n int) []xsk.Desc {
 // receives into its own buffers again.
 func TestXSKZeroCopy(t *testing.T) {
 	const n = 3 * xskFrames
-	var mu sync.Mutex
-	var tx [][]byte
-	h := newHarness(t, opts{queue: 64, onTX: func(f []byte) {
-		mu.Lock()
-		tx = append(tx, append([]byte(nil), f...))
-		mu.Unlock()
-	}})
+	var txr txRecorder
+	h := newHarness(t, opts{queue: 64, onTX: txr.record})
 	r := newXSKRig(t, h)
 	waitUntil(t, "UMEM frames posted", func() bool { return h.net.Stats().RX.Posted == 64 })
 	if in := h.rxPool.InUse(); in != 0 {
@@ -154,11 +157,16 @@ func TestXSKZeroCopy(t *testing.T) {
 		}
 	}
 	h.waitDelivered(want["pass"])
-	waitUntil(t, "XDP_TX frames sent", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(tx) == want["tx"]
-	})
+	waitUntil(t, "XDP_TX frames sent", func() bool { return len(txr.sent()) == want["tx"] })
+	for _, f := range txr.sent() {
+		seq := seqOf(f)
+		w := frame(seq, 100+seq%64)
+		copy(w[0:6], peerMAC[:])
+		copy(w[6:12], devMAC[:])
+		if seq%8 != 3 || !bytes.Equal(f, w) {
+			t.Fatalf("XDP_TX sent frame %d, or it changed", seq)
+		}
+	}
 	h.mu.Lock()
 	for _, f := range h.frames {
 		if s := seqOf(f); s%4 != 2 || !bytes.Equal(f, frame(s, 100+s%64)) {
@@ -190,16 +198,8 @@ func TestXSKZeroCopy(t *testing.T) {
 // frames again and the socket is woken, and nothing is lost.
 func TestXSKZeroCopyNoProgram(t *testing.T) {
 	h := newHarness(t, opts{queue: 64})
-	u, err := xsk.NewUMEM(virtio.PoolMemory(h.region), xsk.UMEMConfig{Frames: 16, FillSize: 16, CompletionSize: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := xsk.New(u, xsk.Config{RxSize: 16, TxSize: 16, Ifindex: 2, Link: h.net, TxPool: h.txPool,
-		ZeroCopy: true, NeedWakeup: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &xskRig{h: h, u: u, s: s}
+	r := bindXSK(t, h, 16, 16)
+	s := r.s
 	r.fill([]uint64{0, 2048, 4096, 6144, 8192, 10240, 12288, 14336})
 	waitUntil(t, "8 frames posted", func() bool { return h.net.Stats().RX.Posted == 8 })
 	h.send(0, 8, 8, 200)
@@ -244,15 +244,8 @@ func FuzzXSKZeroCopyMisuse(f *testing.F) {
 	f.Add([]byte{0, 0x00, 0x08, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x08, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 3})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		h := newHarness(t, opts{queue: 16})
-		u, err := xsk.NewUMEM(virtio.PoolMemory(h.region), xsk.UMEMConfig{Frames: 16, FillSize: 8, CompletionSize: 8})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := xsk.New(u, xsk.Config{RxSize: 8, TxSize: 8, Ifindex: 2, Link: h.net, TxPool: h.txPool,
-			ZeroCopy: true, NeedWakeup: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := bindXSK(t, h, 16, 8)
+		u, s := r.u, r.s
 		h.net.SetXDP(func(b *xdp.Buff) xdp.Action {
 			if b.Len() > 14 && b.Data()[14]%3 == 0 {
 				return xdp.Pass
