@@ -31,7 +31,10 @@ func (DMAMemory) Alloc(n, align int) ([]byte, uint64, error) {
 	if n <= 0 {
 		return nil, 0, fmt.Errorf("board: DMA allocation of %d bytes", n)
 	}
-	addr, buf := DMA.Reserve(n, align)
+	addr, buf, err := reserve(n, align)
+	if err != nil {
+		return nil, 0, err
+	}
 	if buf == nil || addr == 0 {
 		return nil, 0, fmt.Errorf("board: DMA region cannot fit %d bytes", n)
 	}
@@ -43,6 +46,19 @@ func (DMAMemory) Alloc(n, align int) ([]byte, uint64, error) {
 	dmaReserved += int64(n)
 	dmaMu.Unlock()
 	return buf, uint64(addr), nil
+}
+
+// reserve is DMA.Reserve with its out-of-memory panic turned into an
+// error: the panic comes before the region changes, and Reserve's
+// deferred unlock releases the region's lock.
+func reserve(n, align int) (addr uint, buf []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("board: DMA region (%d MiB) has no free block of %d bytes: %v", DMASize>>20, n, r)
+		}
+	}()
+	addr, buf = DMA.Reserve(n, align)
+	return addr, buf, nil
 }
 
 // DMAReserved returns the bytes handed out from the DMA region.

@@ -15,7 +15,7 @@
 // poll that received it to the reader taking it off the RX ring) goes
 // into the stack's latency trace, which the stats service (UDP 161)
 // reports with the stack's counters. Flags (after "--" on the kernel
-// command line): -port (7), -frames (UMEM frames, 256), -zerocopy (bind
+// command line): -port (7), -frames (UMEM frames, 384), -zerocopy (bind
 // in zero-copy mode: the device receives into the UMEM directly), -report
 // (print the socket's counters this often; 0, the default: never).
 package main
@@ -36,7 +36,7 @@ import (
 func main() {
 	sys := unikernel.Start(unikernel.Options{Name: "xskecho", Stats: true, WaitReady: true})
 	port := flag.Uint("port", 7, "UDP port to echo on")
-	frames := flag.Int("frames", 256, "UMEM frames (2 KiB each, in DMA memory)")
+	frames := flag.Int("frames", 384, "UMEM frames (2 KiB each, in DMA memory; more than the 256 the receive ring holds, so that the fill ring stays stocked)")
 	zerocopy := flag.Bool("zerocopy", false, "bind in zero-copy mode (XDP_ZEROCOPY): the device receives into the UMEM")
 	report := flag.Duration("report", 0, "print the socket's counters this often (0: never)")
 	flag.Parse()
