@@ -134,7 +134,7 @@ func New(umem *UMEM, cfg Config) (*Socket, error) {
 		s.tx.flags.Store(RingNeedWakeup)
 	}
 	if dev != nil {
-		zc, err := newZCPool(umem, s, cfg.NeedWakeup)
+		zc, err := newZCPool(umem, cfg.NeedWakeup)
 		if err != nil {
 			return nil, err
 		}

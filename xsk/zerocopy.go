@@ -31,7 +31,6 @@ type ZeroCopyDevice interface {
 // it calls XDPRedirect.
 type zcPool struct {
 	u          *UMEM
-	s          *Socket
 	pool       *skb.Pool
 	frames     []*skb.Buffer // by frame index
 	needWakeup bool
@@ -40,7 +39,7 @@ type zcPool struct {
 var _ xdp.FramePool = (*zcPool)(nil)
 
 // newZCPool lays a buffer over every frame of u.
-func newZCPool(u *UMEM, s *Socket, needWakeup bool) (*zcPool, error) {
+func newZCPool(u *UMEM, needWakeup bool) (*zcPool, error) {
 	if u.busAddr == 0 {
 		return nil, fmt.Errorf("xsk: zero-copy needs a UMEM in DMA memory (bus address 0): %w", syscall.EOPNOTSUPP)
 	}
@@ -50,7 +49,7 @@ func newZCPool(u *UMEM, s *Socket, needWakeup bool) (*zcPool, error) {
 		return nil, fmt.Errorf("xsk: zero-copy: %w", err)
 	}
 	u.held = make([]bool, n)
-	z := &zcPool{u: u, s: s, pool: pool, frames: make([]*skb.Buffer, n), needWakeup: needWakeup}
+	z := &zcPool{u: u, pool: pool, frames: make([]*skb.Buffer, n), needWakeup: needWakeup}
 	for range n {
 		b := pool.Get()
 		z.frames[z.index(b.Head())] = b
