@@ -27,11 +27,11 @@ func FuzzRingMisuse(f *testing.F) {
 			v := word(i + 1)
 			switch ops[i] % 10 {
 			case 0: // a fill entry, anything
-				a.u.fq.entries[uint32(v)&a.u.fq.mask] = v
+				a.u.fq.entries[uint32(v)&a.u.fq.mask].store(v)
 			case 1: // the fill producer, anything
 				a.u.fq.producer.Store(uint32(v))
 			case 2: // a TX descriptor, anything
-				a.s.tx.entries[uint32(v)&a.s.tx.mask] = Desc{Addr: v >> 8, Len: uint32(v), Options: uint32(v>>60) & 1}
+				a.s.tx.entries[uint32(v)&a.s.tx.mask].store(Desc{Addr: v >> 8, Len: uint32(v), Options: uint32(v>>60) & 1})
 			case 3: // the TX producer
 				a.s.tx.producer.Store(uint32(v))
 			case 4: // the RX and completion consumers
@@ -59,7 +59,7 @@ func FuzzRingMisuse(f *testing.F) {
 		// Every descriptor the kernel side produced lies inside one
 		// frame of the UMEM.
 		for i := uint32(0); i < a.s.rx.cachedProd && i < a.s.rx.size(); i++ {
-			d := a.s.rx.entries[i]
+			d := a.s.rx.entries[i].load()
 			if d.Len == 0 {
 				continue
 			}

@@ -69,8 +69,8 @@ type Stats struct {
 type Socket struct {
 	umem *UMEM
 	cfg  Config
-	rx   *ring[Desc]
-	tx   *ring[Desc]
+	rx   *ring[descSlot]
+	tx   *ring[descSlot]
 	rxT0 []int64 // per RX entry: the hard-IRQ time of the poll that received it
 	// Rx and Tx are the application's ends of the rings.
 	Rx RxRing
@@ -122,7 +122,7 @@ func New(umem *UMEM, cfg Config) (*Socket, error) {
 			return nil, fmt.Errorf("xsk: zero-copy: the link %T cannot receive into a UMEM: %w", cfg.Link, syscall.EOPNOTSUPP)
 		}
 	}
-	s := &Socket{umem: umem, cfg: cfg, rx: newRing[Desc](cfg.RxSize), tx: newRing[Desc](cfg.TxSize),
+	s := &Socket{umem: umem, cfg: cfg, rx: newRing[descSlot](cfg.RxSize), tx: newRing[descSlot](cfg.TxSize),
 		rxT0: make([]int64, cfg.RxSize), readable: make(chan struct{}, 1)}
 	s.Rx.c.r = s.rx
 	s.Rx.t0 = s.rxT0
@@ -217,11 +217,13 @@ func (s *Socket) XDPRedirect(b *xdp.Buff) error {
 	}
 	addr := chunk + uint64(u.headroom) + PacketHeadroom
 	copy(u.mem[addr:addr+uint64(n)], b.Data())
-	if !s.rx.prodReserve(Desc{Addr: addr, Len: uint32(n)}) {
+	e, ok := s.rx.prodReserve()
+	if !ok {
 		s.rxQueueFull.Add(1)
 		u.free(chunk)
 		return syscall.ENOBUFS
 	}
+	e.store(Desc{Addr: addr, Len: uint32(n)})
 	u.release(chunk)
 	s.rxT0[(s.rx.cachedProd-1)&s.rx.mask] = b.T0
 	s.rxPackets.Add(1)
@@ -273,10 +275,12 @@ func (s *Socket) xmit() error {
 			break
 		}
 		budget--
-		if !u.cq.prodReserve(d.Addr) {
+		e, ok := u.cq.prodReserve()
+		if !ok {
 			err = syscall.EAGAIN
 			break
 		}
+		e.store(d.Addr)
 		b := s.cfg.TxPool.Get()
 		if b == nil {
 			u.cq.prodCancel(1)
@@ -315,12 +319,12 @@ func (s *Socket) xmit() error {
 // that moved the index 2^32-1 ahead makes four billion.
 func (s *Socket) peekTxDesc() (Desc, bool) {
 	for i := uint32(0); ; i++ {
-		d, ok := s.tx.consPeek()
+		e, ok := s.tx.consPeek()
 		if !ok || i > s.tx.mask {
 			s.tx.queueEmptyDescs.Add(1)
 			return Desc{}, false
 		}
-		if s.umem.validTxDesc(d) {
+		if d := e.load(); s.umem.validTxDesc(d) {
 			return d, true
 		}
 		s.tx.invalidDescs.Add(1)
@@ -389,7 +393,7 @@ func (s *Socket) Stats() Stats {
 // RxRing is the application's end of the RX ring: it consumes
 // descriptors of received frames.
 type RxRing struct {
-	c  consRing[Desc]
+	c  consRing[descSlot]
 	t0 []int64
 }
 
@@ -398,7 +402,7 @@ type RxRing struct {
 func (r *RxRing) Peek(n uint32) (idx, got uint32) { return r.c.peek(n) }
 
 // Desc returns descriptor idx (*xsk_ring_cons__rx_desc).
-func (r *RxRing) Desc(idx uint32) Desc { return r.c.r.entries[idx&r.c.r.mask] }
+func (r *RxRing) Desc(idx uint32) Desc { return r.c.r.entries[idx&r.c.r.mask].load() }
 
 // T0 returns the hard-IRQ time (the clock of the driver's softnet) of
 // the poll that received descriptor idx: interrupt-to-wakeup latency is
@@ -413,7 +417,7 @@ func (r *RxRing) Size() uint32 { return r.c.r.size() }
 
 // TxRing is the application's end of the TX ring: it produces
 // descriptors of frames to send.
-type TxRing struct{ p prodRing[Desc] }
+type TxRing struct{ p prodRing[descSlot] }
 
 // Reserve reserves n slots (xsk_ring_prod__reserve), or 0 if fewer are
 // free.
@@ -421,7 +425,7 @@ func (t *TxRing) Reserve(n uint32) (idx, got uint32) { return t.p.reserve(n) }
 
 // SetDesc writes descriptor d into reserved slot idx
 // (*xsk_ring_prod__tx_desc = d).
-func (t *TxRing) SetDesc(idx uint32, d Desc) { t.p.r.entries[idx&t.p.r.mask] = d }
+func (t *TxRing) SetDesc(idx uint32, d Desc) { t.p.r.entries[idx&t.p.r.mask].store(d) }
 
 // Submit makes n reserved slots visible (xsk_ring_prod__submit).
 func (t *TxRing) Submit(n uint32) { t.p.submit(n) }

@@ -85,7 +85,7 @@ type UMEM struct {
 	busAddr   uint64
 	chunkSize uint64
 	headroom  uint32
-	fq, cq    *ring[uint64]
+	fq, cq    *ring[addrSlot]
 	// Fill and Completion are the application's ends of the rings.
 	Fill       FillRing
 	Completion CompletionRing
@@ -127,7 +127,7 @@ func NewUMEM(mem skb.Memory, cfg UMEMConfig) (*UMEM, error) {
 		return nil, fmt.Errorf("xsk: UMEM: %w", err)
 	}
 	u := &UMEM{mem: b, busAddr: addr, chunkSize: uint64(cfg.FrameSize), headroom: cfg.FrameHeadroom,
-		fq: newRing[uint64](cfg.FillSize), cq: newRing[uint64](cfg.CompletionSize)}
+		fq: newRing[addrSlot](cfg.FillSize), cq: newRing[addrSlot](cfg.CompletionSize)}
 	u.Fill.p.r = u.fq
 	u.Fill.p.cachedCons = cfg.FillSize
 	u.Completion.c.r = u.cq
@@ -179,13 +179,13 @@ func (u *UMEM) alloc() (uint64, bool) {
 		return a, true
 	}
 	for i := uint32(0); ; i++ {
-		a, ok := u.fq.consPeek()
+		e, ok := u.fq.consPeek()
 		if !ok || i > u.fq.mask {
 			u.fq.queueEmptyDescs.Add(1)
 			return 0, false
 		}
 		u.fq.consRelease()
-		a &^= u.chunkSize - 1
+		a := e.load() &^ (u.chunkSize - 1)
 		if a >= uint64(len(u.mem)) || u.held != nil && u.held[a/u.chunkSize] {
 			u.fq.invalidDescs.Add(1)
 			continue
@@ -217,7 +217,7 @@ func (u *UMEM) validTxDesc(d Desc) bool {
 
 // FillRing is the application's end of the fill ring: it produces the
 // addresses of frames the kernel side may receive into.
-type FillRing struct{ p prodRing[uint64] }
+type FillRing struct{ p prodRing[addrSlot] }
 
 // Reserve reserves n slots and returns the index of the first
 // (xsk_ring_prod__reserve), or 0 slots if fewer than n are free.
@@ -225,7 +225,7 @@ func (f *FillRing) Reserve(n uint32) (idx, got uint32) { return f.p.reserve(n) }
 
 // SetAddr writes the frame address into the reserved slot idx
 // (*xsk_ring_prod__fill_addr = addr).
-func (f *FillRing) SetAddr(idx uint32, addr uint64) { f.p.r.entries[idx&f.p.r.mask] = addr }
+func (f *FillRing) SetAddr(idx uint32, addr uint64) { f.p.r.entries[idx&f.p.r.mask].store(addr) }
 
 // Submit makes n reserved slots visible to the kernel side
 // (xsk_ring_prod__submit).
@@ -239,14 +239,14 @@ func (f *FillRing) Size() uint32 { return f.p.r.size() }
 
 // CompletionRing is the application's end of the completion ring: it
 // consumes the addresses of frames the kernel side has sent.
-type CompletionRing struct{ c consRing[uint64] }
+type CompletionRing struct{ c consRing[addrSlot] }
 
 // Peek returns the index of up to n completed entries
 // (xsk_ring_cons__peek).
 func (c *CompletionRing) Peek(n uint32) (idx, got uint32) { return c.c.peek(n) }
 
 // Addr returns the address in entry idx (*xsk_ring_cons__comp_addr).
-func (c *CompletionRing) Addr(idx uint32) uint64 { return c.c.r.entries[idx&c.c.r.mask] }
+func (c *CompletionRing) Addr(idx uint32) uint64 { return c.c.r.entries[idx&c.c.r.mask].load() }
 
 // Release gives n entries back to the kernel side
 // (xsk_ring_cons__release).

@@ -110,10 +110,12 @@ func (z *zcPool) Owns(b *skb.Buffer) bool { return b.Pool() == z.pool }
 // the frame back to the pool.
 func (s *Socket) rcvZC(b *xdp.Buff) error {
 	d := Desc{Addr: s.zc.offset(b.Data()), Len: uint32(b.Len())}
-	if !s.rx.prodReserve(d) {
+	e, ok := s.rx.prodReserve()
+	if !ok {
 		s.rxQueueFull.Add(1)
 		return syscall.ENOBUFS
 	}
+	e.store(d)
 	s.umem.release(d.Addr &^ (s.umem.chunkSize - 1))
 	s.rxT0[(s.rx.cachedProd-1)&s.rx.mask] = b.T0
 	s.rxPackets.Add(1)
