@@ -352,21 +352,21 @@ func TestBusyPoll(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	// After the window the goroutine stops polling.
-	var st Stats
-	for {
-		st = sn.Stats()
-		time.Sleep(20 * time.Millisecond)
-		if st2 := sn.Stats(); st2.BusyPollLoops == st.BusyPollLoops {
-			break
+	// After the window the goroutine lets the NAPI go and stops polling.
+	// (Polling that merely paused, the goroutine preempted on a busy
+	// machine, still owns the NAPI: wait for the release, not a pause.)
+	for deadline := time.Now().Add(10 * time.Second); n.Scheduled(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("busy polling never ended: the NAPI is still owned")
 		}
 	}
-	ns := st.NAPIs[0]
-	if ns.BusyPollPackets != 5 || refused.Load() == 0 {
-		t.Fatalf("busy packets %d, refused completes %d", ns.BusyPollPackets, refused.Load())
+	st := sn.Stats()
+	time.Sleep(50 * time.Millisecond)
+	if loops := sn.Stats().BusyPollLoops; loops != st.BusyPollLoops {
+		t.Fatalf("busy polling went on after the NAPI was let go: %d loops, then %d", st.BusyPollLoops, loops)
 	}
-	if n.Scheduled() {
-		t.Fatal("busy-poll stop left the NAPI owned")
+	if ns := st.NAPIs[0]; ns.BusyPollPackets != 5 || refused.Load() == 0 {
+		t.Fatalf("busy packets %d, refused completes %d", ns.BusyPollPackets, refused.Load())
 	}
 }
 
