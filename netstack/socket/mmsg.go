@@ -60,8 +60,9 @@ type Timespec struct {
 // SO_ERROR. As in Linux, an interrupt (Interrupt) of a wait without
 // timeout is kept as ERESTARTSYS (512), not EINTR.
 func (s *Socket) RecvMmsg(msgs []Mmsghdr, flags int, timeout *Timespec) (int, error) {
+	signals := s.sk.Signals()
 	return s.doRecvmmsg(len(msgs), flags, timeout, func(i, f int) error {
-		n, err := s.recv(msgs[i].Buf, f, &msgs[i].Hdr, false)
+		n, err := s.recv(msgs[i].Buf, f, &msgs[i].Hdr, false, signals)
 		if err == nil {
 			msgs[i].Len = n
 		}
@@ -241,9 +242,10 @@ type Message struct {
 // into ms. An error after the first datagram ends the batch and, as
 // with recvmmsg, is kept for the next call.
 func (s *Socket) ReadBatch(ms []Message) (int, error) {
+	signals := s.sk.Signals()
 	n, err := s.doRecvmmsg(len(ms), MsgWaitforone, nil, func(i, f int) error {
 		var m Msghdr
-		k, err := s.recv(ms[i].Buf, f, &m, true)
+		k, err := s.recv(ms[i].Buf, f, &m, true, signals)
 		if err != nil {
 			return err
 		}

@@ -275,7 +275,9 @@ func (s *PacketSocket) Close() error {
 	return nil
 }
 
-// Interrupt makes blocked calls return EINTR (a signal's stand-in).
+// Interrupt delivers a signal without SA_RESTART to the receives in
+// progress, as Socket.Interrupt does: blocked or about to block, they
+// return EINTR.
 func (s *PacketSocket) Interrupt() { s.sk.Interrupt() }
 
 // Ioctl handles FIONREAD/SIOCINQ: the length of the next frame.

@@ -327,7 +327,7 @@ func (s *Socket) goReadDeadline() int64 {
 // (the full datagram length when flags has MSG_TRUNC).
 func (s *Socket) RecvFrom(p []byte, flags int, from *Sockaddr) (int, error) {
 	var m Msghdr
-	n, err := s.recv(p, flags, &m, false)
+	n, err := s.recv(p, flags, &m, false, 0)
 	if err == nil && from != nil && m.Namelen != 0 {
 		*from = m.Name
 	}
@@ -343,14 +343,17 @@ func (s *Socket) RecvMsg(p []byte, flags int, m *Msghdr) (int, error) {
 	if m == nil {
 		m = new(Msghdr)
 	}
-	return s.recv(p, flags, m, false)
+	return s.recv(p, flags, m, false, 0)
 }
 
 // errClosed is the errno a Go-API receive ends with when Close unblocks
 // it; opErr turns it into net.ErrClosed.
 const errClosed = -udp.EBADF
 
-func (s *Socket) recv(p []byte, flags int, m *Msghdr, goAPI bool) (int, error) {
+// recv is one receive; signals is the socket's interrupt count when the
+// system call began (0: now; recvmmsg passes its own, so that an
+// Interrupt between two of its receives is not lost).
+func (s *Socket) recv(p []byte, flags int, m *Msghdr, goAPI bool, signals uint64) (int, error) {
 	if !s.get() {
 		return 0, syscall.EBADF
 	}
@@ -358,7 +361,7 @@ func (s *Socket) recv(p []byte, flags int, m *Msghdr, goAPI bool) (int, error) {
 	if d := s.rdl.Load(); d != 0 && time.Now().UnixNano() >= d {
 		return 0, os.ErrDeadlineExceeded
 	}
-	o := udp.RecvOpts{Flags: flags, Timeo: s.timeo(flags)}
+	o := udp.RecvOpts{Flags: flags, Timeo: s.timeo(flags), Signals: signals}
 	if goAPI {
 		o.Abort = func() int {
 			if s.closed.Load() {
@@ -441,8 +444,10 @@ func (s *Socket) Close() error {
 	return nil
 }
 
-// Interrupt delivers a signal without SA_RESTART to the goroutines
-// blocked in this socket's calls: they return EINTR.
+// Interrupt delivers a signal without SA_RESTART to the calls in
+// progress on this socket: those blocked, and those that would block
+// next (a signal stays pending until the wait checks it), return EINTR;
+// a call that begins after it is not affected.
 func (s *Socket) Interrupt() { s.sk.Interrupt() }
 
 // Ioctl handles FIONREAD/SIOCINQ (the first good datagram's length) and
@@ -733,7 +738,7 @@ func (s *Socket) SetsockoptIPMreqn(level, name int, m *IPMreqn) error {
 // 0 and a nil address.
 func (s *Socket) ReadFrom(p []byte) (int, net.Addr, error) {
 	var m Msghdr
-	n, err := s.recv(p, 0, &m, true)
+	n, err := s.recv(p, 0, &m, true, 0)
 	if err != nil {
 		return 0, nil, s.opErr("read", err)
 	}
@@ -747,7 +752,7 @@ func (s *Socket) ReadFrom(p []byte) (int, net.Addr, error) {
 // Read implements net.Conn.
 func (s *Socket) Read(p []byte) (int, error) {
 	var m Msghdr
-	n, err := s.recv(p, 0, &m, true)
+	n, err := s.recv(p, 0, &m, true, 0)
 	if err != nil {
 		return 0, s.opErr("read", err)
 	}

@@ -911,6 +911,27 @@ func TestRecvmsgWaits(t *testing.T) {
 	}
 }
 
+// An Interrupt reaches a receive in progress even before it waits
+// (RecvOpts.Signals taken when the call began), but not one with a frame
+// queued, nor a receive that begins after it.
+func TestInterruptBeforeTheWait(t *testing.T) {
+	f := ethFrame(ourMAC, peerMAC, ethPTest, "queued")
+	h := newHarness(t, nil)
+	sk := h.sock(SockRaw, ethPTest)
+	began := sk.Signals()
+	sk.Interrupt()
+	if rc := sk.Recvmsg(make([]byte, 100), RecvOpts{Timeo: int64(5 * time.Second), Signals: began}, &Msg{}); rc != -EINTR {
+		t.Fatalf("a receive interrupted before its wait: %d, want -EINTR", rc)
+	}
+	h.rcvType(h.eth0, f, nil)
+	if rc := sk.Recvmsg(make([]byte, 100), RecvOpts{Timeo: -1, Signals: began}, &Msg{}); rc != len(f) {
+		t.Fatalf("an interrupted receive with a frame queued: %d, want %d", rc, len(f))
+	}
+	if rc := sk.Recvmsg(make([]byte, 100), RecvOpts{Timeo: int64(20 * time.Millisecond)}, &Msg{}); rc != -EAGAIN {
+		t.Fatalf("a receive that began after the Interrupt: %d, want -EAGAIN (its timeout)", rc)
+	}
+}
+
 // packet_snd → packet_parse_headers: a SOCK_RAW frame sent with
 // protocol 0 or ETH_P_ALL takes skb->protocol from its Ethernet header;
 // any other protocol is kept as given, which another socket sees in

@@ -37,8 +37,10 @@ type Sock struct {
 	packets uint32 // po->stats.stats1.tp_packets
 	// +checklocks:mu
 	wake chan struct{} // closed by sk_data_ready
+	// signals counts Interrupt calls, from 1: a receive that began at
+	// one count and finds another was interrupted (signal_pending).
 	// +checklocks:mu
-	intr chan struct{} // closed by Interrupt
+	signals uint64
 	// +checklocks:mu
 	closed bool
 
@@ -66,7 +68,7 @@ func (t *Table) Create(typ int, proto uint16) (*Sock, int) {
 	if typ != SockRaw && typ != SockDgram {
 		return nil, -ESOCKTNOTSUP
 	}
-	sk := &Sock{t: t, typ: typ, num: proto}
+	sk := &Sock{t: t, typ: typ, num: proto, signals: 1}
 	sk.rcvbuf.Store(RmemDefault)
 	t.mu.Lock()
 	t.inuse++
@@ -317,6 +319,11 @@ type RecvOpts struct {
 	// Abort, if set, is checked on each wakeup: a non-zero negative
 	// errno ends the wait with it.
 	Abort func() int
+	// Signals is Sock.Signals when the system call began: an Interrupt
+	// since then ends a wait with EINTR, as a signal pending on the
+	// task does, even one that came before the wait. 0 takes the count
+	// when this receive begins.
+	Signals uint64
 }
 
 // Recvmsg is packet_recvmsg: the next frame (or a peek at it), cut to
@@ -335,7 +342,7 @@ func (sk *Sock) Recvmsg(p []byte, o RecvOpts, m *Msg) int {
 	if flags&MsgDontwait != 0 {
 		timeo = 0
 	}
-	qe, rc := sk.recvDatagram(flags&MsgPeek != 0, timeo, o.Abort)
+	qe, rc := sk.recvDatagram(flags&MsgPeek != 0, timeo, o.Abort, o.Signals)
 	if rc < 0 {
 		return rc
 	}
@@ -385,8 +392,12 @@ func (sk *Sock) Recvmsg(p []byte, o RecvOpts, m *Msg) int {
 }
 
 // recvDatagram is __skb_recv_datagram: take (or peek at) the head of
-// the queue, waiting up to timeo ns for one.
-func (sk *Sock) recvDatagram(peek bool, timeo int64, abort func() int) (queued, int) {
+// the queue, waiting up to timeo ns for one; an Interrupt since signals
+// (0: since now) ends the wait with EINTR.
+func (sk *Sock) recvDatagram(peek bool, timeo int64, abort func() int, signals uint64) (queued, int) {
+	if signals == 0 {
+		signals = sk.Signals()
+	}
 	var timer <-chan time.Time
 	if timeo > 0 {
 		tm := time.NewTimer(time.Duration(timeo))
@@ -412,18 +423,17 @@ func (sk *Sock) recvDatagram(peek bool, timeo int64, abort func() int) (queued, 
 			sk.mu.Unlock()
 			return queued{}, -EAGAIN
 		}
+		if sk.signals != signals {
+			sk.mu.Unlock()
+			return queued{}, -EINTR
+		}
 		if sk.wake == nil {
 			sk.wake = make(chan struct{})
 		}
-		if sk.intr == nil {
-			sk.intr = make(chan struct{})
-		}
-		wake, intr := sk.wake, sk.intr
+		wake := sk.wake
 		sk.mu.Unlock()
 		select {
 		case <-wake:
-		case <-intr:
-			return queued{}, -EINTR
 		case <-timer:
 			return queued{}, -EAGAIN
 		}
@@ -460,14 +470,24 @@ func (sk *Sock) Readable() bool {
 	return len(sk.q) > 0
 }
 
-// Interrupt makes every blocked receive return EINTR.
+// Interrupt is the analogue of a signal without SA_RESTART: every
+// receive in progress that waits, or would, returns EINTR.
 func (sk *Sock) Interrupt() {
 	sk.mu.Lock()
-	if sk.intr != nil {
-		close(sk.intr)
-		sk.intr = nil
+	sk.signals++
+	if sk.wake != nil {
+		close(sk.wake)
+		sk.wake = nil
 	}
 	sk.mu.Unlock()
+}
+
+// Signals returns how many Interrupt calls the socket has had (from 1),
+// for a system call to take when it begins (RecvOpts.Signals).
+func (sk *Sock) Signals() uint64 {
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	return sk.signals
 }
 
 // WakeAll wakes every blocked receive, to look at its abort condition.

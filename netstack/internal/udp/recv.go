@@ -86,6 +86,11 @@ type RecvOpts struct {
 	// Abort, if set, is consulted before every sleep and after every
 	// wakeup; a negative errno from it ends the receive with that errno.
 	Abort func() int
+	// Signals is Sock.Signals when the system call began (recvmmsg's,
+	// for each of its receives): an Interrupt since then ends a wait
+	// with EINTR, as a signal pending on the task does, even one that
+	// came before the wait. 0 takes the count when this receive begins.
+	Signals uint64
 }
 
 // udpRmemRelease mirrors udp.c: udp_rmem_release, taking
@@ -192,6 +197,10 @@ func (sk *Sock) skbRecvUdp(o *RecvOpts, off *int, peekFn func(*skb.Buffer)) (b *
 	if o.Timeo > 0 {
 		deadline = sk.u.ip.Clock().Now() + o.Timeo
 	}
+	signals := o.Signals
+	if signals == 0 {
+		signals = sk.Signals()
+	}
 	for {
 		if o.Abort != nil {
 			if e := o.Abort(); e != 0 {
@@ -219,7 +228,7 @@ func (sk *Sock) skbRecvUdp(o *RecvOpts, off *int, peekFn func(*skb.Buffer)) (b *
 			}
 			return nil, false, -EAGAIN
 		}
-		if r, err := sk.skbWaitForMorePackets(dl, o.Abort); r != 0 {
+		if r, err := sk.skbWaitForMorePackets(dl, o.Abort, signals); r != 0 {
 			return nil, false, err
 		}
 	}
@@ -261,9 +270,9 @@ func (sk *Sock) skbTryRecvUdp(flags int, off *int, peekFn func(*skb.Buffer)) (*s
 
 // skbWaitForMorePackets mirrors datagram.c: __skb_wait_for_more_packets
 // as an exclusive waiter. It returns r != 0 with the error to return
-// (a socket error, 0 after SHUT_RD, -EINTR, or abort's), or r == 0 to
-// retry.
-func (sk *Sock) skbWaitForMorePackets(deadline int64, abort func() int) (int, int) {
+// (a socket error, 0 after SHUT_RD, abort's, or -EINTR for an interrupt
+// since signals: signal_pending), or r == 0 to retry.
+func (sk *Sock) skbWaitForMorePackets(deadline int64, abort func() int, signals uint64) (int, int) {
 	w := sk.wq.prepare(true)
 	defer sk.wq.finish(w)
 	if e := sk.sockError(); e != 0 {
@@ -282,6 +291,9 @@ func (sk *Sock) skbWaitForMorePackets(deadline int64, abort func() int) (int, in
 		if e := abort(); e != 0 {
 			return 1, e
 		}
+	}
+	if sk.wq.signals.Load() != signals {
+		return 1, -EINTR
 	}
 	sk.wq.sleep(w, deadline)
 	if w.interrupted {
@@ -540,12 +552,17 @@ type PollOpts struct {
 // deadline passes, as poll(2) on the socket. It returns the ready mask
 // or -EINTR.
 func (sk *Sock) Poll(o PollOpts) (int, int) {
+	signals := sk.Signals()
 	for {
 		w := sk.wq.prepare(false)
 		mask := sk.PollMask(o.Blocking) & (o.Events | PollErr | PollHup)
 		if mask != 0 || !o.Wait || (o.Deadline >= 0 && sk.u.ip.Clock().Now() >= o.Deadline) {
 			sk.wq.finish(w)
 			return mask, 0
+		}
+		if sk.wq.signals.Load() != signals {
+			sk.wq.finish(w)
+			return 0, -EINTR
 		}
 		sk.wq.sleep(w, o.Deadline)
 		intr := w.interrupted

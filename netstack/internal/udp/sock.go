@@ -153,9 +153,17 @@ type waitQueue struct {
 	clk  *clock.Clock
 	l    ilist.List[*waiter]
 	free []*waiter
+	// signals counts interrupts, from 1 (incremented under mu, before
+	// the waiters are woken): a call that began at one count and finds
+	// another was interrupted, even before it queued a waiter
+	// (signal_pending).
+	signals atomic.Uint64
 }
 
-func (wq *waitQueue) init(c *clock.Clock) { wq.clk = c }
+func (wq *waitQueue) init(c *clock.Clock) {
+	wq.clk = c
+	wq.signals.Store(1)
+}
 
 func (wq *waitQueue) get() *waiter {
 	if n := len(wq.free); n > 0 {
@@ -243,9 +251,11 @@ func (wq *waitQueue) wake(nrExclusive int) {
 	wq.mu.Unlock()
 }
 
-// interrupt delivers a "signal" to every sleeping waiter.
+// interrupt delivers a "signal" to every call in progress: sleeping
+// waiters are woken, and calls not yet asleep see signals move.
 func (wq *waitQueue) interrupt() {
 	wq.mu.Lock()
+	wq.signals.Add(1)
 	for w := wq.l.Front(); w != nil; {
 		next := ilist.Next(w)
 		w.interrupted = true
@@ -268,8 +278,12 @@ func (sk *Sock) Waiters() int {
 }
 
 // Interrupt is the analogue of a signal without SA_RESTART: every call
-// blocked on the socket returns EINTR.
+// in progress on the socket that blocks, or would, returns EINTR.
 func (sk *Sock) Interrupt() { sk.wq.interrupt() }
+
+// Signals returns how many interrupts the socket has had (from 1), for a
+// system call to take when it begins (RecvOpts.Signals).
+func (sk *Sock) Signals() uint64 { return sk.wq.signals.Load() }
 
 // skDataReady is sock_def_readable: wake one exclusive waiter (a blocked
 // receive) and every poll waiter.
