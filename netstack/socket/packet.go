@@ -108,8 +108,10 @@ type PacketSocket struct {
 // network byte order, as socket(2) takes it (Htons(EthPAll) for every
 // frame, 0 for none until Bind). SOCK_NONBLOCK in typ sets O_NONBLOCK.
 func newPacket(t *packet.Table, typ, proto int) (*PacketSocket, error) {
-	nb := typ&SockNonblock != 0
-	typ &^= SockNonblock | SockCloexec
+	typ, nb, err := sockType(AFPacket, typ)
+	if err != nil {
+		return nil, err
+	}
 	sk, rc := t.Create(typ, uint16(proto))
 	if rc < 0 {
 		return nil, syscall.Errno(-rc)

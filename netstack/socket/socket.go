@@ -235,15 +235,42 @@ func init() {
 	sockets.PacketSock = func(s any) *packet.Sock { return s.(*PacketSocket).sk }
 }
 
+// socket(2)'s type argument: the type in the low bits, the flags above.
+const (
+	sockTypeMask = 0xf
+	sockMax      = 11 // SOCK_PACKET + 1
+	nproto       = 46 // AF_MAX in v6.8
+)
+
+// sockType is the checks socket(2) makes before any family sees the
+// call (__sys_socket_create, then __sock_create): a flag other than
+// SOCK_NONBLOCK and SOCK_CLOEXEC is EINVAL, a family beyond AF_MAX
+// EAFNOSUPPORT, a type beyond SOCK_PACKET EINVAL. It returns the type
+// without its flags and whether SOCK_NONBLOCK was given.
+func sockType(domain, typ int) (int, bool, error) {
+	if typ&^sockTypeMask&^(SockNonblock|SockCloexec) != 0 {
+		return 0, false, syscall.EINVAL
+	}
+	if domain < 0 || domain >= nproto {
+		return 0, false, syscall.EAFNOSUPPORT
+	}
+	if t := typ & sockTypeMask; t < sockMax {
+		return t, typ&SockNonblock != 0, nil
+	}
+	return 0, false, syscall.EINVAL
+}
+
 // newSocket is socket(2): only AF_INET datagram sockets with protocol 0
 // or IPPROTO_UDP exist. SOCK_NONBLOCK in typ sets O_NONBLOCK. Programs
 // reach it through netstack's Stack.Socket (package sockets).
 func newSocket(u *udp.UDP, domain, typ, proto int, uid uint32) (*Socket, error) {
+	typ, nb, err := sockType(domain, typ)
+	if err != nil {
+		return nil, err
+	}
 	if domain != AFInet {
 		return nil, syscall.EAFNOSUPPORT
 	}
-	nb := typ&SockNonblock != 0
-	typ &^= SockNonblock | SockCloexec
 	switch typ {
 	case SockDgram:
 	case SockStream:

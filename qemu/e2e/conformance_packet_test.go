@@ -234,7 +234,33 @@ var packetCases = []confCase{
 	}},
 }
 
-func init() { conformanceCases = append(conformanceCases, packetCookedCase) }
+func init() { conformanceCases = append(conformanceCases, packetCookedCase, packetTypeCase) }
+
+// socket(AF_PACKET, type, ...) with a type no packet socket has: flags
+// other than SOCK_NONBLOCK and SOCK_CLOEXEC, and types beyond
+// SOCK_PACKET, are EINVAL before the family is asked
+// (__sys_socket_create, __sock_create); a type in range that
+// packet_create does not take is ESOCKTNOSUPPORT.
+var packetTypeCase = confCase{name: "P06-packet-socket-type", run: func(c *cc) {
+	for _, tc := range []struct {
+		typ  int
+		want syscall.Errno
+	}{
+		{11, syscall.EINVAL},
+		{15, syscall.EINVAL},
+		{syscall.SOCK_RAW | 0x100, syscall.EINVAL},
+		{syscall.SOCK_STREAM, syscall.ESOCKTNOSUPPORT},
+		{syscall.SOCK_SEQPACKET, syscall.ESOCKTNOSUPPORT},
+	} {
+		r := c.call(agent.Request{Op: agent.OpPacketSocket, Value: tc.typ, Name: int(ethPAll)})
+		if r.Errno == 0 {
+			c.fds = append(c.fds, r.FD)
+		}
+		if syscall.Errno(r.Errno) != tc.want {
+			c.t.Errorf("socket(AF_PACKET, %#x): errno %d (%s), want %v", tc.typ, r.Errno, r.Err, tc.want)
+		}
+	}
+}}
 
 // SOCK_DGRAM sockets get frames from the network header (tp_net 0). An
 // ETH_P_IP socket is a ptype_base entry: it sees the datagram that
