@@ -120,8 +120,12 @@ type NetConfig struct {
 	// raises no interrupt, the driver sees the old used->idx and
 	// completes NAPI, and the queue stalls with the ring full. A
 	// register access is served under the lock QEMU's device model
-	// holds, which orders the two. Set it under TCG only: with KVM the
-	// barrier is real and the read would be a VM exit for nothing.
+	// holds, which orders the two. Notification has the same shape
+	// (the driver stores avail->idx and reads avail_event, the device
+	// stores avail_event and reads avail->idx), so the driver reads the
+	// register there too, before deciding whether to notify. Set it
+	// under TCG only: with KVM the barrier is real and the read would be
+	// a VM exit for nothing.
 	DeviceFence bool
 }
 

@@ -784,9 +784,10 @@ func TestBusyPollKeepsInterruptsOff(t *testing.T) {
 }
 
 // With DeviceFence the driver reads a device register each time it
-// re-arms a queue's interrupt, before it looks at used->idx again (the
-// order QEMU's TCG does not keep for guest barriers); without it only
-// the interrupt handler reads InterruptStatus.
+// re-arms a queue's interrupt, before it looks at used->idx again, and
+// each time it has published avail->idx, before it reads avail_event
+// (the orders QEMU's TCG does not keep for guest barriers); without it
+// only the interrupt handler reads InterruptStatus.
 func TestDeviceFence(t *testing.T) {
 	for _, fence := range []bool{false, true} {
 		h := newHarness(t, opts{queue: 16, fence: fence})
@@ -808,6 +809,24 @@ func TestDeviceFence(t *testing.T) {
 			t.Errorf("without the fence: %d status reads beyond the interrupts'", extra)
 		case fence && (rxPolls == 0 || extra < rxPolls):
 			t.Errorf("with the fence: %d status reads beyond the interrupts', for %d receive polls", extra, rxPolls)
+		}
+		// Each transmit asks whether to notify (virtqueue_kick_prepare)
+		// after publishing avail->idx, and re-arms the completion
+		// interrupt (virtqueue_enable_cb_delayed): with the fence, a
+		// register read comes before the read of avail_event, and one
+		// after the store of used_event.
+		before := h.regs.statusReads.Load() - h.net.Stats().Interrupts
+		for i := range 5 {
+			if err := h.transmit(100+i, 64); err != nil {
+				t.Fatal(err)
+			}
+		}
+		txExtra := h.regs.statusReads.Load() - h.net.Stats().Interrupts - before
+		switch {
+		case !fence && txExtra != 0:
+			t.Errorf("without the fence: %d status reads for 5 transmits", txExtra)
+		case fence && txExtra < 10:
+			t.Errorf("with the fence: %d status reads for 5 transmits, want two each at least", txExtra)
 		}
 	}
 }

@@ -343,7 +343,13 @@ func (vq *virtqueue) badRing(f *Fault) {
 // index, by used->flags without.
 func (vq *virtqueue) virtqueueKickPrepare() bool {
 	// The avail idx store was a locked instruction: the loads below are
-	// ordered after it (virtio_mb).
+	// ordered after it (virtio_mb), where the CPU honours it. Under TCG
+	// the device's store of avail_event and its re-read of avail->idx
+	// could pass ours the other way, and neither side would notify
+	// (NetConfig.DeviceFence).
+	if vq.deviceFence != nil {
+		vq.deviceFence()
+	}
 	newIdx := vq.availIdxShadow
 	old := newIdx - uint16(vq.numAdded)
 	vq.numAdded = 0
