@@ -15,6 +15,7 @@ import (
 	"github.com/kaidoku-net/kaidoku/image/stats"
 	"github.com/kaidoku-net/kaidoku/image/xdpprog"
 	"github.com/kaidoku-net/kaidoku/irq"
+	"github.com/kaidoku-net/kaidoku/napi"
 	"github.com/kaidoku-net/kaidoku/netstack"
 	"github.com/kaidoku-net/kaidoku/netstack/skb"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
@@ -172,15 +173,28 @@ func (sys *System) startStats() string {
 	if err != nil {
 		return ", stats service: " + err.Error()
 	}
-	go stats.New(svc.Allow, sys.statsSections()).Serve(s)
+	go stats.New(svc.Allow, sys.StatsSections(ImageStats{})).Serve(s)
 	return ", stats on port " + strconv.Itoa(int(svc.Port))
 }
 
-// statsSections are the stack's sections with the device's added: the
-// driver's counters after the stack's dev line, NAPI's softnet counters
-// folded into softnet_stat, the napi, irq, pools and mem sections, and
-// every counter in the machine form.
-func (sys *System) statsSections() []stats.Section {
+// ImageStats is what an image's own services add to the stats service.
+// An image (Options.Image) starts that service itself, with
+// System.StatsSections.
+type ImageStats struct {
+	// Drops, if set, writes the services' refusals after the drops
+	// section.
+	Drops func(w io.Writer)
+	// Services, if set, returns the services' counters for the machine
+	// form.
+	Services func() *stats.Services
+}
+
+// StatsSections are the stats service's sections (image/stats): the
+// stack's, with the driver's counters after the stack's dev line, NAPI's
+// softnet counters folded into softnet_stat, the napi, irq, pools and
+// mem sections, what im adds, and every counter in the machine form.
+// The system must have kaidoku's stack.
+func (sys *System) StatsSections(im ImageStats) []stats.Section {
 	st, nd := sys.Stack, sys.Device
 	var out []stats.Section
 	for _, sec := range stats.StackSections(st) {
@@ -188,8 +202,7 @@ func (sys *System) statsSections() []stats.Section {
 		switch sec.Name {
 		case "softnet":
 			sec.Write = func(w io.Writer) {
-				ns := nd.Softnet.Stats()
-				st.SetSoftnetNAPI(ns.Dropped, ns.TimeSqueeze)
+				sys.foldSoftnet()
 				write(w)
 			}
 		case "dev":
@@ -202,27 +215,41 @@ func (sys *System) statsSections() []stats.Section {
 				stats.Section{Name: "irq", Write: netdev.WriteIRQ})
 			continue
 		case "drops":
+			if im.Drops != nil {
+				sec.Write = func(w io.Writer) {
+					write(w)
+					im.Drops(w)
+				}
+			}
 			out = append(out, sec, stats.Section{Name: "pools", Write: nd.WritePools})
 			continue
 		case "counters":
-			sec = stats.CountersSection(sys.snapshot)
+			sec = stats.CountersSection(func() *stats.Snapshot { return sys.snapshot(im) })
 		}
 		out = append(out, sec)
 	}
 	return append(out, stats.Section{Name: "mem", Write: netdev.WriteMem})
 }
 
+// foldSoftnet stores NAPI's dropped and time_squeeze counts in the
+// stack's softnet counters, which /proc/net/softnet_stat shows, and
+// returns NAPI's counters.
+func (sys *System) foldSoftnet() napi.Stats {
+	ns := sys.Device.Softnet.Stats()
+	sys.Stack.SetSoftnetNAPI(ns.Dropped, ns.TimeSqueeze)
+	return ns
+}
+
 // snapshot is every counter of the runtime in the machine form: the
 // stack's, the driver's, NAPI's (folded into softnet_stat as the softnet
-// section does), the pools', the interrupts', the latency trace and the
-// image's memory.
-func (sys *System) snapshot() *stats.Snapshot {
+// section does), the pools', the interrupts', the image's services'
+// (im), the latency trace and the image's memory.
+func (sys *System) snapshot(im ImageStats) *stats.Snapshot {
 	st, nd := sys.Stack, sys.Device
 	dev := nd.Net.Stats()
-	ns := nd.Softnet.Stats()
-	st.SetSoftnetNAPI(ns.Dropped, ns.TimeSqueeze)
+	ns := sys.foldSoftnet()
 	halts, timer := board.IdleStats()
-	return &stats.Snapshot{
+	s := &stats.Snapshot{
 		Stack:   st.Counters(),
 		Dev:     &dev,
 		NAPI:    &ns,
@@ -231,4 +258,8 @@ func (sys *System) snapshot() *stats.Snapshot {
 		Latency: stats.LatencyOf(st.Latency()),
 		Mem:     stats.ReadMem(board.DMAReserved()),
 	}
+	if im.Services != nil {
+		s.Services = im.Services()
+	}
+	return s
 }

@@ -40,7 +40,7 @@ func main() {
 		WaitReady: true,
 	})
 	cfg := u.Config
-	sys := &system{nd: u.Device, dev: u.Device.Net, stack: u.Stack}
+	sys := &system{u: u, nd: u.Device, dev: u.Device.Net, stack: u.Stack}
 	startServices(cfg, sys)
 	if cfg.ConsoleStats > 0 {
 		go consoleStats(sys, cfg.ConsoleStats)
@@ -53,6 +53,7 @@ func main() {
 
 // system is what the services need to reach.
 type system struct {
+	u     *unikernel.System
 	nd    *netdev.Device
 	dev   *virtio.Net
 	stack *netstack.Stack // nil in reflector mode

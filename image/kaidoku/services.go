@@ -10,14 +10,11 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/kaidoku-net/kaidoku/board"
 	"github.com/kaidoku-net/kaidoku/image/agent"
 	"github.com/kaidoku-net/kaidoku/image/config"
-	"github.com/kaidoku-net/kaidoku/image/netdev"
 	"github.com/kaidoku-net/kaidoku/image/stats"
-	"github.com/kaidoku-net/kaidoku/irq"
-	"github.com/kaidoku-net/kaidoku/napi"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
+	"github.com/kaidoku-net/kaidoku/unikernel"
 )
 
 func startServices(cfg *config.Config, sys *system) {
@@ -35,7 +32,7 @@ func startServices(cfg *config.Config, sys *system) {
 		go discard(svc.Port)
 	}
 	if c := cfg.Services["stats"]; c.On {
-		svc := stats.New(c.Allow, statsSections(sys))
+		svc := stats.New(c.Allow, sys.u.StatsSections(imageStats()))
 		statsService.Store(svc)
 		go svc.Serve(mustBind(sys, c.Port))
 	}
@@ -130,12 +127,14 @@ func runAgent(s *socket.Socket, sys *system, allow netip.Prefix) {
 	srv.Serve(s)
 }
 
-// snapshot is every counter the image keeps, for the stats service's
-// machine form (section counters).
-func snapshot(sys *system) *stats.Snapshot {
-	st := sys.stack
-	ns := foldSoftnet(sys)
-	dev := sys.dev.Stats()
+// imageStats is what the image's services add to the runtime's stats
+// sections: their refusals in the drops section and the machine form.
+func imageStats() unikernel.ImageStats {
+	return unikernel.ImageStats{Drops: writeServiceDrops, Services: serviceCounters}
+}
+
+// serviceCounters are the services' refusal counts.
+func serviceCounters() *stats.Services {
 	svc := &stats.Services{}
 	if s := statsService.Load(); s != nil {
 		svc.Stats.Refused = s.Refused()
@@ -143,74 +142,21 @@ func snapshot(sys *system) *stats.Snapshot {
 	if a := agentServer.Load(); a != nil { // nil without the agent service
 		svc.Agent = &stats.AgentService{Refused: a.Refused(), Malformed: a.Malformed()}
 	}
-	halts, timer := board.IdleStats()
-	return &stats.Snapshot{
-		Stack:    st.Counters(),
-		Dev:      &dev,
-		NAPI:     &ns,
-		Pools:    stats.PoolsOf(sys.nd.Frames, sys.nd.Large),
-		IRQ:      stats.IRQOf(irq.Default.Stats(), halts, timer),
-		Services: svc,
-		Latency:  stats.LatencyOf(st.Latency()),
-		Mem:      stats.ReadMem(board.DMAReserved()),
-	}
+	return svc
 }
 
-// foldSoftnet stores NAPI's dropped and time_squeeze counts in the
-// stack's softnet counters, which /proc/net/softnet_stat shows, and
-// returns NAPI's counters.
-func foldSoftnet(sys *system) napi.Stats {
-	ns := sys.dev.Softnet().Stats()
-	sys.stack.SetSoftnetNAPI(ns.Dropped, ns.TimeSqueeze)
-	return ns
-}
-
-// statsSections are the stack's sections with the device's counters
-// added: the driver's after the stack's dev line, NAPI's softnet
-// counters folded into softnet_stat, the services' refusals after the
-// drop reasons, the napi, irq, pools and mem sections, and every counter
-// in the machine form.
-func statsSections(sys *system) []stats.Section {
-	st := sys.stack
-	var out []stats.Section
-	for _, sec := range stats.StackSections(st) {
-		write := sec.Write
-		switch sec.Name {
-		case "counters":
-			sec = stats.CountersSection(func() *stats.Snapshot { return snapshot(sys) })
-		case "softnet":
-			sec.Write = func(w io.Writer) {
-				foldSoftnet(sys)
-				write(w)
-			}
-		case "dev":
-			sec.Write = func(w io.Writer) {
-				write(w)
-				io.WriteString(w, sys.dev.Stats().String())
-			}
-			out = append(out, sec, stats.Section{Name: "napi", Write: func(w io.Writer) {
-				io.WriteString(w, sys.dev.Softnet().Stats().String())
-			}}, stats.Section{Name: "irq", Write: netdev.WriteIRQ})
-			continue
-		case "drops":
-			sec.Write = func(w io.Writer) {
-				write(w)
-				var sr, ar, am uint64
-				if s := statsService.Load(); s != nil {
-					sr = s.Refused()
-				}
-				if a := agentServer.Load(); a != nil {
-					ar, am = a.Refused(), a.Malformed()
-				}
-				fmt.Fprintf(w, "refused stats %d agent %d; agent malformed %d\n", sr, ar, am)
-				if c := captureService.Load(); c != nil {
-					fmt.Fprintf(w, "refused capture %d; capture malformed %d\n", c.Refused(), c.Malformed())
-				}
-			}
-			out = append(out, sec, stats.Section{Name: "pools", Write: sys.nd.WritePools})
-			continue
-		}
-		out = append(out, sec)
+// writeServiceDrops writes the services' refusals, after the stack's drop
+// reasons.
+func writeServiceDrops(w io.Writer) {
+	var sr, ar, am uint64
+	if s := statsService.Load(); s != nil {
+		sr = s.Refused()
 	}
-	return append(out, stats.Section{Name: "mem", Write: netdev.WriteMem})
+	if a := agentServer.Load(); a != nil {
+		ar, am = a.Refused(), a.Malformed()
+	}
+	fmt.Fprintf(w, "refused stats %d agent %d; agent malformed %d\n", sr, ar, am)
+	if c := captureService.Load(); c != nil {
+		fmt.Fprintf(w, "refused capture %d; capture malformed %d\n", c.Refused(), c.Malformed())
+	}
 }
