@@ -122,8 +122,9 @@ type NetConfig struct {
 	// register access is served under the lock QEMU's device model
 	// holds, which orders the two. Notification has the same shape
 	// (the driver stores avail->idx and reads avail_event, the device
-	// stores avail_event and reads avail->idx), so the driver reads the
-	// register there too, before deciding whether to notify. Set it
+	// stores avail_event and reads avail->idx), so when avail_event
+	// says not to notify, the driver reads the register and asks again.
+	// Set it
 	// under TCG only: with KVM the barrier is real and the read would be
 	// a VM exit for nothing.
 	DeviceFence bool

@@ -342,17 +342,31 @@ func (vq *virtqueue) badRing(f *Fault) {
 // added since the last call need a notification, by avail_event with event
 // index, by used->flags without.
 func (vq *virtqueue) virtqueueKickPrepare() bool {
-	// The avail idx store was a locked instruction: the loads below are
-	// ordered after it (virtio_mb), where the CPU honours it. Under TCG
-	// the device's store of avail_event and its re-read of avail->idx
-	// could pass ours the other way, and neither side would notify
-	// (NetConfig.DeviceFence).
-	if vq.deviceFence != nil {
-		vq.deviceFence()
-	}
 	newIdx := vq.availIdxShadow
 	old := newIdx - uint16(vq.numAdded)
 	vq.numAdded = 0
+	// The avail idx store was a locked instruction: the load below is
+	// ordered after it (virtio_mb), where the CPU honours it.
+	if vq.needKick(newIdx, old) {
+		return true
+	}
+	// Under TCG the device's store of avail_event and its re-read of
+	// avail->idx can pass ours the other way; then we read a stale
+	// avail_event that says no, the device misses the new entries, and
+	// nobody notifies (NetConfig.DeviceFence). Only a "no" can be stale
+	// in that way, so only a "no" is fenced and asked again; a "yes" is
+	// followed by the notification, a register write, which orders the
+	// rest.
+	if vq.deviceFence == nil {
+		return false
+	}
+	vq.deviceFence()
+	return vq.needKick(newIdx, old)
+}
+
+// needKick is the notification test: avail_event with event index,
+// used->flags without.
+func (vq *virtqueue) needKick(newIdx, old uint16) bool {
 	if vq.event {
 		return VringNeedEvent(vq.loadAvailEvent(), newIdx, old)
 	}
