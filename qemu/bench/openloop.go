@@ -93,7 +93,9 @@ var openLoopSource = netip.MustParseAddr("10.0.2.2")
 const openLoopPort = 41000
 
 // runOpenLoop offers p the rates of o, as fractions of capacity, in turn.
-func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64) ([]OpenLoopPoint, error) {
+// If p stops answering, the log gets what the guest can still say
+// (stallReport), for whoever diagnoses it.
+func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64, console func() string) ([]OpenLoopPoint, error) {
 	ol := o.OpenLoop
 	if ol.Duration < 0 {
 		return nil, nil
@@ -119,12 +121,37 @@ func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64) ([]Ope
 		fmt.Fprintf(o.Log, "bench: %s: open loop %s\n", p.Name, pt.summary())
 		out = append(out, pt)
 		if pt.Stalled {
-			fmt.Fprintf(o.Log, "bench: %s: open loop: the peer stopped answering at %.0f/s; higher rates skipped\n", p.Name, pt.Offered)
+			fmt.Fprintf(o.Log, "bench: %s: open loop: the peer stopped answering at %.0f/s; higher rates skipped\n%s", p.Name, pt.Offered, stallReport(b, p, console()))
 			break
 		}
 	}
 	fmt.Fprintf(o.Log, "bench: %s: open loop took %v\n", p.Name, time.Since(start).Round(100*time.Millisecond))
 	return out, nil
+}
+
+// stallReport is what a peer that stopped answering echoes still says:
+// its driver's, NAPI's and interrupts' counters if its stats service
+// answers (then the receive path is alive and the echo service is not),
+// and the end of its console.
+func stallReport(b *testbench.Bench, p Peer, console string) string {
+	var r strings.Builder
+	if p.StatsPort == 0 {
+		r.WriteString("  no stats service to ask\n")
+	}
+	for _, sec := range []string{"dev", "napi", "irq"} {
+		if p.StatsPort == 0 {
+			break
+		}
+		reply, err := b.Request(benchSource, p.StatsPort, []byte(sec), 2*time.Second)
+		if err != nil {
+			fmt.Fprintf(&r, "  the stats service did not answer %q either: %v\n", sec, err)
+			break
+		}
+		fmt.Fprintf(&r, "  stats %s:\n%s\n", sec, strings.TrimRight(string(reply), "\n"))
+	}
+	lines := strings.Split(strings.TrimRight(console, "\n"), "\n")
+	fmt.Fprintf(&r, "  console, last lines:\n    %s\n", strings.Join(lines[max(0, len(lines)-15):], "\n    "))
+	return r.String()
 }
 
 // answers says whether p answers any of a few sequential echoes.

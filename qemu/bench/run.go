@@ -228,7 +228,7 @@ func runPeer(p Peer, o Options) (r Result) {
 	if snap := readStats(b, p, o); snap != nil && snap.Mem != nil {
 		r.MemInUse = snap.Mem.InUseBytes
 	}
-	if r.OpenLoop, err = runOpenLoop(b, p, o, r.Load.PPS()); err != nil {
+	if r.OpenLoop, err = runOpenLoop(b, p, o, r.Load.PPS(), vm.Console.Text); err != nil {
 		fmt.Fprintf(o.Log, "bench: %s: %v\n", p.Name, err)
 	}
 	return r
