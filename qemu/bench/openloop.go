@@ -19,6 +19,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
+	"github.com/kaidoku-net/kaidoku/qemu"
 	"github.com/kaidoku-net/kaidoku/qemu/testbench"
 )
 
@@ -95,7 +96,7 @@ const openLoopPort = 41000
 // runOpenLoop offers p the rates of o, as fractions of capacity, in turn.
 // If p stops answering, the log gets what the guest can still say
 // (stallReport), for whoever diagnoses it.
-func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64, console func() string) ([]OpenLoopPoint, error) {
+func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64, vmState func() string) ([]OpenLoopPoint, error) {
 	ol := o.OpenLoop
 	if ol.Duration < 0 {
 		return nil, nil
@@ -121,7 +122,7 @@ func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64, consol
 		fmt.Fprintf(o.Log, "bench: %s: open loop %s\n", p.Name, pt.summary())
 		out = append(out, pt)
 		if pt.Stalled {
-			fmt.Fprintf(o.Log, "bench: %s: open loop: the peer stopped answering at %.0f/s; higher rates skipped\n%s", p.Name, pt.Offered, stallReport(b, p, console()))
+			fmt.Fprintf(o.Log, "bench: %s: open loop: the peer stopped answering at %.0f/s; higher rates skipped\n%s", p.Name, pt.Offered, stallReport(b, p, vmState()))
 			break
 		}
 	}
@@ -132,8 +133,8 @@ func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64, consol
 // stallReport is what a peer that stopped answering echoes still says:
 // its driver's, NAPI's and interrupts' counters if its stats service
 // answers (then the receive path is alive and the echo service is not),
-// and the end of its console.
-func stallReport(b *testbench.Bench, p Peer, console string) string {
+// and what QEMU says of it (vmState).
+func stallReport(b *testbench.Bench, p Peer, vm string) string {
 	var r strings.Builder
 	if p.StatsPort == 0 {
 		r.WriteString("  no stats service to ask\n")
@@ -149,8 +150,40 @@ func stallReport(b *testbench.Bench, p Peer, console string) string {
 		}
 		fmt.Fprintf(&r, "  stats %s:\n%s\n", sec, strings.TrimRight(string(reply), "\n"))
 	}
-	lines := strings.Split(strings.TrimRight(console, "\n"), "\n")
+	return r.String() + vm
+}
+
+// vmState is the end of vm's console and QEMU's view of its virtio
+// devices and their queues (HMP info virtio-status and
+// virtio-queue-status: the device's indices, the ISR, what it holds).
+func vmState(vm *qemu.VM) string {
+	var r strings.Builder
+	lines := strings.Split(strings.TrimRight(vm.Console.Text(), "\n"), "\n")
 	fmt.Fprintf(&r, "  console, last lines:\n    %s\n", strings.Join(lines[max(0, len(lines)-15):], "\n    "))
+	m, err := vm.Monitor()
+	if err != nil {
+		fmt.Fprintf(&r, "  QEMU monitor: %v\n", err)
+		return r.String()
+	}
+	defer m.Close()
+	list, err := m.Command("info virtio")
+	if err != nil {
+		fmt.Fprintf(&r, "  QEMU monitor: %v\n", err)
+		return r.String()
+	}
+	for _, line := range strings.Split(list, "\n") {
+		path, _, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || !strings.HasPrefix(path, "/") {
+			continue
+		}
+		for _, cmd := range []string{"info virtio-status " + path, "info virtio-queue-status " + path + " 0", "info virtio-queue-status " + path + " 1"} {
+			out, err := m.Command(cmd)
+			if err != nil {
+				out = err.Error()
+			}
+			fmt.Fprintf(&r, "  QEMU %s:\n    %s\n", cmd, strings.ReplaceAll(strings.TrimSpace(out), "\n", "\n    "))
+		}
+	}
 	return r.String()
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -182,6 +183,16 @@ func runPeer(p Peer, o Options) (r Result) {
 	cfg.Net = nd
 	cfg.MAC = mac
 	cfg.Lifetime = o.BootLimit + o.LoadTime + o.OpenLoop.total() + 5*time.Minute
+	if cfg.Monitor == "" {
+		// QEMU's view of the virtqueues, should the peer stop answering.
+		dir, err := os.MkdirTemp("", "kaidoku-bench-")
+		if err != nil {
+			r.Err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		cfg.Monitor = filepath.Join(dir, "hmp")
+	}
 	// Boot several times (the first boot after a build pays for cold
 	// host caches) and measure on the last one.
 	var vm *qemu.VM
@@ -228,7 +239,7 @@ func runPeer(p Peer, o Options) (r Result) {
 	if snap := readStats(b, p, o); snap != nil && snap.Mem != nil {
 		r.MemInUse = snap.Mem.InUseBytes
 	}
-	if r.OpenLoop, err = runOpenLoop(b, p, o, r.Load.PPS(), vm.Console.Text); err != nil {
+	if r.OpenLoop, err = runOpenLoop(b, p, o, r.Load.PPS(), func() string { return vmState(vm) }); err != nil {
 		fmt.Fprintf(o.Log, "bench: %s: %v\n", p.Name, err)
 	}
 	return r
