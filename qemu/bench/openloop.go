@@ -182,7 +182,52 @@ func vmState(vm *qemu.VM) string {
 				out = err.Error()
 			}
 			fmt.Fprintf(&r, "  QEMU %s:\n    %s\n", cmd, strings.ReplaceAll(strings.TrimSpace(out), "\n", "\n    "))
+			r.WriteString(ringWords(m, out))
 		}
+	}
+	return r.String()
+}
+
+// ringWords reads, from guest memory, the ring words the driver and the
+// device exchange for the queue a virtio-queue-status reply describes:
+// avail flags, idx and used_event; used flags, idx and avail_event.
+func ringWords(m *qemu.Monitor, status string) string {
+	var num, avail, used uint64
+	for _, line := range strings.Split(status, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch k {
+		case "num":
+			num, _ = strconv.ParseUint(v, 0, 64)
+		case "avail":
+			avail, _ = strconv.ParseUint(v, 0, 64)
+		case "used":
+			used, _ = strconv.ParseUint(v, 0, 64)
+		}
+	}
+	if num == 0 || avail == 0 || used == 0 {
+		return ""
+	}
+	var r strings.Builder
+	for _, w := range []struct {
+		name string
+		addr uint64
+	}{
+		{"avail flags, idx", avail}, {"used_event", avail + 4 + 2*num},
+		{"used flags, idx", used}, {"avail_event", used + 4 + 8*num},
+	} {
+		n := 1
+		if strings.Contains(w.name, ",") {
+			n = 2
+		}
+		out, err := m.Command(fmt.Sprintf("xp /%dhx 0x%x", n, w.addr))
+		if err != nil {
+			out = err.Error()
+		}
+		fmt.Fprintf(&r, "    %s: %s\n", w.name, strings.TrimSpace(out))
 	}
 	return r.String()
 }
