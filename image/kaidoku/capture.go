@@ -8,6 +8,7 @@ import (
 
 	"github.com/kaidoku-net/kaidoku/image/capture"
 	"github.com/kaidoku-net/kaidoku/netstack/socket"
+	"github.com/kaidoku-net/kaidoku/unikernel"
 )
 
 // captureService is the capture service, for the drops section.
@@ -15,8 +16,8 @@ var captureService atomic.Pointer[capture.Service]
 
 // runCapture serves `kaidoku capture`: frames taken by a packet socket,
 // streamed as pcap records to the host (allow).
-func runCapture(s *socket.Socket, sys *system, allow netip.Prefix) {
-	svc := capture.New(sys.stack, allow)
+func runCapture(s *socket.Socket, sys *unikernel.System, allow netip.Prefix) {
+	svc := capture.New(sys.Stack, allow)
 	captureService.Store(svc)
 	svc.Serve(s)
 }

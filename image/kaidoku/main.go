@@ -20,10 +20,7 @@ import (
 
 	"github.com/kaidoku-net/kaidoku/board"
 	"github.com/kaidoku-net/kaidoku/image/config"
-	"github.com/kaidoku-net/kaidoku/image/netdev"
-	"github.com/kaidoku-net/kaidoku/netstack"
 	"github.com/kaidoku-net/kaidoku/unikernel"
-	"github.com/kaidoku-net/kaidoku/virtio"
 )
 
 // builtinCmdline holds kaidoku words set at build time (-ldflags -X), read
@@ -40,23 +37,14 @@ func main() {
 		WaitReady: true,
 	})
 	cfg := u.Config
-	sys := &system{u: u, nd: u.Device, dev: u.Device.Net, stack: u.Stack}
-	startServices(cfg, sys)
+	startServices(cfg, u)
 	if cfg.ConsoleStats > 0 {
-		go consoleStats(sys, cfg.ConsoleStats)
+		go consoleStats(u, cfg.ConsoleStats)
 	}
 	fmt.Printf("kaidoku: %s via %s, mode %s, services %v\n", cfg.Addr, gatewayString(cfg), modeString(cfg), servicesLine(cfg))
 	unikernel.Ready()
 	runTestHooks(cfg.Test)
 	select {}
-}
-
-// system is what the services need to reach.
-type system struct {
-	u     *unikernel.System
-	nd    *netdev.Device
-	dev   *virtio.Net
-	stack *netstack.Stack // nil in reflector mode
 }
 
 func gatewayString(cfg *config.Config) string {

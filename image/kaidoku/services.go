@@ -17,8 +17,8 @@ import (
 	"github.com/kaidoku-net/kaidoku/unikernel"
 )
 
-func startServices(cfg *config.Config, sys *system) {
-	if sys.stack == nil {
+func startServices(cfg *config.Config, sys *unikernel.System) {
+	if sys.Stack == nil {
 		return
 	}
 	if svc := cfg.Services["echo"]; svc.On {
@@ -32,7 +32,7 @@ func startServices(cfg *config.Config, sys *system) {
 		go discard(svc.Port)
 	}
 	if c := cfg.Services["stats"]; c.On {
-		svc := stats.New(c.Allow, sys.u.StatsSections(imageStats()))
+		svc := stats.New(c.Allow, sys.StatsSections(imageStats()))
 		statsService.Store(svc)
 		go svc.Serve(mustBind(sys, c.Port))
 	}
@@ -44,8 +44,8 @@ func startServices(cfg *config.Config, sys *system) {
 	}
 }
 
-func mustBind(sys *system, port uint16) *socket.Socket {
-	s, err := sys.stack.Socket(syscall.AF_INET, syscall.SOCK_DGRAM, 0)
+func mustBind(sys *unikernel.System, port uint16) *socket.Socket {
+	s, err := sys.Stack.Socket(syscall.AF_INET, syscall.SOCK_DGRAM, 0)
 	if err == nil {
 		err = s.Bind(&socket.Sockaddr{Family: syscall.AF_INET, Port: port})
 	}
@@ -121,8 +121,8 @@ var (
 )
 
 // runAgent serves the test agent, answering only allow.
-func runAgent(s *socket.Socket, sys *system, allow netip.Prefix) {
-	srv := agent.NewServer(sys.stack, allow)
+func runAgent(s *socket.Socket, sys *unikernel.System, allow netip.Prefix) {
+	srv := agent.NewServer(sys.Stack, allow)
 	agentServer.Store(srv)
 	srv.Serve(s)
 }
@@ -148,15 +148,13 @@ func serviceCounters() *stats.Services {
 // writeServiceDrops writes the services' refusals, after the stack's drop
 // reasons.
 func writeServiceDrops(w io.Writer) {
-	var sr, ar, am uint64
-	if s := statsService.Load(); s != nil {
-		sr = s.Refused()
+	c := serviceCounters()
+	var agent stats.AgentService
+	if c.Agent != nil {
+		agent = *c.Agent
 	}
-	if a := agentServer.Load(); a != nil {
-		ar, am = a.Refused(), a.Malformed()
-	}
-	fmt.Fprintf(w, "refused stats %d agent %d; agent malformed %d\n", sr, ar, am)
-	if c := captureService.Load(); c != nil {
-		fmt.Fprintf(w, "refused capture %d; capture malformed %d\n", c.Refused(), c.Malformed())
+	fmt.Fprintf(w, "refused stats %d agent %d; agent malformed %d\n", c.Stats.Refused, agent.Refused, agent.Malformed)
+	if cs := captureService.Load(); cs != nil {
+		fmt.Fprintf(w, "refused capture %d; capture malformed %d\n", cs.Refused(), cs.Malformed())
 	}
 }
