@@ -137,12 +137,9 @@ func runOpenLoop(b *testbench.Bench, p Peer, o Options, capacity float64, vmStat
 func stallReport(b *testbench.Bench, p Peer, vm string) string {
 	var r strings.Builder
 	if p.StatsPort == 0 {
-		r.WriteString("  no stats service to ask\n")
+		return "  no stats service to ask\n" + vm
 	}
 	for _, sec := range []string{"dev", "napi", "irq"} {
-		if p.StatsPort == 0 {
-			break
-		}
 		reply, err := b.Request(benchSource, p.StatsPort, []byte(sec), 2*time.Second)
 		if err != nil {
 			fmt.Fprintf(&r, "  the stats service did not answer %q either: %v\n", sec, err)
@@ -213,17 +210,14 @@ func ringWords(m *qemu.Monitor, status string) string {
 	}
 	var r strings.Builder
 	for _, w := range []struct {
-		name string
-		addr uint64
+		name  string
+		addr  uint64
+		words int
 	}{
-		{"avail flags, idx", avail}, {"used_event", avail + 4 + 2*num},
-		{"used flags, idx", used}, {"avail_event", used + 4 + 8*num},
+		{"avail flags, idx", avail, 2}, {"used_event", avail + 4 + 2*num, 1},
+		{"used flags, idx", used, 2}, {"avail_event", used + 4 + 8*num, 1},
 	} {
-		n := 1
-		if strings.Contains(w.name, ",") {
-			n = 2
-		}
-		out, err := m.Command(fmt.Sprintf("xp /%dhx 0x%x", n, w.addr))
+		out, err := m.Command(fmt.Sprintf("xp /%dhx 0x%x", w.words, w.addr))
 		if err != nil {
 			out = err.Error()
 		}
